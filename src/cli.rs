@@ -1,0 +1,391 @@
+//! The command line: `validate`, `run`, `report`, `list`, `reproduce`; progress bars; exit codes
+//! (0 ok, 1 a run failed, 2 bad input). Errors are turned into messages here and nowhere else.
+
+use crate::engine::{self, DeviceChoice};
+use crate::runner::{self, Progress, Summary};
+use crate::spec::{self, Profile, run_id};
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "gzbench",
+    version,
+    about = "Reproducible benchmarks for deep learning on galaxy images",
+    long_about = "gzbench runs experiments described in YAML files (see experiments/), stores every run \
+                  under results/runs/<run-id>/, and builds tables and figures from the stored runs.\n\n\
+                  Typical use:\n  gzbench validate experiments/*.yaml\n  gzbench run experiments/shapes_baseline.yaml --profile smoke\n  \
+                  gzbench report experiments/shapes_baseline.yaml --profile smoke\n  gzbench reproduce          # every experiment, every report\n\n\
+                  Profiles scale an experiment: smoke (seconds, for tests), cpu (default; minutes on a laptop), gpu (paper scale).\n\
+                  Finished runs are never recomputed: a run's id is the hash of its resolved spec."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Where {
+    /// Results folder: the run store (`runs/`) and the tables and figures of each experiment.
+    #[arg(long, default_value = "results", global = true)]
+    results: PathBuf,
+    /// Experiment scale.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Cpu, global = true)]
+    profile: ProfileArg,
+}
+
+#[derive(clap::Args, Clone)]
+struct Compute {
+    /// Where tensors are computed.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Runs computed at the same time.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProfileArg {
+    Smoke,
+    Cpu,
+    Gpu,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Smoke => Profile::Smoke,
+            ProfileArg::Cpu => Profile::Cpu,
+            ProfileArg::Gpu => Profile::Gpu,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check experiment files without running anything (every profile, every grid point).
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run an experiment's incomplete runs, then write its report.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        compute: Compute,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Rebuild an experiment's tables and figures from the run store (no training).
+    Report {
+        file: PathBuf,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// List the experiments in a folder and how many of their runs are complete.
+    List {
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Run every experiment in `experiments/` (skipping finished runs) and rebuild every report.
+    Reproduce {
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        #[command(flatten)]
+        compute: Compute,
+        #[command(flatten)]
+        at: Where,
+    },
+}
+
+/// `println!` that ignores a closed stdout (`gzbench list | head` must not panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! esay {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// An error with its exit code.
+struct Fail(u8, String);
+
+fn bad_input(e: impl std::fmt::Display) -> Fail {
+    Fail(2, e.to_string())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(code, msg)) => {
+            esay!("error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Fail> {
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run { file, compute, at } => {
+            let device = engine::device(compute.device).map_err(bad_input)?;
+            run(&file, &at, &device, compute.jobs).map(|_| ())
+        }
+        Command::Report { file, at } => report(&file, &at),
+        Command::List { experiments, at } => list(&experiments, &at),
+        Command::Reproduce {
+            experiments,
+            compute,
+            at,
+        } => {
+            let device = engine::device(compute.device).map_err(bad_input)?;
+            reproduce(&experiments, &at, &device, compute.jobs)
+        }
+    }
+}
+
+fn validate(files: &[PathBuf]) -> Result<(), Fail> {
+    let mut bad = 0;
+    for f in files {
+        match spec::load(f) {
+            Ok(exp) => {
+                let n: Vec<String> = [Profile::Smoke, Profile::Cpu, Profile::Gpu]
+                    .iter()
+                    .map(|&p| {
+                        format!(
+                            "{} {}",
+                            runner::plan(f, p).map(|(_, r)| r.len()).unwrap_or(0),
+                            p.as_str()
+                        )
+                    })
+                    .collect();
+                say!(
+                    "ok  {}: `{}`, runs: {}",
+                    f.display(),
+                    exp.name,
+                    n.join(", ")
+                );
+            }
+            Err(e) => {
+                esay!("{e}");
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        Err(Fail(
+            2,
+            format!("{bad} of {} experiment files are invalid", files.len()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+}
+
+impl Progress for Bar {
+    fn start(&self, total: usize, done: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+    fn epoch(&self, id: &str, epoch: usize, epochs: usize, loss: f64) {
+        self.bar.set_message(format!(
+            "run {id} epoch {}/{epochs} loss {loss:.4}",
+            epoch + 1
+        ));
+    }
+    fn run_finished(&self, _id: &str) {
+        self.bar.inc(1);
+        let per = self.started.elapsed().as_secs_f64() / self.bar.position().max(1) as f64;
+        self.bar.set_prefix(format!("{per:.1} s/run"));
+    }
+}
+
+fn run(
+    file: &Path,
+    at: &Where,
+    device: &candle_core::Device,
+    jobs: usize,
+) -> Result<Summary, Fail> {
+    let store = Store::new(&at.results);
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs, eta {eta} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let progress = Bar {
+        bar,
+        started: Instant::now(),
+    };
+    let wait = |p: &Path| {
+        esay!(
+            "waiting: another gzbench is writing to this store ({} is locked)",
+            p.display()
+        )
+    };
+    let (summary, errors) = runner::run_experiment(
+        file,
+        at.profile.into(),
+        &store,
+        device,
+        jobs,
+        &progress,
+        wait,
+    )
+    .map_err(|e| match e {
+        runner::RunError::Spec(e) => bad_input(e),
+        e => Fail(1, e.to_string()),
+    })?;
+    progress.bar.finish_and_clear();
+    say!(
+        "{}: {} runs ({} already complete, {} computed, {} failed) in {:.1} s on {}",
+        summary.experiment,
+        summary.total,
+        summary.skipped,
+        summary.computed,
+        summary.failed,
+        summary.seconds,
+        engine::describe(device)
+    );
+    report(file, at)?;
+    if !errors.is_empty() {
+        for e in &errors {
+            esay!("{e}");
+        }
+        return Err(Fail(
+            1,
+            format!("{} of {} runs failed", errors.len(), summary.total),
+        ));
+    }
+    Ok(summary)
+}
+
+fn report(file: &Path, at: &Where) -> Result<(), Fail> {
+    let store = Store::new(&at.results);
+    let w = crate::report::report(file, at.profile.into(), &store).map_err(|e| match e {
+        crate::report::ReportError::Spec(e) => bad_input(e),
+        e => Fail(1, e.to_string()),
+    })?;
+    if w.complete < w.runs {
+        esay!(
+            "note: {} of {} runs are complete; the report covers those",
+            w.complete,
+            w.runs
+        );
+    }
+    for f in &w.files {
+        say!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn experiment_files(dir: &Path) -> Result<Vec<PathBuf>, Fail> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| bad_input(format!("{}: cannot list experiments: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn list(dir: &Path, at: &Where) -> Result<(), Fail> {
+    let store = Store::new(&at.results);
+    let profile: Profile = at.profile.into();
+    say!(
+        "{:<32} {:>10}  question",
+        format!("experiment ({})", profile.as_str()),
+        "complete"
+    );
+    for f in experiment_files(dir)? {
+        match runner::plan(&f, profile) {
+            Ok((exp, runs)) => {
+                let done = runs
+                    .iter()
+                    .filter(|r| store.is_complete(&run_id(r)))
+                    .count();
+                say!(
+                    "{:<32} {:>10}  {}",
+                    exp.name,
+                    format!("{done}/{}", runs.len()),
+                    exp.question.unwrap_or_default()
+                );
+            }
+            Err(e) => say!("{:<32} {:>10}  {e}", f.display(), "invalid"),
+        }
+    }
+    Ok(())
+}
+
+fn reproduce(
+    dir: &Path,
+    at: &Where,
+    device: &candle_core::Device,
+    jobs: usize,
+) -> Result<(), Fail> {
+    let started = Instant::now();
+    let files = experiment_files(dir)?;
+    // validate everything first: a typo in the last file should not cost the first file's hours
+    for f in &files {
+        runner::plan(f, at.profile.into()).map_err(bad_input)?;
+    }
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for f in &files {
+        match run(f, at, device, jobs) {
+            Ok(s) => rows.push(s),
+            Err(Fail(code, msg)) => {
+                esay!("error: {}: {msg}", f.display());
+                failed = true;
+                if code == 2 {
+                    return Err(Fail(2, msg));
+                }
+            }
+        }
+    }
+    say!(
+        "\n{:<32} {:>6} {:>8} {:>9} {:>7} {:>9}",
+        "experiment",
+        "runs",
+        "skipped",
+        "computed",
+        "failed",
+        "seconds"
+    );
+    for s in &rows {
+        say!(
+            "{:<32} {:>6} {:>8} {:>9} {:>7} {:>9.1}",
+            s.experiment,
+            s.total,
+            s.skipped,
+            s.computed,
+            s.failed,
+            s.seconds
+        );
+    }
+    say!("total {:.1} s", started.elapsed().as_secs_f64());
+    if failed {
+        Err(Fail(1, "some experiments failed".into()))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Datasets: images plus targets, split into train / validation / test, from a registered source.
+//!
+//! A [`Dataset`] is a dense `N x C x H x W` f32 array with one target per image. The test split
+//! depends only on `data.data_seed` (it is the same for every run of an experiment, so runs are
+//! compared on the same galaxies); the training and validation draws depend on the run seed as
+//! well, so error bars over seeds include the sampling of the training set.
+
+mod shapes;
+
+use crate::spec::{DataSource, RunSpec, Target};
+
+/// Images and binary targets (0.0 / 1.0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub channels: usize,
+    pub size: usize,
+    /// `len() * channels * size * size` values, image-major.
+    pub images: Vec<f32>,
+    pub targets: Vec<f32>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    pub fn image_len(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
+    /// The images at `indices`, in that order, as one contiguous batch.
+    pub fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let l = self.image_len();
+        let mut x = Vec::with_capacity(indices.len() * l);
+        let mut y = Vec::with_capacity(indices.len());
+        for &i in indices {
+            x.extend_from_slice(&self.images[i * l..(i + 1) * l]);
+            y.push(self.targets[i]);
+        }
+        (x, y)
+    }
+}
+
+pub struct Splits {
+    pub train: Dataset,
+    pub val: Dataset,
+    pub test: Dataset,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error(
+        "task.target `{target:?}` is not provided by data.source `{data_source:?}`; expected one of {expected}"
+    )]
+    Target {
+        target: Target,
+        data_source: DataSource,
+        expected: String,
+    },
+}
+
+/// Index ranges of the item streams: test items first, each seed's training pool after.
+const TRAIN_OFFSET: u64 = 1 << 32;
+
+/// Build the splits a run trains and tests on.
+pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
+    let d = &spec.data;
+    match d.source {
+        DataSource::Shapes => {
+            shapes::check_target(spec.task.target)?;
+            let make = |start: u64, n: usize| shapes::generate(d.data_seed, start, n, d.image_size);
+            let train_start = TRAIN_OFFSET * (1 + spec.seed);
+            Ok(Splits {
+                test: make(0, d.test_size),
+                train: make(train_start, d.train_size),
+                val: make(train_start + d.train_size as u64, d.val_size),
+            })
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The compute boundary: which device runs the tensors. Nothing above `engine` names a device.
+//!
+//! `--device cpu|cuda|auto` is parsed here into [`DeviceChoice`] and turned into a candle
+//! device once, at the start of a command. `auto` picks CUDA when the binary was built with
+//! the `cuda` feature and a GPU answers, else the CPU. The project's own kernels (fused CPU
+//! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one.
+
+use candle_core::Device;
+
+/// The user's device request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DeviceChoice {
+    /// The CPU, all cores (deterministic: same spec and seed give bit-identical results).
+    #[default]
+    Cpu,
+    /// The first NVIDIA GPU (needs a binary built with `--features cuda`).
+    Cuda,
+    /// CUDA when available, else the CPU.
+    Auto,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "--device cuda: this gzbench was built without CUDA support; rebuild with `cargo build --release --features cuda` (see README) or use --device cpu"
+    )]
+    NoCudaBuild,
+    #[error("--device cuda: no usable GPU: {0}")]
+    NoGpu(String),
+}
+
+/// Resolve the request into a device.
+pub fn device(choice: DeviceChoice) -> Result<Device, EngineError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda => cuda(),
+        DeviceChoice::Auto => Ok(cuda().unwrap_or(Device::Cpu)),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> Result<Device, EngineError> {
+    Device::new_cuda(0).map_err(|e| EngineError::NoGpu(e.to_string()))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Result<Device, EngineError> {
+    Err(EngineError::NoCudaBuild)
+}
+
+/// A short human name of the device for logs and `timing.json`.
+pub fn describe(device: &Device) -> String {
+    match device {
+        Device::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+        Device::Cuda(_) => "cuda:0".to_string(),
+        Device::Metal(_) => "metal".to_string(),
+    }
+}

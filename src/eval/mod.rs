@@ -1,0 +1,106 @@
+//! Metrics of predicted probabilities against binary targets (accuracy, ROC AUC, F1, log loss).
+//!
+//! Pure functions on host vectors, computed in f64; each is checked against a hand-computed case.
+
+use crate::spec::Metric;
+
+/// Value of `metric` for probabilities `p` (of class 1) and targets `y` in {0, 1}.
+pub fn compute(metric: Metric, p: &[f32], y: &[f32]) -> f64 {
+    match metric {
+        Metric::Accuracy => accuracy(p, y),
+        Metric::RocAuc => roc_auc(p, y),
+        Metric::F1 => f1(p, y),
+        Metric::LogLoss => log_loss(p, y),
+    }
+}
+
+pub fn accuracy(p: &[f32], y: &[f32]) -> f64 {
+    let hits = p
+        .iter()
+        .zip(y)
+        .filter(|&(&p, &y)| (p >= 0.5) == (y >= 0.5))
+        .count();
+    hits as f64 / y.len().max(1) as f64
+}
+
+/// Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties counted as 1/2.
+/// NaN when one class is absent.
+pub fn roc_auc(p: &[f32], y: &[f32]) -> f64 {
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut ranks = vec![0f64; p.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && p[idx[j + 1]] == p[idx[i]] {
+            j += 1;
+        }
+        let r = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            ranks[k] = r;
+        }
+        i = j + 1;
+    }
+    let pos = y.iter().filter(|&&t| t >= 0.5).count() as f64;
+    let neg = y.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return f64::NAN;
+    }
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(y)
+        .filter(|&(_, &t)| t >= 0.5)
+        .map(|(r, _)| r)
+        .sum();
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+pub fn f1(p: &[f32], y: &[f32]) -> f64 {
+    let (mut tp, mut fp, mut fn_) = (0f64, 0f64, 0f64);
+    for (&p, &y) in p.iter().zip(y) {
+        match (p >= 0.5, y >= 0.5) {
+            (true, true) => tp += 1.0,
+            (true, false) => fp += 1.0,
+            (false, true) => fn_ += 1.0,
+            _ => {}
+        }
+    }
+    if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fn_)
+    }
+}
+
+pub fn log_loss(p: &[f32], y: &[f32]) -> f64 {
+    let eps = 1e-7;
+    let s: f64 = p
+        .iter()
+        .zip(y)
+        .map(|(&p, &y)| {
+            let p = (p as f64).clamp(eps, 1.0 - eps);
+            -(y as f64 * p.ln() + (1.0 - y as f64) * (1.0 - p).ln())
+        })
+        .sum();
+    s / y.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_cases() {
+        let p = [0.9, 0.4, 0.6, 0.2, 0.6];
+        let y = [1.0, 1.0, 0.0, 0.0, 1.0];
+        assert_eq!(accuracy(&p, &y), 0.6);
+        // pairs (pos, neg): (0.9,0.6)=1 (0.9,0.2)=1 (0.4,0.6)=0 (0.4,0.2)=1 (0.6,0.6)=0.5 (0.6,0.2)=1 -> 4.5/6
+        assert!((roc_auc(&p, &y) - 0.75).abs() < 1e-12);
+        // tp=2 (0.9, 0.6) fp=1 fn=1 -> 4/6
+        assert!((f1(&p, &y) - 2.0 / 3.0).abs() < 1e-12);
+        let ll =
+            -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
+        assert!((log_loss(&p, &y) - ll).abs() < 1e-6);
+        assert!(roc_auc(&p, &[1.0; 5]).is_nan());
+    }
+}

@@ -1,0 +1,31 @@
+//! gzbench: a reproducible benchmark harness for deep learning on galaxy images.
+//!
+//! Data flows one way (each module uses only those before it):
+//!
+//! ```text
+//! spec -> data -> model -> train -> eval -> runner -> store -> report
+//! ```
+//!
+//! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
+//! * [`rng`]: named, seeded random streams (the only source of randomness).
+//! * [`engine`]: the compute boundary (CPU / CUDA); nothing above it names a device.
+//! * [`data`]: datasets and splits from a registered source.
+//! * [`model`], [`train`], [`eval`]: backbones and heads, the training loop, metrics.
+//! * [`runner`]: executes an experiment's runs (one file per experiment kind).
+//! * [`store`]: one crash-safe directory per run under `results/runs/`.
+//! * [`report`]: tables and figures from the store alone.
+//!
+//! The command-line interface is [`cli`].
+
+pub mod cli;
+pub mod data;
+pub mod engine;
+pub mod eval;
+pub mod model;
+pub mod report;
+pub mod rng;
+pub mod runner;
+pub mod spec;
+pub mod store;
+pub mod train;
+pub mod tree;

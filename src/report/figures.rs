@@ -1,0 +1,202 @@
+//! Figures: one line plot per metric (mean over seeds with a 95% CI band), PNG and SVG.
+
+use super::{ReportError, Row, style};
+use crate::spec::Experiment;
+use crate::store::write_atomic;
+use plotters::coord::ranged1d::{Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// One line of a plot: (x, mean, ci95) points sorted by x.
+struct Line {
+    name: String,
+    points: Vec<(f64, f64, f64)>,
+}
+
+fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::new();
+    for r in rows {
+        let (Some(xv), Some(s)) = (r.point.get(x).and_then(|v| v.as_f64()), r.stats.get(metric))
+        else {
+            continue;
+        };
+        let name = exp
+            .report
+            .series
+            .as_ref()
+            .and_then(|k| r.point.get(k))
+            .map(super::tables::value_str)
+            .unwrap_or_else(|| style::label(metric));
+        let ci = if s.ci95.is_nan() { 0.0 } else { s.ci95 };
+        match out.iter_mut().find(|l| l.name == name) {
+            Some(l) => l.points.push((xv, s.mean, ci)),
+            None => out.push(Line {
+                name,
+                points: vec![(xv, s.mean, ci)],
+            }),
+        }
+    }
+    for l in &mut out {
+        l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    xr: X,
+    yr: (f64, f64),
+    title: &str,
+    xl: &str,
+    yl: &str,
+    lines: &[Line],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (w, _) = root.dim_in_pixel();
+    let (plot, legend) = root.split_horizontally(w - style::LEGEND_WIDTH);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(title, (style::FONT, style::TITLE_PX))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(xr, RangedCoordf64::from(yr.0..yr.1))?;
+    chart
+        .configure_mesh()
+        .x_desc(xl)
+        .y_desc(yl)
+        .label_style((style::FONT, style::TICK_PX))
+        .axis_desc_style((style::FONT, style::LABEL_PX))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    for (i, l) in lines.iter().enumerate() {
+        let c = style::PALETTE[i % style::PALETTE.len()];
+        let band: Vec<(f64, f64)> = l
+            .points
+            .iter()
+            .map(|p| (p.0, p.1 + p.2))
+            .chain(l.points.iter().rev().map(|p| (p.0, p.1 - p.2)))
+            .collect();
+        chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
+        chart.draw_series(LineSeries::new(
+            l.points.iter().map(|p| (p.0, p.1)),
+            c.stroke_width(2),
+        ))?;
+        chart.draw_series(
+            l.points
+                .iter()
+                .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
+        )?;
+    }
+    let font = (style::FONT, style::LABEL_PX).into_font();
+    legend.draw(&Text::new("legend", (8, 40), font.clone()))?;
+    for (i, l) in lines.iter().enumerate() {
+        let c = style::PALETTE[i % style::PALETTE.len()];
+        let y = 72 + 28 * i as i32;
+        legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
+        legend.draw(&Text::new(l.name.clone(), (46, y - 9), font.clone()))?;
+    }
+    legend.draw(&Text::new(
+        "bands: 95% CI",
+        (8, 84 + 28 * lines.len() as i32),
+        (style::FONT, style::TICK_PX).into_font(),
+    ))?;
+    root.present()
+}
+
+fn render<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    exp: &Experiment,
+    x: &str,
+    metric: &str,
+    lines: &[Line],
+) -> DrawResult<DB> {
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let ys = lines
+        .iter()
+        .flat_map(|l| l.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
+    let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let pad = ((y1 - y0) * 0.08).max(1e-3);
+    let yr = (y0 - pad, y1 + pad);
+    let title = format!("{}: {}", exp.name, style::label(metric));
+    let (xl, yl) = (style::label(x), style::label(metric));
+    if exp.report.log_x && x0 > 0.0 {
+        let xr: plotters::coord::combinators::LogCoord<f64> =
+            (x0 / 1.15..x1 * 1.15).log_scale().into();
+        draw(root, xr, yr, &title, &xl, &yl, lines)
+    } else {
+        let xp = ((x1 - x0) * 0.05).max(0.5);
+        draw(
+            root,
+            RangedCoordf64::from(x0 - xp..x1 + xp),
+            yr,
+            &title,
+            &xl,
+            &yl,
+            lines,
+        )
+    }
+}
+
+/// Write `<name>_<metric>.png` and `.svg` for every metric; nothing when the report has no `x`.
+pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let Some(x) = exp.report.x.as_deref() else {
+        return Ok(vec![]);
+    };
+    style::init();
+    let mut metrics: Vec<&String> = rows.iter().flat_map(|r| r.stats.keys()).collect();
+    metrics.sort();
+    metrics.dedup();
+    let mut out = Vec::new();
+    for metric in metrics {
+        let ls = lines(exp, rows, x, metric);
+        if ls.is_empty() {
+            continue;
+        }
+        let base = dir.join(format!("{}_{}", exp.name, metric));
+        let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
+        let err = |p: &Path, e: String| ReportError::Write {
+            path: p.display().to_string(),
+            msg: e,
+        };
+        let (w, h) = style::SIZE;
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        render(
+            BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+            exp,
+            x,
+            metric,
+            &ls,
+        )
+        .map_err(|e| err(&png, e.to_string()))?;
+        let mut bytes = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut bytes),
+            &rgb,
+            w,
+            h,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| err(&png, e.to_string()))?;
+        write_atomic(&png, &bytes)?;
+        let mut text = String::new();
+        render(
+            SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
+            exp,
+            x,
+            metric,
+            &ls,
+        )
+        .map_err(|e| err(&svg, e.to_string()))?;
+        write_atomic(&svg, text.as_bytes())?;
+        out.extend([png, svg]);
+    }
+    Ok(out)
+}

@@ -1,0 +1,57 @@
+//! Reports: tables and figures rebuilt from the run store alone (never by retraining).
+//!
+//! `report(experiment, profile)` expands the experiment's grid, reads each run's `metrics.json`,
+//! aggregates over seeds ([`aggregate`]) and writes `tables/` and `figures/` under
+//! `results/<name>/` (the `cpu` profile) or `results/<name>/<profile>/` (the others).
+
+mod aggregate;
+mod figures;
+mod style;
+mod tables;
+
+pub use aggregate::{Row, Stat, rows};
+
+use crate::runner::plan;
+use crate::spec::{Profile, SpecError};
+use crate::store::{Store, StoreError};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {msg}")]
+    Write { path: String, msg: String },
+}
+
+/// What a report wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub runs: usize,
+    pub complete: usize,
+    pub files: Vec<PathBuf>,
+}
+
+/// Folder of an experiment's tables and figures for `profile`.
+pub fn out_dir(store: &Store, name: &str, profile: Profile) -> PathBuf {
+    match profile {
+        Profile::Cpu => store.root().join(name),
+        p => store.root().join(name).join(p.as_str()),
+    }
+}
+
+/// Rebuild the tables and figures of the experiment at `path`.
+pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, ReportError> {
+    let (exp, runs) = plan(path, profile)?;
+    let (rows, complete) = aggregate::rows(&runs, store)?;
+    let dir = out_dir(store, &exp.name, profile);
+    let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
+    files.extend(figures::write(&exp, &rows, &dir.join("figures"))?);
+    Ok(Written {
+        runs: runs.len(),
+        complete,
+        files,
+    })
+}

@@ -1,0 +1,169 @@
+//! Executes experiments: expand the grid, skip complete runs, compute the rest, record them.
+//!
+//! What one run computes is chosen by the experiment `kind` (one file per kind, matched
+//! exhaustively in [`run_one`]); adding a kind never touches the sweep logic below. Runs are
+//! independent, so `--jobs N` computes N at once; each run's result depends only on its spec.
+
+mod train;
+
+use crate::spec::{self, ExperimentKind, Profile, RunSpec, SpecError, run_id};
+use crate::store::{Metrics, Store, StoreError};
+use candle_core::Device;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Progress callbacks (the CLI draws bars; tests pass no-ops).
+pub trait Progress: Sync {
+    fn start(&self, _total: usize, _done: usize) {}
+    fn run_started(&self, _id: &str) {}
+    fn epoch(&self, _id: &str, _epoch: usize, _epochs: usize, _loss: f64) {}
+    fn run_finished(&self, _id: &str) {}
+}
+
+pub struct Quiet;
+impl Progress for Quiet {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("run {id} ({point}) failed: {msg}")]
+    Run {
+        id: String,
+        point: String,
+        msg: String,
+    },
+}
+
+/// How a sweep went.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub experiment: String,
+    pub total: usize,
+    pub skipped: usize,
+    pub computed: usize,
+    pub failed: usize,
+    pub seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Timing<'a> {
+    seconds: f64,
+    device: &'a str,
+}
+
+/// Compute one run (no store involved).
+pub fn run_one(
+    spec: &RunSpec,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(usize, f64),
+) -> anyhow::Result<Metrics> {
+    match spec.kind {
+        ExperimentKind::Train => train::run(spec, device, on_epoch),
+    }
+}
+
+/// The resolved runs of an experiment file at a profile.
+pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunSpec>), SpecError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let exp = spec::parse_str(&text, &file)?;
+    let exp = spec::with_profile(&exp, profile, &text, &file)?;
+    let runs = spec::expand(&exp, &text, &file)?;
+    Ok((exp, runs))
+}
+
+/// Run every incomplete run of the experiment at `path`. Failed runs are reported, not fatal to the others.
+pub fn run_experiment(
+    path: &Path,
+    profile: Profile,
+    store: &Store,
+    device: &Device,
+    jobs: usize,
+    progress: &dyn Progress,
+    on_wait: impl FnOnce(&Path),
+) -> Result<(Summary, Vec<RunError>), RunError> {
+    let started = Instant::now();
+    let (exp, runs) = plan(path, profile)?;
+    let lock = store.lock(on_wait)?;
+    let todo: Vec<&RunSpec> = runs
+        .iter()
+        .filter(|r| !store.is_complete(&run_id(r)))
+        .collect();
+    progress.start(runs.len(), runs.len() - todo.len());
+    let device_name = crate::engine::describe(device);
+    let next = AtomicUsize::new(0);
+    let errors = Mutex::new(Vec::new());
+    let work = || {
+        while let Some(spec) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+            let id = run_id(spec);
+            let t0 = Instant::now();
+            progress.run_started(&id);
+            let result = store
+                .begin(spec, &lock)
+                .map_err(RunError::from)
+                .and_then(|_| {
+                    let epochs = spec.train.epochs;
+                    let metrics = run_one(spec, device, &mut |e, loss| {
+                        progress.epoch(&id, e, epochs, loss)
+                    })
+                    .map_err(|e| RunError::Run {
+                        id: id.clone(),
+                        point: point_label(spec),
+                        msg: format!("{e:#}"),
+                    })?;
+                    let timing = Timing {
+                        seconds: t0.elapsed().as_secs_f64(),
+                        device: &device_name,
+                    };
+                    store
+                        .finish(spec, &metrics, &timing, &lock)
+                        .map_err(RunError::from)
+                });
+            if let Err(e) = result {
+                errors.lock().expect("errors lock").push(e);
+            }
+            progress.run_finished(&id);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..jobs.max(1).min(todo.len().max(1)) {
+            s.spawn(work);
+        }
+        work();
+    });
+    let errors = errors.into_inner().expect("errors lock");
+    let summary = Summary {
+        experiment: exp.name,
+        total: runs.len(),
+        skipped: runs.len() - todo.len(),
+        computed: todo.len() - errors.len(),
+        failed: errors.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((summary, errors))
+}
+
+/// `key=value, ..., seed=s` for messages.
+pub fn point_label(spec: &RunSpec) -> String {
+    let mut parts: Vec<String> = spec
+        .point
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                serde_yaml::to_string(v).unwrap_or_default().trim()
+            )
+        })
+        .collect();
+    parts.push(format!("seed={}", spec.seed));
+    parts.join(", ")
+}

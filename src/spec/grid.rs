@@ -1,0 +1,231 @@
+//! Grid expansion: an experiment's `sweep:` and `seeds:` become fully resolved [`RunSpec`]s with ids.
+
+use super::load::{SpecError, explain, locate, set_path};
+use super::{
+    DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig, TaskConfig, TrainConfig,
+};
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Bumped whenever a code change alters what a run computes, so old run ids are not reused.
+pub const RUN_FORMAT_VERSION: u32 = 1;
+
+/// Everything one run needs, fully resolved. Its hash is the run id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    pub experiment: String,
+    pub kind: ExperimentKind,
+    pub seed: u64,
+    /// The sweep coordinates of this run (dotted key -> value), for reports.
+    pub point: BTreeMap<String, Value>,
+    pub data: DataConfig,
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+    pub gzbench: String,
+    pub run_format: u32,
+}
+
+/// Stable id of a run spec: the first 16 hex digits of the SHA-256 of its canonical JSON.
+pub fn run_id(spec: &RunSpec) -> String {
+    let json = serde_json::to_string(spec).expect("run spec serialises");
+    let digest = Sha256::digest(json.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The base sections of an experiment, as one YAML mapping that sweep keys index into.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sections {
+    data: DataConfig,
+    task: TaskConfig,
+    model: ModelConfig,
+    train: TrainConfig,
+    eval: EvalConfig,
+}
+
+/// Every run of the experiment: the product of the sweep lists, times the seeds (seed varies fastest).
+pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, SpecError> {
+    let base = Sections {
+        data: exp.data.clone(),
+        task: exp.task.clone(),
+        model: exp.model.clone(),
+        train: exp.train.clone(),
+        eval: exp.eval.clone(),
+    };
+    let base = serde_yaml::to_value(&base).expect("sections serialise");
+    // Check each sweep value on its own first, so an error names exactly the key and value at fault.
+    for (key, values) in &exp.sweep {
+        for v in values {
+            let mut doc = base.clone();
+            set_path(&mut doc, &key.split('.').collect::<Vec<_>>(), v.clone());
+            if let Err(e) = serde_yaml::from_value::<Sections>(doc) {
+                let (line, col) = locate(text, key);
+                let value = serde_yaml::to_string(v).unwrap_or_default();
+                return Err(SpecError::At {
+                    file: file.into(),
+                    line,
+                    col,
+                    msg: format!(
+                        "sweep `{key}` = {}: {}",
+                        value.trim(),
+                        explain(&e.to_string())
+                    ),
+                });
+            }
+        }
+    }
+    let mut points: Vec<BTreeMap<String, Value>> = vec![BTreeMap::new()];
+    for (key, values) in &exp.sweep {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.insert(key.clone(), v.clone());
+                    q
+                })
+            })
+            .collect();
+    }
+    let mut runs = Vec::new();
+    for point in points {
+        let mut doc = base.clone();
+        for (key, value) in &point {
+            set_path(&mut doc, &key.split('.').collect::<Vec<_>>(), value.clone());
+        }
+        let s: Sections = serde_yaml::from_value(doc).map_err(|e| {
+            let key = point
+                .keys()
+                .find(|k| {
+                    e.to_string()
+                        .contains(k.split('.').next_back().unwrap_or(k))
+                })
+                .or(point.keys().next());
+            let key = key.cloned().unwrap_or_default();
+            let (line, col) = locate(text, &key);
+            let value = serde_yaml::to_string(&point[&key]).unwrap_or_default();
+            SpecError::At {
+                file: file.into(),
+                line,
+                col,
+                msg: format!(
+                    "sweep `{key}` = {}: {}",
+                    value.trim(),
+                    explain(&e.to_string())
+                ),
+            }
+        })?;
+        check_sizes(&s, text, file)?;
+        for &seed in &exp.seeds {
+            runs.push(RunSpec {
+                experiment: exp.name.clone(),
+                kind: exp.kind,
+                seed,
+                point: point.clone(),
+                data: s.data.clone(),
+                task: s.task.clone(),
+                model: s.model.clone(),
+                train: s.train.clone(),
+                eval: s.eval.clone(),
+                gzbench: env!("CARGO_PKG_VERSION").to_string(),
+                run_format: RUN_FORMAT_VERSION,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
+    let checks = [
+        (
+            "image_size",
+            s.data.image_size >= 8,
+            "data.image_size must be at least 8 pixels",
+        ),
+        (
+            "train_size",
+            s.data.train_size >= 2,
+            "data.train_size must be at least 2",
+        ),
+        (
+            "test_size",
+            s.data.test_size >= 2,
+            "data.test_size must be at least 2",
+        ),
+        (
+            "batch_size",
+            s.train.batch_size >= 1,
+            "train.batch_size must be at least 1",
+        ),
+        (
+            "epochs",
+            s.train.epochs >= 1,
+            "train.epochs must be at least 1",
+        ),
+        (
+            "lr",
+            s.train.lr > 0.0 && s.train.lr.is_finite(),
+            "train.lr must be a positive number",
+        ),
+        (
+            "widths",
+            !s.model.widths.is_empty() && s.model.widths.iter().all(|&w| w > 0),
+            "model.widths must be a non-empty list of positive channel counts",
+        ),
+    ];
+    for (key, ok, msg) in checks {
+        if !ok {
+            let (line, col) = locate(text, key);
+            return Err(SpecError::At {
+                file: file.into(),
+                line,
+                col,
+                msg: msg.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{expand, parse_str, run_id};
+
+    const T: &str = "name: g\nkind: train\nseeds: [0, 1, 2]\nsweep:\n  data.train_size: [10, 20]\n  model.backbone: [linear, cnn-small]\n";
+
+    #[test]
+    fn grid_is_product_times_seeds_with_unique_stable_ids() {
+        let e = parse_str(T, "g.yaml").unwrap();
+        let runs = expand(&e, T, "g.yaml").unwrap();
+        assert_eq!(runs.len(), 12);
+        let ids: std::collections::BTreeSet<_> = runs.iter().map(run_id).collect();
+        assert_eq!(ids.len(), 12);
+        let again = expand(&e, T, "g.yaml").unwrap();
+        assert_eq!(run_id(&runs[5]), run_id(&again[5]));
+        assert_eq!(runs[0].data.train_size, 10);
+        assert_eq!(runs[3].model.backbone, crate::spec::Backbone::CnnSmall);
+    }
+
+    #[test]
+    fn bad_sweep_value_names_key() {
+        let t = T.replace("[linear, cnn-small]", "[linear, resnet-9000]");
+        let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("g.yaml:6:3: sweep `model.backbone` = resnet-9000"),
+            "{e}"
+        );
+        assert!(e.contains("unknown name `resnet-9000`"), "{e}");
+    }
+
+    #[test]
+    fn zero_size_rejected() {
+        let t = T.replace("[10, 20]", "[0, 20]");
+        let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
+        assert!(e.contains("train_size must be at least 2"), "{e}");
+    }
+}

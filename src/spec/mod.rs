@@ -1,0 +1,306 @@
+//! The experiment schema: typed YAML sections, the registries of names, profiles and run specs.
+//!
+//! An experiment file (`experiments/*.yaml`) deserialises into [`Experiment`] with
+//! `deny_unknown_fields` everywhere, so a misspelled key is an error with its file:line:column.
+//! Every name that selects an implementation (experiment kind, data source, target, backbone,
+//! optimizer, metric) is an enum here: serde rejects an unknown name with the list of known ones,
+//! and the module that implements a kind matches on the enum exhaustively, so a name can never
+//! lack an implementation. This module only describes and validates; it runs nothing.
+//!
+//! ```
+//! let text = "name: demo\nkind: train\nseeds: [0]\ndata: { source: shapes }\n";
+//! let exp = gzbench::spec::parse_str(text, "demo.yaml").unwrap();
+//! assert_eq!(exp.name, "demo");
+//! ```
+
+mod grid;
+mod load;
+
+pub use grid::{RunSpec, expand, run_id};
+pub use load::{SpecError, load, parse_str, with_profile};
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+
+/// One experiment file: a question, the base configuration, the grid to sweep and the report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name used for `results/<name>/`; letters, digits, `-` and `_`.
+    pub name: String,
+    /// The scientific question the experiment answers (shown in reports).
+    #[serde(default)]
+    pub question: Option<String>,
+    /// What one run does.
+    pub kind: ExperimentKind,
+    /// One run per seed per grid point.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub task: TaskConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    /// Dotted key (e.g. `data.train_size`) -> values; the grid is the product of all lists.
+    #[serde(default)]
+    pub sweep: BTreeMap<String, Vec<Value>>,
+    /// Per-profile overrides: dotted key -> value (keys may be `seeds` or `sweep.<key>`).
+    #[serde(default)]
+    pub profiles: BTreeMap<Profile, BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// Scale of a run: `smoke` (seconds, tests and CI), `cpu` (minutes on 2 cores), `gpu` (paper scale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    Smoke,
+    #[default]
+    Cpu,
+    Gpu,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Cpu => "cpu",
+            Profile::Gpu => "gpu",
+        }
+    }
+}
+
+/// Registry of experiment kinds (implemented in `runner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExperimentKind {
+    /// Supervised training of a backbone + head on a dataset, evaluated on a held-out test set.
+    Train,
+}
+
+/// Registry of data sources (implemented in `data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataSource {
+    /// Noisy 2-D Gaussian blobs, round or elongated: a seconds-fast sanity dataset.
+    #[default]
+    Shapes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub source: DataSource,
+    /// Side of the square cutout in pixels.
+    #[serde(default = "d_image_size")]
+    pub image_size: usize,
+    #[serde(default = "d_train_size")]
+    pub train_size: usize,
+    /// Held out from training for early stopping / model selection (0 = none).
+    #[serde(default)]
+    pub val_size: usize,
+    #[serde(default = "d_test_size")]
+    pub test_size: usize,
+    /// Seed of the data itself; the test set depends only on this, not on the run seed.
+    #[serde(default)]
+    pub data_seed: u64,
+}
+
+fn d_image_size() -> usize {
+    32
+}
+fn d_train_size() -> usize {
+    500
+}
+fn d_test_size() -> usize {
+    500
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            source: DataSource::default(),
+            image_size: d_image_size(),
+            train_size: d_train_size(),
+            val_size: 0,
+            test_size: d_test_size(),
+            data_seed: 0,
+        }
+    }
+}
+
+/// Registry of prediction targets (which data sources provide which is checked in `data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// `shapes`: is the blob elongated (axis ratio < 0.7)?
+    #[default]
+    Elongated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    #[serde(default)]
+    pub target: Target,
+}
+
+/// Registry of backbones (implemented in `model`, one file each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backbone {
+    /// No hidden layer: logistic regression on the pixels.
+    Linear,
+    /// conv3x3-BatchNorm-ReLU-maxpool stacks, one per entry of `widths`, then global average pool.
+    #[default]
+    CnnSmall,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub backbone: Backbone,
+    /// Channels per stage (backbones with stages).
+    #[serde(default = "d_widths")]
+    pub widths: Vec<usize>,
+}
+
+fn d_widths() -> Vec<usize> {
+    vec![8, 16, 32]
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backbone: Backbone::default(),
+            widths: d_widths(),
+        }
+    }
+}
+
+/// Registry of optimizers (implemented in `train`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Optimizer {
+    #[default]
+    Adamw,
+    /// Plain stochastic gradient descent.
+    Sgd,
+}
+
+/// Registry of learning-rate schedules (implemented in `train`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// Cosine decay from `lr` to 0 over all steps.
+    Cosine,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+}
+
+fn d_lr() -> f64 {
+    3e-3
+}
+fn d_epochs() -> usize {
+    5
+}
+fn d_batch() -> usize {
+    32
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            optimizer: Optimizer::default(),
+            lr: d_lr(),
+            weight_decay: 0.0,
+            schedule: Schedule::default(),
+            epochs: d_epochs(),
+            batch_size: d_batch(),
+        }
+    }
+}
+
+/// Registry of evaluation metrics (implemented in `eval`); names as in the tables (`roc_auc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    RocAuc,
+    F1,
+    /// Mean binary cross-entropy of the predicted probabilities.
+    LogLoss,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::RocAuc => "roc_auc",
+            Metric::F1 => "f1",
+            Metric::LogLoss => "log_loss",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    #[serde(default = "d_metrics")]
+    pub metrics: Vec<Metric>,
+}
+
+fn d_metrics() -> Vec<Metric> {
+    vec![Metric::Accuracy, Metric::RocAuc]
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            metrics: d_metrics(),
+        }
+    }
+}
+
+/// How `gzbench report` turns the runs into tables and figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Sweep key on the x axis (and the table's rows), e.g. `data.train_size`.
+    #[serde(default)]
+    pub x: Option<String>,
+    /// Sweep key with one line / column group per value, e.g. `model.backbone`.
+    #[serde(default)]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub log_x: bool,
+}

@@ -1,0 +1,198 @@
+//! The run store: one directory per run id under `<root>/runs/`, crash-safe and shareable.
+//!
+//! A run directory holds `spec.yaml` (the resolved run spec), `metrics.json` (deterministic
+//! results only), `timing.json` (wall time, device: not deterministic) and, written last,
+//! the completion marker `COMPLETE`. Every file is written to a temporary name, synced and
+//! renamed into place, so a SIGKILL at any moment leaves either the old state or the new one.
+//! A directory without `COMPLETE` is a crashed run: it is wiped and redone. A process that
+//! writes runs holds an exclusive lock on `<root>/runs/.lock` (the OS frees it when the
+//! process dies, so a killed run never leaves a stale lock).
+//!
+//! The store knows nothing about what a run computes; `report` reads it without retraining.
+
+use crate::spec::{RunSpec, run_id};
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::BTreeMap;
+use std::fs::{self, File, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Metric name -> value for one run, in a fixed (sorted) order so files are byte-stable.
+pub type Metrics = BTreeMap<String, f64>;
+
+const MARKER: &str = "COMPLETE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: corrupt store file: {msg}")]
+    Corrupt { path: String, msg: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Write `bytes` to `path` atomically: temporary file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))?;
+    Ok(())
+}
+
+/// A run store rooted at a results folder (default `results/`).
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Exclusive right to write runs; released on drop or process death.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runs_dir().join(id)
+    }
+
+    /// Take the writer lock, waiting (with a message from `on_wait`) while another process holds it.
+    pub fn lock(&self, on_wait: impl FnOnce(&Path)) -> Result<StoreLock, StoreError> {
+        let dir = self.runs_dir();
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                on_wait(&path);
+                file.lock().map_err(io(&path))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
+        Ok(StoreLock { _file: file })
+    }
+
+    pub fn is_complete(&self, id: &str) -> bool {
+        self.run_dir(id).join(MARKER).is_file()
+    }
+
+    /// Start a run: wipe whatever a crashed attempt left, write its spec. Needs the lock.
+    pub fn begin(&self, spec: &RunSpec, _lock: &StoreLock) -> Result<PathBuf, StoreError> {
+        let dir = self.run_dir(&run_id(spec));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let yaml = serde_yaml::to_string(spec).expect("run spec serialises");
+        write_atomic(&dir.join("spec.yaml"), yaml.as_bytes())?;
+        Ok(dir)
+    }
+
+    /// Finish a run: metrics, timing, then the completion marker last. Needs the lock.
+    pub fn finish(
+        &self,
+        spec: &RunSpec,
+        metrics: &Metrics,
+        timing: &impl Serialize,
+        _lock: &StoreLock,
+    ) -> Result<(), StoreError> {
+        let dir = self.run_dir(&run_id(spec));
+        write_json(&dir.join("metrics.json"), metrics)?;
+        write_json(&dir.join("timing.json"), timing)?;
+        write_atomic(&dir.join(MARKER), b"")?;
+        Ok(())
+    }
+
+    /// Metrics of a complete run, or `None` if the run is not complete.
+    pub fn metrics(&self, id: &str) -> Result<Option<Metrics>, StoreError> {
+        if !self.is_complete(id) {
+            return Ok(None);
+        }
+        read_json(&self.run_dir(id).join("metrics.json")).map(Some)
+    }
+}
+
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), StoreError> {
+    let mut text = serde_json::to_string_pretty(value).expect("serialisable");
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RunSpec {
+        let t = "name: s\nkind: train\n";
+        let e = crate::spec::parse_str(t, "s.yaml").unwrap();
+        crate::spec::expand(&e, t, "s.yaml").unwrap().remove(0)
+    }
+
+    #[test]
+    fn run_is_complete_only_after_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let lock = store.lock(|_| panic!("no other holder")).unwrap();
+        let s = spec();
+        let id = run_id(&s);
+        store.begin(&s, &lock).unwrap();
+        assert!(!store.is_complete(&id));
+        assert!(store.metrics(&id).unwrap().is_none());
+        let m: Metrics = [("accuracy".to_string(), 0.75)].into();
+        store
+            .finish(&s, &m, &serde_json::json!({"seconds": 1.0}), &lock)
+            .unwrap();
+        assert_eq!(store.metrics(&id).unwrap().unwrap()["accuracy"], 0.75);
+        // a new attempt wipes the old files first
+        store.begin(&s, &lock).unwrap();
+        assert!(!store.is_complete(&id));
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b.json");
+        write_atomic(&p, b"x").unwrap();
+        write_atomic(&p, b"yz").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"yz");
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,241 @@
+//! End-to-end tests through the `gzbench` binary: validation errors and exit codes, crash safety
+//! under SIGKILL, determinism of stored metrics, and the report files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn gz() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gzbench"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small sweep: 2 sizes x 2 backbones x 2 seeds = 8 runs of a fraction of a second each.
+const SWEEP: &str = "name: e2e
+kind: train
+seeds: [0, 1]
+data: { source: shapes, image_size: 16, test_size: 64 }
+model: { widths: [4, 8] }
+train: { epochs: 2, batch_size: 16 }
+sweep:
+  data.train_size: [32, 64]
+  model.backbone: [linear, cnn-small]
+report: { x: data.train_size, series: model.backbone, log_x: true }
+";
+
+#[test]
+fn validate_reports_location_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "typo.yaml",
+            SWEEP.replace("epochs: 2", "epohcs: 2"),
+            "typo.yaml:6:10: train: unknown key `epohcs`",
+        ),
+        (
+            "type.yaml",
+            SWEEP.replace("image_size: 16", "image_size: big"),
+            "type.yaml:4:37: data.image_size: invalid type: string \"big\"; expected usize",
+        ),
+        (
+            "name.yaml",
+            SWEEP.replace("[linear, cnn-small]", "[linear, resnett]"),
+            "name.yaml:9:3: sweep `model.backbone` = resnett: unknown name `resnett`; expected `linear` or `cnn-small`",
+        ),
+        (
+            "kind.yaml",
+            SWEEP.replace("kind: train", "kind: trian"),
+            "kind.yaml:2:7: kind: unknown name `trian`; expected `train`",
+        ),
+    ];
+    for (file, text, want) in &cases {
+        let p = write(dir.path(), file, text);
+        let o = gz().arg("validate").arg(&p).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{}/{want}", dir.path().display())),
+            "{file}: got\n{err}\nwant {want}"
+        );
+    }
+    let good = write(dir.path(), "good.yaml", SWEEP);
+    let o = gz().arg("validate").arg(&good).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // run refuses bad input with the same code, before touching the store
+    let o = gz()
+        .args(["run", "--results"])
+        .arg(dir.path().join("res"))
+        .arg(dir.path().join("typo.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.path().join("res").exists());
+}
+
+fn complete_runs(results: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(results.join("runs")) else {
+        return vec![];
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("COMPLETE").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+fn all_metrics(results: &Path) -> Vec<(String, Vec<u8>)> {
+    complete_runs(results)
+        .iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(p.join("metrics.json")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_midway_then_restart_completes_each_run_once_with_identical_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    // slower runs so the kill lands in the middle of the sweep
+    let yaml = write(
+        dir.path(),
+        "e.yaml",
+        &SWEEP
+            .replace("epochs: 2", "epochs: 12")
+            .replace("test_size: 64", "test_size: 256"),
+    );
+    let reference = dir.path().join("reference");
+    let o = gz()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--results")
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = all_metrics(&reference);
+    assert_eq!(want.len(), 8);
+
+    let killed = dir.path().join("killed");
+    let mut child = gz()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--results")
+        .arg(&killed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while complete_runs(&killed).len() < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "sweep made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sweep ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = complete_runs(&killed).len();
+    assert!(
+        (3..8).contains(&at_kill),
+        "kill did not land midway: {at_kill} complete"
+    );
+
+    let o = gz()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--results")
+        .arg(&killed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "({at_kill} already complete, {} computed, 0 failed)",
+            8 - at_kill
+        )),
+        "{out}"
+    );
+    assert_eq!(all_metrics(&killed), want);
+    // no temporary files and no incomplete run directories are left behind
+    for entry in std::fs::read_dir(killed.join("runs")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name == ".lock" || p.join("COMPLETE").exists(),
+            "leftover {name}"
+        );
+        if p.is_dir() {
+            for f in std::fs::read_dir(&p).unwrap() {
+                assert!(!f.unwrap().file_name().to_string_lossy().contains(".tmp-"));
+            }
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_byte_identical_metrics_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = write(dir.path(), "e.yaml", SWEEP);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (res, threads) in [(&a, "2"), (&b, "1")] {
+        let o = gz()
+            .arg("run")
+            .arg(&yaml)
+            .arg("--results")
+            .arg(res)
+            .arg("--jobs")
+            .arg(threads)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let (ma, mb) = (all_metrics(&a), all_metrics(&b));
+    assert_eq!(ma.len(), 8);
+    assert_eq!(ma, mb);
+    let table = |r: &Path| std::fs::read_to_string(r.join("e2e/tables/e2e.csv")).unwrap();
+    assert_eq!(table(&a), table(&b));
+    let md = std::fs::read_to_string(a.join("e2e/tables/e2e.md")).unwrap();
+    assert_eq!(md.lines().count(), 2 + 4 + 2, "{md}");
+    for f in [
+        "tables/e2e.parquet",
+        "tables/e2e.tex",
+        "figures/e2e_accuracy.png",
+        "figures/e2e_accuracy.svg",
+    ] {
+        assert!(
+            std::fs::metadata(a.join("e2e").join(f)).unwrap().len() > 100,
+            "{f}"
+        );
+    }
+    // report alone rebuilds the same table from the store
+    std::fs::remove_dir_all(a.join("e2e")).unwrap();
+    let o = gz()
+        .arg("report")
+        .arg(&yaml)
+        .arg("--results")
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(table(&a), table(&b));
+}
