@@ -3,12 +3,15 @@
 //! Data flows one way (each module uses only those before it):
 //!
 //! ```text
-//! spec -> data -> model -> train -> eval -> runner -> store -> report
+//! spec -> tree -> universe -> data -> model -> train -> eval -> runner -> store -> report
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
 //! * [`rng`]: named, seeded random streams (the only source of randomness).
 //! * [`engine`]: the compute boundary (CPU / CUDA); nothing above it names a device.
+//! * [`tree`]: Galaxy Zoo decision trees as data (GZ2, GZ DECaLS).
+//! * [`universe`]: the synthetic galaxy population with known truth, its renderer, and the
+//!   terrestrial proxy images.
 //! * [`data`]: datasets and splits from a registered source.
 //! * [`model`], [`train`], [`eval`]: backbones and heads, the training loop, metrics.
 //! * [`runner`]: executes an experiment's runs (one file per experiment kind).
@@ -29,3 +32,4 @@ pub mod spec;
 pub mod store;
 pub mod train;
 pub mod tree;
+pub mod universe;
