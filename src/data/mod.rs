@@ -6,6 +6,7 @@
 //! well, so error bars over seeds include the sampling of the training set.
 
 mod shapes;
+pub mod synthetic;
 
 use crate::spec::{DataSource, RunSpec, Target};
 
@@ -61,6 +62,14 @@ pub enum DataError {
         data_source: DataSource,
         expected: String,
     },
+    #[error(
+        "data.positive_fraction: scanned {scanned} galaxies and still missing {missing} positives for task.target `{target:?}`; expected a smaller positive_fraction or split size"
+    )]
+    Scarce {
+        target: Target,
+        scanned: u64,
+        missing: usize,
+    },
 }
 
 /// Index ranges of the item streams: test items first, each seed's training pool after.
@@ -78,6 +87,24 @@ pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
                 test: make(0, d.test_size),
                 train: make(train_start, d.train_size),
                 val: make(train_start + d.train_size as u64, d.val_size),
+            })
+        }
+        DataSource::Synthetic => {
+            synthetic::check_target(spec.task.target)?;
+            let draw = synthetic::Draw {
+                seed: d.data_seed,
+                size: d.image_size,
+                survey: d.survey,
+                target: spec.task.target,
+                positive_fraction: d.positive_fraction,
+            };
+            // Validation galaxies come after the training pool's ids; with balanced draws the
+            // pool scans ahead, so the validation set starts half-way between pools.
+            let train_start = TRAIN_OFFSET * (1 + spec.seed);
+            Ok(Splits {
+                test: synthetic::generate(&draw, 0, d.test_size)?,
+                train: synthetic::generate(&draw, train_start, d.train_size)?,
+                val: synthetic::generate(&draw, train_start + TRAIN_OFFSET / 2, d.val_size)?,
             })
         }
     }

@@ -14,6 +14,16 @@ use rayon::prelude::*;
 pub(super) fn check_target(target: Target) -> Result<(), DataError> {
     match target {
         Target::Elongated => Ok(()),
+        Target::Ring
+        | Target::Bar
+        | Target::EdgeOn
+        | Target::Featured
+        | Target::Merger
+        | Target::Clumpy => Err(DataError::Target {
+            target,
+            data_source: crate::spec::DataSource::Shapes,
+            expected: "elongated".into(),
+        }),
     }
 }
 

@@ -158,6 +158,11 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
             "data.test_size must be at least 2",
         ),
         (
+            "positive_fraction",
+            s.data.positive_fraction.is_none_or(|f| f > 0.0 && f < 1.0),
+            "data.positive_fraction must be strictly between 0 and 1",
+        ),
+        (
             "batch_size",
             s.train.batch_size >= 1,
             "train.batch_size must be at least 1",

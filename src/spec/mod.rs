@@ -96,6 +96,19 @@ pub enum DataSource {
     /// Noisy 2-D Gaussian blobs, round or elongated: a seconds-fast sanity dataset.
     #[default]
     Shapes,
+    /// Galaxies of the synthetic universe, rendered as survey-like cutouts, with known truth.
+    Synthetic,
+}
+
+/// Registry of survey profiles the synthetic universe imitates (implemented in `universe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Survey {
+    /// Shallower, Gaussian ~1.4" PSF.
+    SdssLike,
+    /// Deeper, sharper Moffat PSF (the default: Galaxy Zoo DECaLS).
+    #[default]
+    DecalsLike,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +128,13 @@ pub struct DataConfig {
     /// Seed of the data itself; the test set depends only on this, not on the run seed.
     #[serde(default)]
     pub data_seed: u64,
+    /// `synthetic`: which survey the cutouts imitate.
+    #[serde(default)]
+    pub survey: Survey,
+    /// Share of positives in every split (e.g. 0.5 for balanced sets of a rare feature);
+    /// absent = the population's natural prevalence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive_fraction: Option<f64>,
 }
 
 fn d_image_size() -> usize {
@@ -136,6 +156,8 @@ impl Default for DataConfig {
             val_size: 0,
             test_size: d_test_size(),
             data_seed: 0,
+            survey: Survey::default(),
+            positive_fraction: None,
         }
     }
 }
@@ -147,6 +169,18 @@ pub enum Target {
     /// `shapes`: is the blob elongated (axis ratio < 0.7)?
     #[default]
     Elongated,
+    /// `synthetic`: does the galaxy have a ring?
+    Ring,
+    /// `synthetic`: does it have a bar (weak or strong)?
+    Bar,
+    /// `synthetic`: is it an edge-on disk (Galaxy Zoo's "disk-edge-on: yes")?
+    EdgeOn,
+    /// `synthetic`: is it "featured or disk" rather than smooth (Galaxy Zoo's first question)?
+    Featured,
+    /// `synthetic`: is it a merger?
+    Merger,
+    /// `synthetic`: does it have giant star-forming clumps?
+    Clumpy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -11,6 +11,8 @@
 //!   lookup tables and Gaussian stamps they use.
 //! * [`psf`] owns the point-spread functions (separable Gaussian sums).
 //! * [`observe`] owns survey profiles, noise, the RGB stretch and PNG output.
+//! * [`trees`] expresses the true answers and vote probabilities in a real Galaxy Zoo tree
+//!   (GZ2's 37 Kaggle columns or GZ DECaLS's), via [`tree`](crate::tree).
 //! * [`terrestrial`] owns the non-astronomical proxy images (dead-leaves scenes in classes) used
 //!   for ImageNet-style pretraining.
 //!
@@ -40,6 +42,7 @@ mod stamp;
 pub mod terrestrial;
 #[cfg(test)]
 mod tests;
+pub mod trees;
 
 pub use answers::{
     ArmCount, BarStrength, BulgeSize, EdgeOnBulge, Merging, OddFeature, Question, Roundness,
@@ -51,6 +54,7 @@ pub use population::{
     PixelBox, PopulationConfig, Ring, Spiral, Tail, Tidal, Winding, sample_population,
 };
 pub use render::{Fov, RenderConfig, render, render_batch, render_noise_free};
+pub use trees::TreeLink;
 
 /// Errors from the universe module (only file output can fail).
 #[derive(Debug, thiserror::Error)]

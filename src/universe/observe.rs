@@ -188,10 +188,34 @@ const DECALS_PIXEL: f32 = 0.262;
 /// to surface brightness per 0.262" pixel first, so the look does not depend on resolution
 /// (larger pixels average the noise down, as in the binned 212 px Galaxy Zoo images).
 pub fn to_rgb8(img: &Image3) -> image::RgbImage {
-    let area = (DECALS_PIXEL / img.pixel_scale).powi(2);
     let n = img.width * img.height;
     let mut out = vec![0u8; n * 3];
-    for i in 0..n {
+    for_each_display_pixel(img, |i, rgb| {
+        for (slot, v) in rgb.into_iter().enumerate() {
+            out[i * 3 + slot] = (v * 255.0 + 0.5) as u8;
+        }
+    });
+    image::RgbImage::from_raw(img.width as u32, img.height as u32, out)
+        .expect("buffer has width*height*3 bytes")
+}
+
+/// The same stretch as [`to_rgb8`] without quantisation: planar R, G, B in 0..1, the input a
+/// network sees (real cutouts enter as their RGB PNG/JPEG pixels / 255, so both match).
+pub fn to_display_planes(img: &Image3) -> Vec<f32> {
+    let n = img.width * img.height;
+    let mut out = vec![0f32; n * 3];
+    for_each_display_pixel(img, |i, rgb| {
+        for (slot, v) in rgb.into_iter().enumerate() {
+            out[slot * n + i] = v;
+        }
+    });
+    out
+}
+
+/// Calls `f(pixel index, [r, g, b] in 0..1)` for every pixel (stretch described at [`to_rgb8`]).
+fn for_each_display_pixel(img: &Image3, mut f: impl FnMut(usize, [f32; 3])) {
+    let area = (DECALS_PIXEL / img.pixel_scale).powi(2);
+    for i in 0..img.width * img.height {
         let c: [f32; 3] = std::array::from_fn(|k| img.planes[k][i] * area / RGB_SCALES[k]);
         let mean = (c[0] + c[1] + c[2]) / 3.0;
         let ratio = if mean.abs() < 1e-4 {
@@ -199,13 +223,11 @@ pub fn to_rgb8(img: &Image3) -> image::RgbImage {
         } else {
             (ALPHA * mean).asinh() / (BETA * mean)
         };
-        for (slot, k) in [2usize, 1, 0].into_iter().enumerate() {
-            let v = (PEDESTAL + c[k] * ratio).clamp(0.0, 1.0);
-            out[i * 3 + slot] = (v * 255.0 + 0.5) as u8;
-        }
+        f(
+            i,
+            [2usize, 1, 0].map(|k| (PEDESTAL + c[k] * ratio).clamp(0.0, 1.0)),
+        );
     }
-    image::RgbImage::from_raw(img.width as u32, img.height as u32, out)
-        .expect("buffer has width*height*3 bytes")
 }
 
 /// Write `img` as an RGB PNG: encode to `<path>.tmp` then rename over `path`.
