@@ -1,4 +1,4 @@
-//! The command line: `validate`, `run`, `report`, `list`, `reproduce`; progress bars; exit codes
+//! The command line: `validate`, `run`, `report`, `list`, `synth`, `reproduce`; progress bars; exit codes
 //! (0 ok, 1 a run failed, 2 bad input). Errors are turned into messages here and nowhere else.
 
 use crate::engine::{self, DeviceChoice};
@@ -65,6 +65,12 @@ impl From<ProfileArg> for Profile {
     }
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SurveyArg {
+    SdssLike,
+    DecalsLike,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check experiment files without running anything (every profile, every grid point).
@@ -92,6 +98,26 @@ enum Command {
         experiments: PathBuf,
         #[command(flatten)]
         at: Where,
+    },
+    /// Render galaxies of the synthetic universe to PNG cutouts plus a truth catalogue
+    /// (`catalogue.csv`, `catalogue.parquet`: every truth column, clump boxes, true answers and
+    /// vote fractions in the GZ2 and GZ DECaLS trees).
+    Synth {
+        /// Number of galaxies.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Cutout side in pixels (Galaxy Zoo uses 424).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Survey the cutouts imitate.
+        #[arg(long, value_enum, default_value_t = SurveyArg::DecalsLike)]
+        survey: SurveyArg,
+        /// Seed of the population and of the pixel noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder (created; `images/` and the catalogue go inside).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Run every experiment in `experiments/` (skipping finished runs) and rebuild every report.
     Reproduce {
@@ -146,6 +172,13 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             run(&file, &at, &device, compute.jobs).map(|_| ())
         }
         Command::Report { file, at } => report(&file, &at),
+        Command::Synth {
+            n,
+            size,
+            survey,
+            seed,
+            out,
+        } => synth(n, size, survey, seed, out),
         Command::List { experiments, at } => list(&experiments, &at),
         Command::Reproduce {
             experiments,
@@ -156,6 +189,43 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             reproduce(&experiments, &at, &device, compute.jobs)
         }
     }
+}
+
+fn synth(n: usize, size: usize, survey: SurveyArg, seed: u64, out: PathBuf) -> Result<(), Fail> {
+    use crate::data::synth::{SynthConfig, SynthError};
+    let survey = match survey {
+        SurveyArg::SdssLike => crate::universe::Survey::SdssLike,
+        SurveyArg::DecalsLike => crate::universe::Survey::DecalsLike,
+    };
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} galaxies, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let cfg = SynthConfig {
+        n,
+        size,
+        survey,
+        seed,
+        out,
+    };
+    let paths = crate::data::synth::synth(&cfg, &|done| bar.set_position(done as u64)).map_err(
+        |e| match e {
+            SynthError::Size(_) => bad_input(e),
+            SynthError::Write { .. } => Fail(1, e.to_string()),
+        },
+    )?;
+    bar.finish_and_clear();
+    say!(
+        "{n} cutouts in {}; catalogue: {}",
+        cfg.out.join("images").display(),
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
 
 fn validate(files: &[PathBuf]) -> Result<(), Fail> {

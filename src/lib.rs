@@ -7,6 +7,7 @@
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
+//! * [`atomic`]: crash-safe file writes (temporary name, sync, rename).
 //! * [`rng`]: named, seeded random streams (the only source of randomness).
 //! * [`engine`]: the compute boundary (CPU / CUDA); nothing above it names a device.
 //! * [`tree`]: Galaxy Zoo decision trees as data (GZ2, GZ DECaLS).
@@ -20,6 +21,7 @@
 //!
 //! The command-line interface is [`cli`].
 
+pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod engine;

@@ -6,6 +6,7 @@
 //! well, so error bars over seeds include the sampling of the training set.
 
 mod shapes;
+pub mod synth;
 pub mod synthetic;
 
 use crate::spec::{DataSource, RunSpec, Target};

@@ -14,7 +14,6 @@ use crate::spec::{RunSpec, run_id};
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::BTreeMap;
 use std::fs::{self, File, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Metric name -> value for one run, in a fixed (sorted) order so files are byte-stable.
@@ -40,17 +39,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Write `bytes` to `path` atomically: temporary file in the same folder, fsync, rename.
+/// Write `bytes` to `path` atomically (see [`crate::atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(())
+    crate::atomic::write(path, bytes).map_err(|(p, source)| StoreError::Io {
+        path: p.display().to_string(),
+        source,
+    })
 }
 
 /// A run store rooted at a results folder (default `results/`).
