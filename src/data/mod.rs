@@ -11,19 +11,22 @@ pub mod synthetic;
 
 use crate::spec::{DataSource, RunSpec, Target};
 
-/// Images and binary targets (0.0 / 1.0).
+/// Images and their targets: `target_len` values per image (1 for a binary label 0.0 / 1.0;
+/// more for vote counts or fractions over a decision tree's answers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub channels: usize,
     pub size: usize,
     /// `len() * channels * size * size` values, image-major.
     pub images: Vec<f32>,
+    /// `len() * target_len` values, image-major.
     pub targets: Vec<f32>,
+    pub target_len: usize,
 }
 
 impl Dataset {
     pub fn len(&self) -> usize {
-        self.targets.len()
+        self.targets.len() / self.target_len.max(1)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -38,10 +41,11 @@ impl Dataset {
     pub fn gather(&self, indices: &[usize]) -> (Vec<f32>, Vec<f32>) {
         let l = self.image_len();
         let mut x = Vec::with_capacity(indices.len() * l);
-        let mut y = Vec::with_capacity(indices.len());
+        let t = self.target_len;
+        let mut y = Vec::with_capacity(indices.len() * t);
         for &i in indices {
             x.extend_from_slice(&self.images[i * l..(i + 1) * l]);
-            y.push(self.targets[i]);
+            y.extend_from_slice(&self.targets[i * t..(i + 1) * t]);
         }
         (x, y)
     }

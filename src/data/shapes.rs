@@ -78,6 +78,7 @@ pub(super) fn generate(seed: u64, start: u64, n: usize, size: usize) -> Dataset 
         targets.push(t);
     }
     Dataset {
+        target_len: 1,
         channels: 3,
         size,
         images,

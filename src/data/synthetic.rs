@@ -113,6 +113,7 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
         .map(|g| to_display_planes(&render(g, &cfg, d.seed)))
         .collect();
     Ok(Dataset {
+        target_len: 1,
         channels: 3,
         size: d.size,
         images: images.concat(),

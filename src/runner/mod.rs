@@ -57,14 +57,15 @@ struct Timing<'a> {
     device: &'a str,
 }
 
-/// Compute one run (no store involved).
+/// Compute one run; `dir` is its run directory (for checkpoints), if it has one.
 pub fn run_one(
     spec: &RunSpec,
+    dir: Option<&Path>,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64),
 ) -> anyhow::Result<Metrics> {
     match spec.kind {
-        ExperimentKind::Train => train::run(spec, device, on_epoch),
+        ExperimentKind::Train => train::run(spec, dir, device, on_epoch),
     }
 }
 
@@ -110,9 +111,9 @@ pub fn run_experiment(
             let result = store
                 .begin(spec, &lock)
                 .map_err(RunError::from)
-                .and_then(|_| {
+                .and_then(|dir| {
                     let epochs = spec.train.epochs;
-                    let metrics = run_one(spec, device, &mut |e, loss| {
+                    let metrics = run_one(spec, Some(&dir), device, &mut |e, loss| {
                         progress.epoch(&id, e, epochs, loss)
                     })
                     .map_err(|e| RunError::Run {

@@ -5,9 +5,11 @@ use crate::spec::RunSpec;
 use crate::store::Metrics;
 use crate::{data, eval, train};
 use candle_core::Device;
+use std::path::Path;
 
 pub fn run(
     spec: &RunSpec,
+    dir: Option<&Path>,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64),
 ) -> anyhow::Result<Metrics> {
@@ -20,14 +22,22 @@ pub fn run(
         &params,
         device,
     )?;
+    let checkpoint_dir = dir
+        .filter(|_| spec.train.checkpoint)
+        .map(|d| d.join(crate::store::CHECKPOINT));
     let history = train::fit(
         &model,
         &params,
+        &train::bce_with_logits,
         &splits.train,
         &spec.train,
-        spec.seed,
         device,
-        on_epoch,
+        train::FitOptions {
+            seed: spec.seed,
+            val: Some(&splits.val),
+            checkpoint: checkpoint_dir.as_deref(),
+            on_epoch: &mut |e, loss, _rate| on_epoch(e, loss),
+        },
     )?;
     let p = train::predict(&model, &splits.test, 256, device)?;
     let mut m = Metrics::new();
@@ -37,8 +47,17 @@ pub fn run(
             m.insert(metric.as_str().to_string(), v);
         }
     }
-    if let Some(&last) = history.last() {
+    if let Some(&last) = history.train_loss.last() {
         m.insert("train_loss".to_string(), last);
+    }
+    if let Some(best) = history.best_epoch {
+        m.insert(
+            "epochs_trained".to_string(),
+            (history.train_loss.len()) as f64,
+        );
+        if let Some(&v) = history.val_loss.get(best) {
+            m.insert("val_loss".to_string(), v);
+        }
     }
     Ok(m)
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Bumped whenever a code change alters what a run computes, so old run ids are not reused.
-pub const RUN_FORMAT_VERSION: u32 = 1;
+pub const RUN_FORMAT_VERSION: u32 = 2;
 
 /// Everything one run needs, fully resolved. Its hash is the run id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +161,16 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
             "positive_fraction",
             s.data.positive_fraction.is_none_or(|f| f > 0.0 && f < 1.0),
             "data.positive_fraction must be strictly between 0 and 1",
+        ),
+        (
+            "early_stopping_patience",
+            s.train.early_stopping_patience.is_none() || s.data.val_size > 0,
+            "train.early_stopping_patience needs a validation set: set data.val_size > 0",
+        ),
+        (
+            "step_every",
+            s.train.step_every >= 1,
+            "train.step_every must be at least 1 epoch",
         ),
         (
             "batch_size",

@@ -228,9 +228,10 @@ impl Default for ModelConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Optimizer {
+    /// Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's `AdamW` update.
     #[default]
     Adamw,
-    /// Plain stochastic gradient descent.
+    /// Stochastic gradient descent with `momentum` (Nesterov if `nesterov`), PyTorch's `SGD`.
     Sgd,
 }
 
@@ -242,6 +243,8 @@ pub enum Schedule {
     Constant,
     /// Cosine decay from `lr` to 0 over all steps.
     Cosine,
+    /// Multiply the rate by `step_gamma` every `step_every` epochs.
+    Step,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,6 +262,39 @@ pub struct TrainConfig {
     pub epochs: usize,
     #[serde(default = "d_batch")]
     pub batch_size: usize,
+    /// `sgd`: momentum factor.
+    #[serde(default = "d_momentum")]
+    pub momentum: f64,
+    /// `sgd`: Nesterov momentum.
+    #[serde(default = "d_true")]
+    pub nesterov: bool,
+    /// `step` schedule: epochs between rate drops.
+    #[serde(default = "d_step_every")]
+    pub step_every: usize,
+    /// `step` schedule: factor applied at each drop.
+    #[serde(default = "d_step_gamma")]
+    pub step_gamma: f64,
+    /// Stop when the validation loss has not improved for this many epochs, and keep the best
+    /// epoch's weights (needs `data.val_size` > 0). Absent: train all epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping_patience: Option<usize>,
+    /// Write a checkpoint (weights + optimizer state) after every epoch into the run directory,
+    /// and resume from it if the run was interrupted.
+    #[serde(default)]
+    pub checkpoint: bool,
+}
+
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_true() -> bool {
+    true
+}
+fn d_step_every() -> usize {
+    10
+}
+fn d_step_gamma() -> f64 {
+    0.1
 }
 
 fn d_lr() -> f64 {
@@ -280,6 +316,12 @@ impl Default for TrainConfig {
             schedule: Schedule::default(),
             epochs: d_epochs(),
             batch_size: d_batch(),
+            momentum: d_momentum(),
+            nesterov: true,
+            step_every: d_step_every(),
+            step_gamma: d_step_gamma(),
+            early_stopping_patience: None,
+            checkpoint: false,
         }
     }
 }

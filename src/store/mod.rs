@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub type Metrics = BTreeMap<String, f64>;
 
 const MARKER: &str = "COMPLETE";
+/// Sub-folder of a run directory where the trainer keeps its checkpoint.
+pub const CHECKPOINT: &str = "checkpoint";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,11 +102,23 @@ impl Store {
         self.run_dir(id).join(MARKER).is_file()
     }
 
-    /// Start a run: wipe whatever a crashed attempt left, write its spec. Needs the lock.
+    /// Start a run: wipe whatever a crashed attempt left except its `checkpoint/` folder (the
+    /// trainer validates and resumes from it), write its spec. Needs the lock.
     pub fn begin(&self, spec: &RunSpec, _lock: &StoreLock) -> Result<PathBuf, StoreError> {
         let dir = self.run_dir(&run_id(spec));
         if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+            for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+                let path = entry.map_err(io(&dir))?.path();
+                if path.file_name() == Some(CHECKPOINT.as_ref()) {
+                    continue;
+                }
+                let removed = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removed.map_err(io(&path))?;
+            }
         }
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let yaml = serde_yaml::to_string(spec).expect("run spec serialises");

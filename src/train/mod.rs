@@ -1,118 +1,244 @@
 //! The training loop: seeded mini-batches, an optimizer and LR schedule, one visible step at a time.
 //!
 //! ```text
-//! for epoch: shuffle (stream "train/shuffle/epoch-<e>") -> for batch: forward, BCE loss, backward, step
+//! for epoch (from the checkpoint's next epoch, if resuming):
+//!     shuffle (stream "train/shuffle/epoch-<e>")
+//!     for batch: lr = schedule(step); forward (train mode); loss; backward; optimizer step
+//!     validation loss (eval mode) -> keep the best weights; stop after `patience` bad epochs
+//!     checkpoint (weights, optimizer state, histories) if asked
+//! restore the best weights if early stopping is on
 //! ```
-//! Reads only the run's `train:` section and a dataset; returns the loss history.
+//! Reads only the run's `train:` section, a model and datasets; returns the loss histories. The
+//! shuffle of epoch `e` depends only on (seed, e), so a resumed run continues bit-for-bit.
+
+pub mod checkpoint;
+pub mod optim;
 
 use crate::data::Dataset;
 use crate::model::{Model, Params};
 use crate::rng::stream;
-use crate::spec::{Optimizer, Schedule, TrainConfig};
+use crate::spec::TrainConfig;
 use candle_core::{Device, Result, Tensor};
-use candle_nn::{AdamW, Optimizer as _, ParamsAdamW, SGD};
+use optim::{Optim, lr_at};
 use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
 
-/// Called after every epoch with (epoch, mean training loss).
-pub type OnEpoch<'a> = &'a mut dyn FnMut(usize, f64);
+/// Called after every epoch with (epoch, mean training loss, training images per second).
+pub type OnEpoch<'a> = &'a mut dyn FnMut(usize, f64, f64);
 
-enum Opt {
-    AdamW(AdamW),
-    Sgd(SGD),
+/// What a network must offer the loop: outputs for a batch, in train or eval mode.
+pub trait Net {
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor>;
 }
 
-impl Opt {
-    fn step(&mut self, loss: &Tensor) -> Result<()> {
-        match self {
-            Opt::AdamW(o) => o.backward_step(loss),
-            Opt::Sgd(o) => o.backward_step(loss),
-        }
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        match self {
-            Opt::AdamW(o) => o.set_learning_rate(lr),
-            Opt::Sgd(o) => o.set_learning_rate(lr),
-        }
+impl Net for Model {
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        Model::forward(self, x, train)
     }
 }
 
-fn lr_at(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
-    match cfg.schedule {
-        Schedule::Constant => cfg.lr,
-        Schedule::Cosine => {
-            cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total.max(1) as f64).cos())
-        }
-    }
+/// A loss: (network outputs, targets) -> scalar tensor.
+pub type Loss<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
+
+/// Binary cross-entropy on logits (the `train` experiment kind's loss).
+pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    candle_nn::loss::binary_cross_entropy_with_logit(logits, targets)
 }
 
-/// A batch of the dataset as tensors on `device`.
+/// Loss histories and where training stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub train_loss: Vec<f64>,
+    /// Empty without a validation set.
+    pub val_loss: Vec<f64>,
+    /// Epoch whose weights the model holds at the end (the best one with early stopping).
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+}
+
+/// Optional parts of a fit.
+pub struct FitOptions<'a> {
+    /// Seed of the shuffle streams.
+    pub seed: u64,
+    pub val: Option<&'a Dataset>,
+    /// Folder for `checkpoint.safetensors` + `checkpoint.json`; resumes from them if present.
+    pub checkpoint: Option<&'a Path>,
+    pub on_epoch: OnEpoch<'a>,
+}
+
+/// A batch of the dataset as tensors on `device`: images `N x C x H x W`, targets `N` (one per
+/// image) or `N x K`.
 pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
     let (x, y) = data.gather(idx);
     let x = Tensor::from_vec(x, (idx.len(), data.channels, data.size, data.size), device)?;
-    let y = Tensor::from_vec(y, idx.len(), device)?;
+    let y = if data.target_len == 1 {
+        Tensor::from_vec(y, idx.len(), device)?
+    } else {
+        Tensor::from_vec(y, (idx.len(), data.target_len), device)?
+    };
     Ok((x, y))
 }
 
-/// Train `model` on `data`; returns the mean training loss of each epoch.
+/// Train `net` (its trainable parameters are `params.trainable()`) on `data`.
 pub fn fit(
-    model: &Model,
+    net: &dyn Net,
     params: &Params,
+    loss_fn: Loss,
     data: &Dataset,
     cfg: &TrainConfig,
-    seed: u64,
     device: &Device,
-    on_epoch: OnEpoch,
-) -> Result<Vec<f64>> {
-    let vars = params.trainable();
-    let mut opt = match cfg.optimizer {
-        Optimizer::Adamw => Opt::AdamW(AdamW::new(
-            vars,
-            ParamsAdamW {
-                lr: cfg.lr,
-                weight_decay: cfg.weight_decay,
-                ..Default::default()
-            },
-        )?),
-        Optimizer::Sgd => Opt::Sgd(SGD::new(vars, cfg.lr)?),
-    };
+    opts: FitOptions,
+) -> Result<History> {
+    let seed = opts.seed;
+    let mut opt = Optim::new(params.trainable(), cfg);
     let steps_per_epoch = data.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
-    let mut history = Vec::with_capacity(cfg.epochs);
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
+    let mut hist = History::default();
+    let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
+    let mut first_epoch = 0;
+    if let Some(dir) = opts.checkpoint
+        && let Some(ck) = checkpoint::load(dir, params, &mut opt, device)?
+    {
+        first_epoch = ck.meta.history.train_loss.len();
+        hist = ck.meta.history;
+        best = ck
+            .best
+            .map(|b| (ck.meta.best_val.unwrap_or(f64::INFINITY), b));
+    }
+    // epochs since the best one (non-zero only when resuming with early stopping)
+    let mut wait = match (cfg.early_stopping_patience, hist.best_epoch) {
+        (Some(_), Some(b)) => hist.val_loss.len().saturating_sub(b + 1),
+        _ => 0,
+    };
+    for epoch in first_epoch..cfg.epochs {
+        if hist.stopped_early {
+            break;
+        }
+        let started = Instant::now();
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.shuffle(&mut stream(seed, &format!("train/shuffle/epoch-{epoch}")));
         let mut sum = 0.0;
-        for idx in order.chunks(cfg.batch_size) {
-            opt.set_lr(lr_at(cfg, step, total));
+        for (i, idx) in order.chunks(cfg.batch_size).enumerate() {
+            opt.set_lr(lr_at(cfg, epoch * steps_per_epoch + i, total, epoch));
             let (x, y) = batch(data, idx, device)?;
-            let logits = model.forward(&x, true)?;
-            let loss = candle_nn::loss::binary_cross_entropy_with_logit(&logits, &y)?;
-            opt.step(&loss)?;
+            let loss = loss_fn(&net.forward(&x, true)?, &y)?;
+            opt.backward_step(&loss)?;
             sum += loss.to_scalar::<f32>()? as f64 * idx.len() as f64;
-            step += 1;
         }
         let mean = sum / data.len() as f64;
-        history.push(mean);
-        on_epoch(epoch, mean);
+        hist.train_loss.push(mean);
+        hist.best_epoch = Some(epoch);
+        if let Some(val) = opts.val.filter(|v| !v.is_empty()) {
+            let v = evaluate_loss(net, loss_fn, val, cfg.batch_size, device)?;
+            hist.val_loss.push(v);
+            if let Some(patience) = cfg.early_stopping_patience {
+                if best.as_ref().is_none_or(|(b, _)| v < *b) {
+                    best = Some((v, snapshot(params)?));
+                    wait = 0;
+                } else {
+                    wait += 1;
+                    if wait >= patience {
+                        hist.stopped_early = true;
+                    }
+                }
+                hist.best_epoch = hist
+                    .val_loss
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i);
+            }
+        }
+        if let Some(dir) = opts.checkpoint {
+            checkpoint::save(
+                dir,
+                params,
+                &opt,
+                &hist,
+                best.as_ref().map(|(v, t)| (*v, t)),
+            )?;
+        }
+        let rate = data.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        (opts.on_epoch)(epoch, mean, rate);
     }
-    Ok(history)
+    if let Some((_, weights)) = &best {
+        restore(params, weights)?;
+    }
+    Ok(hist)
 }
 
-/// Predicted probabilities for every image of `data`, in order, in evaluation mode.
-pub fn predict(
-    model: &Model,
+/// Mean loss over `data` in evaluation mode.
+pub fn evaluate_loss(
+    net: &dyn Net,
+    loss_fn: Loss,
     data: &Dataset,
     batch_size: usize,
     device: &Device,
-) -> Result<Vec<f32>> {
+) -> Result<f64> {
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut sum = 0.0;
+    for idx in all.chunks(batch_size.max(1)) {
+        let (x, y) = batch(data, idx, device)?;
+        let l = loss_fn(&net.forward(&x, false)?, &y)?;
+        sum += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
+    }
+    Ok(sum / data.len().max(1) as f64)
+}
+
+/// Copies of every parameter and buffer, by name.
+fn snapshot(params: &Params) -> Result<HashMap<String, Tensor>> {
+    params
+        .names()
+        .into_iter()
+        .filter_map(|n| params.var(&n).map(|v| (n, v)))
+        .map(|(n, v)| Ok((n, v.as_tensor().copy()?)))
+        .collect()
+}
+
+fn restore(params: &Params, weights: &HashMap<String, Tensor>) -> Result<()> {
+    for (name, t) in weights {
+        if let Some(v) = params.var(name) {
+            v.set(t)?;
+        }
+    }
+    Ok(())
+}
+
+/// Network outputs for every image of `data`, in order, in evaluation mode, as rows.
+pub fn predict_outputs(
+    net: &dyn Net,
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(data.len());
     let all: Vec<usize> = (0..data.len()).collect();
     for idx in all.chunks(batch_size.max(1)) {
         let (x, _) = batch(data, idx, device)?;
-        let p = candle_nn::ops::sigmoid(&model.forward(&x, false)?)?;
-        out.extend(p.to_vec1::<f32>()?);
+        let y = net.forward(&x, false)?;
+        match y.rank() {
+            1 => out.extend(y.to_vec1::<f32>()?.into_iter().map(|v| vec![v])),
+            _ => out.extend(y.to_vec2::<f32>()?),
+        }
     }
     Ok(out)
 }
+
+/// Predicted probabilities (sigmoid of the single logit) for every image of `data`.
+pub fn predict(
+    net: &dyn Net,
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    Ok(predict_outputs(net, data, batch_size, device)?
+        .into_iter()
+        .map(|r| 1.0 / (1.0 + (-r[0]).exp()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Trainer tests: resuming from a checkpoint continues bit-for-bit; early stopping keeps the
+//! best epoch's weights.
+
+use super::*;
+use crate::rng::stream;
+use crate::spec::{ModelConfig, Schedule, TrainConfig};
+use rand::Rng;
+
+/// `n` random 3x8x8 images; labels follow the mean of the first channel (learnable) unless
+/// `random_labels`.
+fn data(seed: u64, n: usize, random_labels: bool) -> Dataset {
+    let mut r = stream(seed, "test/train-data");
+    let mut images = Vec::new();
+    let mut targets = Vec::new();
+    for _ in 0..n {
+        let img: Vec<f32> = (0..192).map(|_| r.random_range(-1.0..1.0f32)).collect();
+        let m: f32 = img[..64].iter().sum::<f32>() / 64.0;
+        targets.push(if random_labels {
+            r.random_range(0..2) as f32
+        } else {
+            (m > 0.0) as u8 as f32
+        });
+        images.extend(img);
+    }
+    Dataset {
+        channels: 3,
+        size: 8,
+        images,
+        targets,
+        target_len: 1,
+    }
+}
+
+fn model(seed: u64) -> (Model, Params) {
+    let p = Params::new(seed);
+    let cfg = ModelConfig {
+        widths: vec![4, 8],
+        ..ModelConfig::default()
+    };
+    let m = Model::build(&cfg, 3, 8, &p, &Device::Cpu).unwrap();
+    (m, p)
+}
+
+fn weights(p: &Params) -> Vec<Vec<f32>> {
+    p.names()
+        .iter()
+        .map(|n| {
+            let t = p.var(n).unwrap().as_tensor().flatten_all().unwrap();
+            t.to_vec1::<f32>().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn resume_from_checkpoint_is_bit_identical() {
+    let d = data(1, 40, false);
+    let cfg = TrainConfig {
+        epochs: 4,
+        batch_size: 16,
+        schedule: Schedule::Cosine,
+        ..TrainConfig::default()
+    };
+    let full = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let (m, p) = model(3);
+    let mut copy_after_epoch_1 = |e: usize, _: f64, _: f64| {
+        if e == 1 {
+            for f in ["checkpoint.safetensors", "checkpoint.json"] {
+                std::fs::copy(full.path().join(f), saved.path().join(f)).unwrap();
+            }
+        }
+    };
+    let opts = FitOptions {
+        seed: 9,
+        val: None,
+        checkpoint: Some(full.path()),
+        on_epoch: &mut copy_after_epoch_1,
+    };
+    let h_full = fit(&m, &p, &bce_with_logits, &d, &cfg, &Device::Cpu, opts).unwrap();
+    // a fresh process: new model, same seed, resume from the copy taken after epoch 1
+    let (m2, p2) = model(3);
+    let mut epochs_run = vec![];
+    let mut record = |e: usize, _: f64, _: f64| epochs_run.push(e);
+    let opts = FitOptions {
+        seed: 9,
+        val: None,
+        checkpoint: Some(saved.path()),
+        on_epoch: &mut record,
+    };
+    let h_resumed = fit(&m2, &p2, &bce_with_logits, &d, &cfg, &Device::Cpu, opts).unwrap();
+    assert_eq!(epochs_run, [2, 3]);
+    assert_eq!(h_full, h_resumed);
+    assert_eq!(weights(&p), weights(&p2));
+}
+
+#[test]
+fn early_stopping_restores_the_best_epoch() {
+    // random labels: the training set is memorised and the validation loss rises
+    let (train, val) = (data(5, 64, true), data(6, 64, true));
+    let cfg = TrainConfig {
+        epochs: 30,
+        batch_size: 16,
+        lr: 0.01,
+        early_stopping_patience: Some(3),
+        ..TrainConfig::default()
+    };
+    let (m, p) = model(4);
+    let opts = FitOptions {
+        seed: 1,
+        val: Some(&val),
+        checkpoint: None,
+        on_epoch: &mut |_, _, _| {},
+    };
+    let h = fit(&m, &p, &bce_with_logits, &train, &cfg, &Device::Cpu, opts).unwrap();
+    assert!(h.stopped_early, "{h:?}");
+    let best = h.best_epoch.unwrap();
+    assert_eq!(h.val_loss.len(), best + 4, "stops 3 epochs after the best");
+    let min = h.val_loss.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(h.val_loss[best], min);
+    let now = evaluate_loss(&m, &bce_with_logits, &val, 16, &Device::Cpu).unwrap();
+    assert!((now - min).abs() < 1e-6, "{now} vs best {min}");
+}
