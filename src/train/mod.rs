@@ -132,6 +132,7 @@ pub fn fit(
         hist.train_loss.push(mean);
         hist.best_epoch = Some(epoch);
         if let Some(val) = opts.val.filter(|v| !v.is_empty()) {
+            precise_batchnorm(net, params, data, cfg.batch_size, device)?;
             let v = evaluate_loss(net, loss_fn, val, cfg.batch_size, device)?;
             hist.val_loss.push(v);
             if let Some(patience) = cfg.early_stopping_patience {
@@ -164,10 +165,64 @@ pub fn fit(
         let rate = data.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
         (opts.on_epoch)(epoch, mean, rate);
     }
-    if let Some((_, weights)) = &best {
-        restore(params, weights)?;
+    match &best {
+        Some((_, weights)) => restore(params, weights)?,
+        None => precise_batchnorm(net, params, data, cfg.batch_size, device)?,
     }
     Ok(hist)
+}
+
+/// Momentum of the running statistics of `model::layers::BatchNorm` (PyTorch's default).
+const BN_MOMENTUM: f64 = 0.1;
+
+/// "Precise BatchNorm" (Wu & Johnson 2021): replace the running statistics, an exponential
+/// average over batches computed with weights that kept changing, by the average of the batch
+/// statistics of the training set under the final weights. Without it, a model trained for a few
+/// dozen steps can rank test images well but put them all on one side of the threshold (seen on
+/// 100-galaxy runs: accuracy 0.50 with ROC AUC 0.90, 0.83 after recalibration).
+///
+/// Per training batch (in order, at the training batch size, a trailing partial batch dropped
+/// when there are full ones): zero the running buffers, run a train-mode forward, and read the
+/// batch statistic back as `buffer / momentum`; the buffers end as the mean over batches.
+pub fn precise_batchnorm(
+    net: &dyn Net,
+    params: &Params,
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+) -> Result<()> {
+    let buffers: Vec<(String, candle_core::Var)> = params
+        .names()
+        .into_iter()
+        .filter(|n| n.ends_with(".running_mean") || n.ends_with(".running_var"))
+        .filter_map(|n| params.var(&n).map(|v| (n, v)))
+        .collect();
+    if buffers.is_empty() || data.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut batches: Vec<&[usize]> = all.chunks(batch_size.max(1)).collect();
+    if batches.len() > 1 && batches.last().is_some_and(|b| b.len() < batch_size) {
+        batches.pop();
+    }
+    let mut sums: Vec<Tensor> = buffers
+        .iter()
+        .map(|(_, v)| v.as_tensor().zeros_like())
+        .collect::<Result<_>>()?;
+    for idx in &batches {
+        for (_, v) in &buffers {
+            v.set(&v.as_tensor().zeros_like()?)?;
+        }
+        let (x, _) = batch(data, idx, device)?;
+        net.forward(&x, true)?;
+        for (sum, (_, v)) in sums.iter_mut().zip(&buffers) {
+            *sum = (&*sum + (v.as_tensor() / BN_MOMENTUM)?)?;
+        }
+    }
+    for (sum, (_, v)) in sums.iter().zip(&buffers) {
+        v.set(&(sum / batches.len() as f64)?)?;
+    }
+    Ok(())
 }
 
 /// Mean loss over `data` in evaluation mode.

@@ -120,3 +120,23 @@ fn early_stopping_restores_the_best_epoch() {
     let now = evaluate_loss(&m, &bce_with_logits, &val, 16, &Device::Cpu).unwrap();
     assert!((now - min).abs() < 1e-6, "{now} vs best {min}");
 }
+
+#[test]
+fn precise_batchnorm_sets_running_stats_to_the_training_set_statistics() {
+    let d = data(2, 48, false);
+    let (m, p) = model(6);
+    precise_batchnorm(&m, &p, &d, 16, &Device::Cpu).unwrap();
+    // the first BatchNorm sees conv1(x): its running mean must be the mean over the three
+    // batches of the per-channel batch means, i.e. the channel mean over the whole set
+    let w = p.var("backbone.stages.0.conv.weight").unwrap();
+    let all: Vec<usize> = (0..48).collect();
+    let (x, _) = batch(&d, &all, &Device::Cpu).unwrap();
+    let y = x.conv2d(w.as_tensor(), 1, 1, 1, 1).unwrap();
+    let want = y.mean_keepdim((0, 2, 3)).unwrap().flatten_all().unwrap();
+    let want = want.to_vec1::<f32>().unwrap();
+    let got = p.var("backbone.stages.0.bn.running_mean").unwrap();
+    let got = got.as_tensor().to_vec1::<f32>().unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+    }
+}
