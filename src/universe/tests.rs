@@ -255,6 +255,18 @@ fn higher_redshift_is_fainter_and_smaller() {
     let dmu = far.surface_brightness_r - near.surface_brightness_r;
     let expect = 10.0 * (1.09f32 / 1.03).log10();
     assert!((dmu - expect).abs() < 0.05, "{dmu} vs {expect}");
+    // Difficulty grows with redshift (and so with falling surface brightness).
+    assert!(far.difficulty > near.difficulty, "{} vs {}", far.difficulty, near.difficulty);
+    let pop = sample_population(8, 4000, &no_artifacts());
+    let mean = |lo: f32, hi: f32| {
+        let v: Vec<f32> = pop
+            .iter()
+            .filter(|g| (lo..hi).contains(&g.surface_brightness_r))
+            .map(|g| g.difficulty)
+            .collect();
+        v.iter().sum::<f32>() / v.len().max(1) as f32
+    };
+    assert!(mean(22.0, 30.0) > mean(0.0, 21.0) + 0.2, "faint vs bright");
 }
 
 #[test]
