@@ -1,4 +1,5 @@
-//! The command line: `validate`, `run`, `report`, `list`, `synth`, `reproduce`; progress bars; exit codes
+//! The command line: `validate`, `run`, `report`, `list`, `synth`, `crowd-sim`, `aggregate`,
+//! `reproduce`; progress bars; exit codes
 //! (0 ok, 1 a run failed, 2 bad input). Errors are turned into messages here and nowhere else.
 
 use crate::engine::{self, DeviceChoice};
@@ -119,6 +120,44 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Simulate volunteers answering one Galaxy Zoo DECaLS question for synthetic galaxies and
+    /// write the raw classifications (`volunteer,galaxy,question,answer,time`) as CSV.
+    CrowdSim {
+        /// Question name, e.g. `smooth-or-featured`, `bar`, `has-spiral-arms`.
+        #[arg(long, default_value = "smooth-or-featured")]
+        question: String,
+        #[arg(long, default_value_t = 1000)]
+        galaxies: usize,
+        /// Votes per galaxy.
+        #[arg(long, default_value_t = 10)]
+        votes: usize,
+        #[arg(long, default_value_t = 300)]
+        volunteers: usize,
+        /// Crowd quality preset: good, default or noisy.
+        #[arg(long, default_value = "default")]
+        crowd: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Aggregate a classification CSV (`volunteer,galaxy,question,answer[,time]`) into one label
+    /// and answer probabilities per galaxy with a registered strategy (majority-vote,
+    /// vote-fraction, wawa, gz2-weighting, dawid-skene, one-coin-dawid-skene, swap).
+    Aggregate {
+        input: PathBuf,
+        #[arg(long)]
+        strategy: String,
+        /// Which question of the file (needed when it holds several).
+        #[arg(long)]
+        question: Option<String>,
+        /// Write `galaxy,label,p_<answer>...` here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Repeat the aggregation N times and print the best time of the aggregation alone.
+        #[arg(long)]
+        time: Option<usize>,
+    },
     /// Run every experiment in `experiments/` (skipping finished runs) and rebuild every report.
     Reproduce {
         #[arg(long, default_value = "experiments")]
@@ -179,6 +218,35 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             seed,
             out,
         } => synth(n, size, survey, seed, out),
+        Command::CrowdSim {
+            question,
+            galaxies,
+            votes,
+            volunteers,
+            crowd,
+            seed,
+            out,
+        } => {
+            let preset: crate::spec::QualityPreset =
+                serde_yaml::from_str(&crowd).map_err(|_| {
+                    bad_input(format!(
+                        "--crowd {crowd}: unknown crowd; expected good, default or noisy"
+                    ))
+                })?;
+            let n = crate::crowd::tools::simulate_to_csv(
+                &out, &question, galaxies, votes, volunteers, preset, seed,
+            )
+            .map_err(bad_input)?;
+            say!("wrote {n} classifications to {}", out.display());
+            Ok(())
+        }
+        Command::Aggregate {
+            input,
+            strategy,
+            question,
+            out,
+            time,
+        } => aggregate(&input, &strategy, question.as_deref(), out.as_deref(), time),
         Command::List { experiments, at } => list(&experiments, &at),
         Command::Reproduce {
             experiments,
@@ -225,6 +293,45 @@ fn synth(n: usize, size: usize, survey: SurveyArg, seed: u64, out: PathBuf) -> R
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(())
+}
+
+fn aggregate(
+    input: &Path,
+    strategy: &str,
+    question: Option<&str>,
+    out: Option<&Path>,
+    time: Option<usize>,
+) -> Result<(), Fail> {
+    use crate::crowd::StrategyImpl;
+    let s = crate::spec::Strategy::from_name(strategy).ok_or_else(|| {
+        let names: Vec<String> = crate::spec::Strategy::ALL
+            .iter()
+            .map(|s| format!("`{}`", s.name()))
+            .collect();
+        bad_input(format!(
+            "--strategy {strategy}: unknown strategy; expected one of {}",
+            names.join(", ")
+        ))
+    })?;
+    let a = crate::crowd::tools::aggregate_csv(input, question, s, time.unwrap_or(1), out)
+        .map_err(bad_input)?;
+    match time {
+        Some(n) => say!(
+            "{{\"strategy\":\"{strategy}\",\"seconds\":{},\"votes\":{},\"galaxies\":{},\"repeats\":{n},\"threads\":{}}}",
+            a.seconds,
+            a.votes,
+            a.galaxies,
+            rayon::current_num_threads()
+        ),
+        None => say!(
+            "{} galaxies, {} votes aggregated with {strategy}{}",
+            a.galaxies,
+            a.votes,
+            out.map(|p| format!("; labels in {}", p.display()))
+                .unwrap_or_default()
+        ),
+    }
     Ok(())
 }
 
@@ -335,6 +442,15 @@ fn run(
         summary.seconds,
         engine::describe(device)
     );
+    if summary.unavailable > 0 {
+        esay!(
+            "skipped {} runs whose data is not on this machine:",
+            summary.unavailable
+        );
+        for why in &summary.unavailable_reasons {
+            esay!("  {why}");
+        }
+    }
     report(file, at)?;
     if !errors.is_empty() {
         for e in &errors {

@@ -3,7 +3,7 @@
 //! Data flows one way (each module uses only those before it):
 //!
 //! ```text
-//! spec -> tree -> universe -> data -> model -> train -> eval -> runner -> store -> report
+//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> runner -> store -> report
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
@@ -13,6 +13,7 @@
 //! * [`tree`]: Galaxy Zoo decision trees as data (GZ2, GZ DECaLS).
 //! * [`universe`]: the synthetic galaxy population with known truth, its renderer, and the
 //!   terrestrial proxy images.
+//! * [`crowd`]: simulated volunteers and the strategies that aggregate their votes.
 //! * [`data`]: datasets and splits from a registered source.
 //! * [`model`], [`train`], [`eval`]: backbones and heads, the training loop, metrics.
 //! * [`runner`]: executes an experiment's runs (one file per experiment kind).
@@ -23,6 +24,7 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod crowd;
 pub mod data;
 pub mod engine;
 pub mod eval;

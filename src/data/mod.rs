@@ -5,11 +5,12 @@
 //! compared on the same galaxies); the training and validation draws depend on the run seed as
 //! well, so error bars over seeds include the sampling of the training set.
 
+pub mod real;
 mod shapes;
 pub mod synth;
 pub mod synthetic;
 
-use crate::spec::{DataSource, RunSpec, Target};
+use crate::spec::{DataSource, RunSpec, Target, yaml_name};
 
 /// Images and their targets: `target_len` values per image (1 for a binary label 0.0 / 1.0;
 /// more for vote counts or fractions over a decision tree's answers).
@@ -60,21 +61,80 @@ pub struct Splits {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error(
-        "task.target `{target:?}` is not provided by data.source `{data_source:?}`; expected one of {expected}"
+        "task.target `{target}` is not provided by data.source `{data_source}`; expected one of {expected}"
     )]
     Target {
-        target: Target,
-        data_source: DataSource,
+        target: String,
+        data_source: String,
         expected: String,
     },
     #[error(
-        "data.positive_fraction: scanned {scanned} galaxies and still missing {missing} positives for task.target `{target:?}`; expected a smaller positive_fraction or split size"
+        "data.positive_fraction: scanned {scanned} galaxies and still missing {missing} positives for task.target `{target}`; expected a smaller positive_fraction or split size"
     )]
     Scarce {
-        target: Target,
+        target: String,
         scanned: u64,
         missing: usize,
     },
+    #[error(transparent)]
+    Real(#[from] real::RealError),
+}
+
+/// The targets each data source provides.
+pub fn provides(source: DataSource) -> &'static [Target] {
+    match source {
+        DataSource::Shapes => &[Target::Elongated],
+        DataSource::Synthetic => &[
+            Target::Ring,
+            Target::Bar,
+            Target::EdgeOn,
+            Target::Featured,
+            Target::Merger,
+            Target::Clumpy,
+        ],
+        DataSource::GzDecalsRings => &[Target::Ring],
+    }
+}
+
+/// Checks that the run's data source provides its target (no I/O; `validate` calls this).
+pub fn check(spec: &RunSpec) -> Result<(), DataError> {
+    let ok = provides(spec.data.source);
+    if ok.contains(&spec.task.target) {
+        return Ok(());
+    }
+    Err(DataError::Target {
+        target: yaml_name(&spec.task.target),
+        data_source: yaml_name(&spec.data.source),
+        expected: ok
+            .iter()
+            .map(|t| format!("`{}`", yaml_name(t)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Why a run's data cannot be read on this machine (a real-data folder is absent), if so: such
+/// runs are skipped with this message rather than failed.
+pub fn unavailable(spec: &RunSpec) -> Option<String> {
+    match spec.data.source {
+        DataSource::Shapes | DataSource::Synthetic => None,
+        DataSource::GzDecalsRings => {
+            let folder = rings_folder(spec);
+            (!folder.is_dir()).then(|| {
+                real::RealError::Missing {
+                    path: folder.display().to_string(),
+                }
+                .to_string()
+            })
+        }
+    }
+}
+
+fn rings_folder(spec: &RunSpec) -> std::path::PathBuf {
+    match &spec.data.path {
+        Some(p) => p.into(),
+        None => real::shared_data().join("gz-decals-rings"),
+    }
 }
 
 /// Index ranges of the item streams: test items first, each seed's training pool after.
@@ -82,10 +142,10 @@ const TRAIN_OFFSET: u64 = 1 << 32;
 
 /// Build the splits a run trains and tests on.
 pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
+    check(spec)?;
     let d = &spec.data;
     match d.source {
         DataSource::Shapes => {
-            shapes::check_target(spec.task.target)?;
             let make = |start: u64, n: usize| shapes::generate(d.data_seed, start, n, d.image_size);
             let train_start = TRAIN_OFFSET * (1 + spec.seed);
             Ok(Splits {
@@ -95,7 +155,6 @@ pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
             })
         }
         DataSource::Synthetic => {
-            synthetic::check_target(spec.task.target)?;
             let draw = synthetic::Draw {
                 seed: d.data_seed,
                 size: d.image_size,
@@ -110,6 +169,18 @@ pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
                 test: synthetic::generate(&draw, 0, d.test_size)?,
                 train: synthetic::generate(&draw, train_start, d.train_size)?,
                 val: synthetic::generate(&draw, train_start + TRAIN_OFFSET / 2, d.val_size)?,
+            })
+        }
+        DataSource::GzDecalsRings => {
+            let folder = rings_folder(spec);
+            let pool = real::read_catalogue(&folder)?;
+            let test = real::read_catalogue(&folder.join("test"))?;
+            let (train, val) =
+                real::draw_pool(&pool, &folder, spec.seed, d.train_size, d.val_size)?;
+            Ok(Splits {
+                train: real::load(&train, d.image_size)?,
+                val: real::load(&val, d.image_size)?,
+                test: real::load(&test, d.image_size)?,
             })
         }
     }

@@ -4,28 +4,11 @@
 //! centre offset, size, position angle and colour, axis ratio in [0.3, 0.65] (elongated, target 1)
 //! or [0.75, 1] (round, target 0), plus Gaussian pixel noise. Learnable, but not trivially.
 
-use super::{DataError, Dataset};
+use super::Dataset;
 use crate::rng::item_stream;
-use crate::spec::Target;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-
-pub(super) fn check_target(target: Target) -> Result<(), DataError> {
-    match target {
-        Target::Elongated => Ok(()),
-        Target::Ring
-        | Target::Bar
-        | Target::EdgeOn
-        | Target::Featured
-        | Target::Merger
-        | Target::Clumpy => Err(DataError::Target {
-            target,
-            data_source: crate::spec::DataSource::Shapes,
-            expected: "elongated".into(),
-        }),
-    }
-}
 
 fn one(seed: u64, index: u64, size: usize) -> (Vec<f32>, f32) {
     let mut r = item_stream(seed, "data/shapes", index);

@@ -21,22 +21,6 @@ const MAX_SCAN_PER_ITEM: u64 = 2_000;
 /// Galaxies sampled per parallel chunk while scanning.
 const CHUNK: u64 = 4096;
 
-pub(super) fn check_target(target: Target) -> Result<(), DataError> {
-    match target {
-        Target::Elongated => Err(DataError::Target {
-            target,
-            data_source: crate::spec::DataSource::Synthetic,
-            expected: "ring, bar, edge-on, featured, merger, clumpy".into(),
-        }),
-        Target::Ring
-        | Target::Bar
-        | Target::EdgeOn
-        | Target::Featured
-        | Target::Merger
-        | Target::Clumpy => Ok(()),
-    }
-}
-
 /// Whether galaxy `g` is a positive for `target`.
 pub fn label(g: &Galaxy, target: Target) -> bool {
     match target {
@@ -86,7 +70,7 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
             while want.iter().sum::<usize>() > 0 {
                 if next >= limit {
                     return Err(DataError::Scarce {
-                        target: d.target,
+                        target: crate::spec::yaml_name(&d.target),
                         scanned: next - start,
                         missing: want[1],
                     });
@@ -150,11 +134,5 @@ mod tests {
         let n = generate(&draw(Target::Ring, None), 0, 400).unwrap();
         let pos = n.targets.iter().filter(|&&t| t == 1.0).count();
         assert!(pos < 60, "{pos} rings in 400");
-    }
-
-    #[test]
-    fn shapes_only_target_is_rejected() {
-        assert!(check_target(Target::Elongated).is_err());
-        assert!(check_target(Target::Clumpy).is_ok());
     }
 }

@@ -111,6 +111,7 @@ fn render<DB: DrawingBackend>(
     exp: &Experiment,
     x: &str,
     metric: &str,
+    facet: &str,
     lines: &[Line],
 ) -> DrawResult<DB> {
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
@@ -125,7 +126,10 @@ fn render<DB: DrawingBackend>(
     });
     let pad = ((y1 - y0) * 0.08).max(1e-3);
     let yr = (y0 - pad, y1 + pad);
-    let title = format!("{}: {}", exp.name, style::label(metric));
+    let mut title = format!("{}: {}", exp.name, style::label(metric));
+    if !facet.is_empty() {
+        title.push_str(&format!(" ({facet})"));
+    }
     let (xl, yl) = (style::label(x), style::label(metric));
     if exp.report.log_x && x0 > 0.0 {
         let xr: plotters::coord::combinators::LogCoord<f64> =
@@ -145,7 +149,25 @@ fn render<DB: DrawingBackend>(
     }
 }
 
-/// Write `<name>_<metric>.png` and `.svg` for every metric; nothing when the report has no `x`.
+/// The sweep coordinates of a row other than `x` and the series key, as `key=value, ...`: rows
+/// with different facets go to different figures, so a line never mixes settings.
+fn facet(exp: &Experiment, row: &Row, x: &str) -> String {
+    row.point
+        .iter()
+        .filter(|(k, _)| k.as_str() != x && Some(k.as_str()) != exp.report.series.as_deref())
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                k.rsplit('.').next().unwrap_or(k),
+                super::tables::value_str(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Write `<name>_<metric>.png` and `.svg` for every metric (one pair per facet, suffixed with
+/// its values, when sweep keys other than `x` and `series` vary); nothing without a `report.x`.
 pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let Some(x) = exp.report.x.as_deref() else {
         return Ok(vec![]);
@@ -154,49 +176,89 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
     let mut metrics: Vec<&String> = rows.iter().flat_map(|r| r.stats.keys()).collect();
     metrics.sort();
     metrics.dedup();
+    let mut facets: Vec<(String, Vec<Row>)> = Vec::new();
+    for r in rows {
+        let f = facet(exp, r, x);
+        match facets.iter_mut().find(|(k, _)| *k == f) {
+            Some((_, v)) => v.push(r.clone()),
+            None => facets.push((f, vec![r.clone()])),
+        }
+    }
     let mut out = Vec::new();
     for metric in metrics {
-        let ls = lines(exp, rows, x, metric);
-        if ls.is_empty() {
-            continue;
+        for (f, frows) in &facets {
+            let ls = lines(exp, frows, x, metric);
+            if ls.is_empty() {
+                continue;
+            }
+            let mut name = format!("{}_{}", exp.name, metric);
+            if facets.len() > 1 {
+                let suffix: String = f
+                    .split(", ")
+                    .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v))
+                    .collect::<Vec<_>>()
+                    .join("_")
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                name = format!("{name}_{suffix}");
+            }
+            out.extend(write_one(exp, x, metric, f, &ls, &dir.join(name))?);
         }
-        let base = dir.join(format!("{}_{}", exp.name, metric));
-        let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
-        let err = |p: &Path, e: String| ReportError::Write {
-            path: p.display().to_string(),
-            msg: e,
-        };
-        let (w, h) = style::SIZE;
-        let mut rgb = vec![0u8; (w * h * 3) as usize];
-        render(
-            BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
-            exp,
-            x,
-            metric,
-            &ls,
-        )
-        .map_err(|e| err(&png, e.to_string()))?;
-        let mut bytes = Vec::new();
-        image::ImageEncoder::write_image(
-            image::codecs::png::PngEncoder::new(&mut bytes),
-            &rgb,
-            w,
-            h,
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| err(&png, e.to_string()))?;
-        write_atomic(&png, &bytes)?;
-        let mut text = String::new();
-        render(
-            SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
-            exp,
-            x,
-            metric,
-            &ls,
-        )
-        .map_err(|e| err(&svg, e.to_string()))?;
-        write_atomic(&svg, text.as_bytes())?;
-        out.extend([png, svg]);
     }
     Ok(out)
+}
+
+fn write_one(
+    exp: &Experiment,
+    x: &str,
+    metric: &str,
+    facet: &str,
+    ls: &[Line],
+    base: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
+    let err = |p: &Path, e: String| ReportError::Write {
+        path: p.display().to_string(),
+        msg: e,
+    };
+    let (w, h) = style::SIZE;
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    render(
+        BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+        exp,
+        x,
+        metric,
+        facet,
+        ls,
+    )
+    .map_err(|e| err(&png, e.to_string()))?;
+    let mut bytes = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut bytes),
+        &rgb,
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| err(&png, e.to_string()))?;
+    write_atomic(&png, &bytes)?;
+    let mut text = String::new();
+    render(
+        SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
+        exp,
+        x,
+        metric,
+        facet,
+        ls,
+    )
+    .map_err(|e| err(&svg, e.to_string()))?;
+    write_atomic(&svg, text.as_bytes())?;
+    Ok(vec![png, svg])
 }

@@ -45,7 +45,12 @@ pub fn out_dir(store: &Store, name: &str, profile: Profile) -> PathBuf {
 /// Rebuild the tables and figures of the experiment at `path`.
 pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, ReportError> {
     let (exp, runs) = plan(path, profile)?;
-    let (rows, complete) = aggregate::rows(&runs, store)?;
+    let (mut rows, complete) = aggregate::rows(&runs, store)?;
+    if let Some(keep) = &exp.report.metrics {
+        for r in &mut rows {
+            r.stats.retain(|k, _| keep.contains(k));
+        }
+    }
     let dir = out_dir(store, &exp.name, profile);
     let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
     files.extend(figures::write(&exp, &rows, &dir.join("figures"))?);

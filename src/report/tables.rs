@@ -23,6 +23,13 @@ fn columns(exp: &Experiment, rows: &[Row]) -> (Vec<String>, Vec<String>) {
     let mut metrics: Vec<String> = rows.iter().flat_map(|r| r.stats.keys().cloned()).collect();
     metrics.sort();
     metrics.dedup();
+    if let Some(order) = &exp.report.metrics {
+        metrics = order
+            .iter()
+            .filter(|m| metrics.contains(m))
+            .cloned()
+            .collect();
+    }
     (keys, metrics)
 }
 

@@ -4,6 +4,7 @@
 //! exhaustively in [`run_one`]); adding a kind never touches the sweep logic below. Runs are
 //! independent, so `--jobs N` computes N at once; each run's result depends only on its spec.
 
+mod crowd;
 mod train;
 
 use crate::spec::{self, ExperimentKind, Profile, RunSpec, SpecError, run_id};
@@ -48,6 +49,10 @@ pub struct Summary {
     pub skipped: usize,
     pub computed: usize,
     pub failed: usize,
+    /// Runs whose data is not on this machine (a real-data folder is absent), left undone.
+    pub unavailable: usize,
+    /// Why, once per distinct reason.
+    pub unavailable_reasons: Vec<String>,
     pub seconds: f64,
 }
 
@@ -66,6 +71,7 @@ pub fn run_one(
 ) -> anyhow::Result<Metrics> {
     match spec.kind {
         ExperimentKind::Train => train::run(spec, dir, device, on_epoch),
+        ExperimentKind::Crowd => crowd::run(spec),
     }
 }
 
@@ -79,6 +85,17 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
     let exp = spec::parse_str(&text, &file)?;
     let exp = spec::with_profile(&exp, profile, &text, &file)?;
     let runs = spec::expand(&exp, &text, &file)?;
+    for r in &runs {
+        if let Err(e) = crate::data::check(r) {
+            let (line, col) = spec::locate(&text, "target");
+            return Err(SpecError::At {
+                file,
+                line,
+                col,
+                msg: format!("{e} (at {})", point_label(r)),
+            });
+        }
+    }
     Ok((exp, runs))
 }
 
@@ -95,11 +112,26 @@ pub fn run_experiment(
     let started = Instant::now();
     let (exp, runs) = plan(path, profile)?;
     let lock = store.lock(on_wait)?;
+    let mut reasons: Vec<String> = Vec::new();
+    let mut unavailable = 0;
     let todo: Vec<&RunSpec> = runs
         .iter()
         .filter(|r| !store.is_complete(&run_id(r)))
+        .filter(|r| match crate::data::unavailable(r) {
+            None => true,
+            Some(why) => {
+                unavailable += 1;
+                if !reasons.contains(&why) {
+                    reasons.push(why);
+                }
+                false
+            }
+        })
         .collect();
-    progress.start(runs.len(), runs.len() - todo.len());
+    progress.start(
+        runs.len() - unavailable,
+        runs.len() - unavailable - todo.len(),
+    );
     let device_name = crate::engine::describe(device);
     let next = AtomicUsize::new(0);
     let errors = Mutex::new(Vec::new());
@@ -145,9 +177,11 @@ pub fn run_experiment(
     let summary = Summary {
         experiment: exp.name,
         total: runs.len(),
-        skipped: runs.len() - todo.len(),
+        skipped: runs.len() - unavailable - todo.len(),
         computed: todo.len() - errors.len(),
         failed: errors.len(),
+        unavailable,
+        unavailable_reasons: reasons,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok((summary, errors))

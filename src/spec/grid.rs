@@ -2,7 +2,8 @@
 
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
-    DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig, TaskConfig, TrainConfig,
+    CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig, TaskConfig,
+    TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -26,6 +27,8 @@ pub struct RunSpec {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crowd: Option<CrowdRunConfig>,
     pub gzbench: String,
     pub run_format: u32,
 }
@@ -46,6 +49,7 @@ struct Sections {
     model: ModelConfig,
     train: TrainConfig,
     eval: EvalConfig,
+    crowd: CrowdRunConfig,
 }
 
 /// Every run of the experiment: the product of the sweep lists, times the seeds (seed varies fastest).
@@ -56,6 +60,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         model: exp.model.clone(),
         train: exp.train.clone(),
         eval: exp.eval.clone(),
+        crowd: exp.crowd.clone(),
     };
     let base = serde_yaml::to_value(&base).expect("sections serialise");
     // Check each sweep value on its own first, so an error names exactly the key and value at fault.
@@ -132,6 +137,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 model: s.model.clone(),
                 train: s.train.clone(),
                 eval: s.eval.clone(),
+                crowd: (exp.kind == ExperimentKind::Crowd).then(|| s.crowd.clone()),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
             });

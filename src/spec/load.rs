@@ -87,7 +87,7 @@ pub(super) fn explain(msg: &str) -> String {
 }
 
 /// 1-based line and column of the first occurrence of `needle` as a YAML key in `text`.
-pub(super) fn locate(text: &str, needle: &str) -> (usize, usize) {
+pub fn locate(text: &str, needle: &str) -> (usize, usize) {
     for (i, line) in text.lines().enumerate() {
         if let Some(c) = line.find(&format!("{needle}:")) {
             return (i + 1, c + 1);

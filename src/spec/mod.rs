@@ -13,11 +13,13 @@
 //! assert_eq!(exp.name, "demo");
 //! ```
 
+mod crowd;
 mod grid;
 mod load;
 
+pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use grid::{RunSpec, expand, run_id};
-pub use load::{SpecError, load, parse_str, with_profile};
+pub use load::{SpecError, load, locate, parse_str, with_profile};
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -47,6 +49,9 @@ pub struct Experiment {
     pub train: TrainConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Kind `crowd`: strategy, votes per galaxy, crowd quality.
+    #[serde(default)]
+    pub crowd: CrowdRunConfig,
     /// Dotted key (e.g. `data.train_size`) -> values; the grid is the product of all lists.
     #[serde(default)]
     pub sweep: BTreeMap<String, Vec<Value>>,
@@ -71,6 +76,13 @@ pub enum Profile {
     Gpu,
 }
 
+/// The YAML name of a registry value (`Target::EdgeOn` -> `edge-on`), for messages.
+pub fn yaml_name(v: &impl Serialize) -> String {
+    serde_yaml::to_string(v)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
 impl Profile {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,6 +99,9 @@ impl Profile {
 pub enum ExperimentKind {
     /// Supervised training of a backbone + head on a dataset, evaluated on a held-out test set.
     Train,
+    /// A simulated crowd answers one question for synthetic galaxies; a strategy aggregates the
+    /// votes; labels are scored against the truth (the `crowd:` section).
+    Crowd,
 }
 
 /// Registry of data sources (implemented in `data`).
@@ -98,6 +113,9 @@ pub enum DataSource {
     Shapes,
     /// Galaxies of the synthetic universe, rendered as survey-like cutouts, with known truth.
     Synthetic,
+    /// Real GZ DECaLS cutouts with expert ring labels (`gz-decals-rings/`: a 350-galaxy pool
+    /// for training, a fixed 120-galaxy test split); target `ring`.
+    GzDecalsRings,
 }
 
 /// Registry of survey profiles the synthetic universe imitates (implemented in `universe`).
@@ -135,6 +153,10 @@ pub struct DataConfig {
     /// absent = the population's natural prevalence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub positive_fraction: Option<f64>,
+    /// Real-data sources: the folder to read; absent = the shared fixtures
+    /// (`$GZBENCH_SHARED_DATA` or `../shared/data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 fn d_image_size() -> usize {
@@ -158,6 +180,7 @@ impl Default for DataConfig {
             data_seed: 0,
             survey: Survey::default(),
             positive_fraction: None,
+            path: None,
         }
     }
 }
@@ -379,4 +402,7 @@ pub struct ReportConfig {
     pub series: Option<String>,
     #[serde(default)]
     pub log_x: bool,
+    /// Metrics to tabulate and plot, in this order; absent = every metric the runs recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<String>>,
 }

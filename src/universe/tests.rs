@@ -256,7 +256,12 @@ fn higher_redshift_is_fainter_and_smaller() {
     let expect = 10.0 * (1.09f32 / 1.03).log10();
     assert!((dmu - expect).abs() < 0.05, "{dmu} vs {expect}");
     // Difficulty grows with redshift (and so with falling surface brightness).
-    assert!(far.difficulty > near.difficulty, "{} vs {}", far.difficulty, near.difficulty);
+    assert!(
+        far.difficulty > near.difficulty,
+        "{} vs {}",
+        far.difficulty,
+        near.difficulty
+    );
     let pop = sample_population(8, 4000, &no_artifacts());
     let mean = |lo: f32, hi: f32| {
         let v: Vec<f32> = pop

@@ -1,0 +1,172 @@
+//! Cross-check against crowd-kit (the peer implementation). `sim_fixture_is_reproducible`
+//! writes (with `GZBENCH_WRITE_FIXTURES=1`) or checks the committed simulated dataset
+//! `fixtures/sim_classifications.csv`; `benches/peers/crowdkit_check.py` ran crowd-kit on it and
+//! committed `fixtures/crowdkit_reference.json`; `matches_crowdkit` asserts our labels and
+//! probabilities equal crowd-kit's within 1e-5.
+//!
+//! Ties: crowd-kit breaks label ties with `idxmax` over the sorted label columns, i.e. the lowest
+//! class index, as we do; this is deterministic for exact ties (majority vote). Where two classes
+//! differ by less than 1e-9 in crowd-kit's probabilities (floating-point summation order could
+//! flip them), the label is not compared; probabilities always are. The number of such galaxies
+//! is printed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::csv_io::read_csv;
+use super::volunteers::{Crowd, simulate_fixed};
+use super::{
+    Aggregator, CrowdQuality, DawidSkene, MajorityVote, OneCoinDawidSkene, QuestionVotes, Wawa,
+};
+use crate::universe::{PopulationConfig, Question, sample_population};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("src/crowd/fixtures")
+        .join(name)
+}
+
+/// 300 galaxies x 7 votes, 3 classes (smooth-or-featured with 20 % artifacts), 40 volunteers of
+/// whom 15 % spammers. CSV columns `volunteer,galaxy,question,answer` with integer answers.
+fn sim_fixture_text() -> String {
+    let seed = 2024;
+    let pop = PopulationConfig {
+        artifact_fraction: 0.2,
+        ..PopulationConfig::default()
+    };
+    let galaxies = sample_population(seed, 300, &pop);
+    let quality = CrowdQuality {
+        spammer_fraction: 0.15,
+        ..CrowdQuality::default()
+    };
+    let crowd = Crowd::sample(seed, 40, &quality).expect("valid crowd");
+    let cls = simulate_fixed(seed, &galaxies, &crowd, Question::SmoothOrFeatured, 7)
+        .expect("valid stream");
+    let mut s = String::from("volunteer,galaxy,question,answer\n");
+    for i in 0..cls.len() {
+        s.push_str(&format!(
+            "v{},g{},smooth-or-featured,{}\n",
+            cls.volunteer[i], cls.galaxy[i], cls.answer[i]
+        ));
+    }
+    s
+}
+
+#[test]
+fn sim_fixture_is_reproducible() {
+    let path = fixture("sim_classifications.csv");
+    let text = sim_fixture_text();
+    if std::env::var_os("GZBENCH_WRITE_FIXTURES").is_some() {
+        std::fs::write(&path, &text).expect("write fixture");
+    }
+    let committed = std::fs::read_to_string(&path)
+        .expect("fixture missing: run with GZBENCH_WRITE_FIXTURES=1 to create it");
+    assert_eq!(
+        committed, text,
+        "simulator output changed; regenerate both fixtures"
+    );
+    assert_eq!(text.lines().count(), 1 + 300 * 7);
+}
+
+type Reference = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+
+#[allow(clippy::needless_range_loop)] // parallel indexing of three per-galaxy tables
+fn compare(
+    name: &str,
+    votes: &QuestionVotes,
+    names: &[String],
+    agg: &super::Aggregate,
+    r: &Reference,
+) {
+    let reference = &r[name];
+    let labels = reference["labels"].as_object().expect("labels object");
+    let probas = reference["probas"].as_object().expect("probas object");
+    assert_eq!(labels.len(), votes.n_galaxies, "{name}: galaxy count");
+    let mut near_ties = 0;
+    let mut max_diff: f64 = 0.0;
+    for g in 0..votes.n_galaxies {
+        let gname = &names[g];
+        let p: Vec<f64> = probas[gname]
+            .as_array()
+            .expect("probability list")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect();
+        for c in 0..votes.n_classes {
+            let d = (p[c] - agg.row(g)[c]).abs();
+            max_diff = max_diff.max(d);
+            assert!(
+                d < 1e-5,
+                "{name} {gname} class {c}: crowd-kit {} ours {}",
+                p[c],
+                agg.row(g)[c]
+            );
+        }
+        let mut sorted = p.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        if sorted[0] - sorted[1] < 1e-9 && sorted[0] != sorted[1] {
+            near_ties += 1;
+            continue;
+        }
+        let want = labels[gname].as_u64().expect("integer label") as u32;
+        assert_eq!(agg.labels[g], want, "{name} {gname} label");
+    }
+    eprintln!(
+        "{name}: {} galaxies match crowd-kit (max |dp| = {max_diff:.2e}, {near_ties} near ties skipped)",
+        votes.n_galaxies
+    );
+}
+
+#[test]
+fn matches_crowdkit() {
+    let csv = fixture("sim_classifications.csv");
+    let reference: Reference = serde_json::from_str(
+        &std::fs::read_to_string(fixture("crowdkit_reference.json")).expect("reference fixture"),
+    )
+    .expect("reference JSON");
+    let cls = read_csv(&csv).expect("fixture CSV");
+    let votes = cls.for_question(0).expect("one question");
+    assert_eq!(votes.n_classes, 3);
+    let names: Vec<String> = votes
+        .galaxy_index
+        .iter()
+        .map(|&g| cls.galaxy_names[g as usize].clone())
+        .collect();
+    let meta = &reference["meta"];
+    let ds = DawidSkene {
+        n_iter: meta["n_iter"].as_u64().expect("n_iter") as usize,
+        tol: meta["tol"].as_f64().expect("tol"),
+    };
+    let oc = OneCoinDawidSkene {
+        n_iter: ds.n_iter,
+        tol: ds.tol,
+    };
+    let strategies: [(&str, &dyn Aggregator); 4] = [
+        ("majority_vote", &MajorityVote),
+        ("wawa", &Wawa),
+        ("dawid_skene", &ds),
+        ("one_coin_dawid_skene", &oc),
+    ];
+    for (name, s) in strategies {
+        compare(
+            name,
+            &votes,
+            &names,
+            &s.aggregate(&votes).expect("aggregate"),
+            &reference,
+        );
+    }
+    // Same number of EM iterations as crowd-kit.
+    assert_eq!(
+        ds.fit(&votes).loss_history.len() as u64,
+        reference["dawid_skene"]["iterations"]
+            .as_u64()
+            .expect("iterations")
+    );
+    assert_eq!(
+        oc.fit(&votes).loss_history.len() as u64,
+        reference["one_coin_dawid_skene"]["iterations"]
+            .as_u64()
+            .expect("iterations")
+    );
+}

@@ -1,0 +1,336 @@
+//! Raw classifications as dense index arrays ([`Classifications`]) and the per-question view the
+//! aggregation strategies consume ([`QuestionVotes`], with CSR indexes by galaxy and by
+//! volunteer). Owns string -> dense id interning; owns no file formats and no statistics.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::CrowdError;
+
+/// The answers of one question, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionInfo {
+    pub name: String,
+    /// Answer names; an answer id indexes this list.
+    pub answers: Vec<String>,
+}
+
+/// Raw classifications (one row = one volunteer's answer to one question of one galaxy), as
+/// parallel dense arrays. Ids index the `*_names` / `questions` tables.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Classifications {
+    pub volunteer: Vec<u32>,
+    pub galaxy: Vec<u32>,
+    pub question: Vec<u32>,
+    pub answer: Vec<u32>,
+    /// Seconds (real exports: Unix time; simulation: the click's position in the stream).
+    pub time: Vec<f64>,
+    pub volunteer_names: Vec<String>,
+    pub galaxy_names: Vec<String>,
+    pub questions: Vec<QuestionInfo>,
+}
+
+impl Classifications {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.answer.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.answer.is_empty()
+    }
+
+    /// Id of the question with this name.
+    pub fn question_id(&self, name: &str) -> Option<u32> {
+        self.questions
+            .iter()
+            .position(|q| q.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// The votes for question `q`: galaxies without a vote for `q` are dropped and the rest are
+    /// renumbered densely (in increasing galaxy id); volunteers keep their ids.
+    pub fn for_question(&self, q: u32) -> Result<QuestionVotes, CrowdError> {
+        let info = self.questions.get(q as usize).ok_or_else(|| {
+            CrowdError::Config(format!(
+                "question id {q} out of range; there are {} questions",
+                self.questions.len()
+            ))
+        })?;
+        let mut local = vec![u32::MAX; self.galaxy_names.len()];
+        for i in 0..self.len() {
+            if self.question[i] == q {
+                local[self.galaxy[i] as usize] = 0;
+            }
+        }
+        let mut galaxy_index = Vec::new();
+        for (g, l) in local.iter_mut().enumerate() {
+            if *l == 0 {
+                *l = galaxy_index.len() as u32;
+                galaxy_index.push(g as u32);
+            }
+        }
+        let (mut galaxy, mut volunteer, mut answer) = (Vec::new(), Vec::new(), Vec::new());
+        let mut order = Vec::new();
+        for i in 0..self.len() {
+            if self.question[i] == q {
+                galaxy.push(local[self.galaxy[i] as usize]);
+                volunteer.push(self.volunteer[i]);
+                answer.push(self.answer[i]);
+                order.push(self.time[i]);
+            }
+        }
+        QuestionVotes::new(
+            info.answers.len(),
+            galaxy_index.len(),
+            self.volunteer_names.len(),
+            galaxy,
+            volunteer,
+            answer,
+        )
+        .map(|v| v.with_time(order).with_galaxy_index(galaxy_index))
+    }
+}
+
+/// Per-galaxy covariates used by `redshift-debias`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Covariates {
+    pub redshift: f32,
+    /// Mean surface brightness within the half-light radius (mag / arcsec^2).
+    pub surface_brightness: f32,
+}
+
+/// Compressed sparse rows: `items[start[r]..start[r + 1]]` are the vote indices of row `r`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Csr {
+    pub start: Vec<u32>,
+    pub items: Vec<u32>,
+}
+
+impl Csr {
+    /// Groups vote indices `0..keys.len()` by key (stable: increasing vote index per row).
+    pub fn build(keys: &[u32], n_rows: usize) -> Csr {
+        let mut start = vec![0u32; n_rows + 1];
+        for &k in keys {
+            start[k as usize + 1] += 1;
+        }
+        for r in 0..n_rows {
+            start[r + 1] += start[r];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; keys.len()];
+        for (i, &k) in keys.iter().enumerate() {
+            items[fill[k as usize] as usize] = i as u32;
+            fill[k as usize] += 1;
+        }
+        Csr { start, items }
+    }
+
+    /// Vote indices of row `r`.
+    pub fn row(&self, r: usize) -> &[u32] {
+        &self.items[self.start[r] as usize..self.start[r + 1] as usize]
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.start.len() - 1
+    }
+}
+
+/// All votes for one question: the input of every [`Aggregator`](super::Aggregator).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionVotes {
+    pub n_classes: usize,
+    pub n_galaxies: usize,
+    pub n_volunteers: usize,
+    pub galaxy: Vec<u32>,
+    pub volunteer: Vec<u32>,
+    pub answer: Vec<u32>,
+    /// Click time of each vote (SWAP processes votes in this order); default: row order.
+    pub time: Vec<f64>,
+    /// Local galaxy -> galaxy id of the source [`Classifications`] (identity by default).
+    pub galaxy_index: Vec<u32>,
+    /// Optional per-galaxy covariates (needed by `redshift-debias`).
+    pub covariates: Option<Vec<Covariates>>,
+    /// Optional known labels (gold subjects) per galaxy, used by `swap` when present.
+    pub gold: Option<Vec<Option<u32>>>,
+    pub by_galaxy: Csr,
+    pub by_volunteer: Csr,
+}
+
+impl QuestionVotes {
+    /// Validates ids (galaxy < n_galaxies, volunteer < n_volunteers, answer < n_classes) and
+    /// builds the CSR indexes.
+    pub fn new(
+        n_classes: usize,
+        n_galaxies: usize,
+        n_volunteers: usize,
+        galaxy: Vec<u32>,
+        volunteer: Vec<u32>,
+        answer: Vec<u32>,
+    ) -> Result<QuestionVotes, CrowdError> {
+        if galaxy.len() != volunteer.len() || galaxy.len() != answer.len() {
+            return Err(CrowdError::Config(
+                "galaxy, volunteer and answer arrays differ in length".into(),
+            ));
+        }
+        if n_classes < 2 {
+            return Err(CrowdError::Config(format!(
+                "a question needs at least 2 answers, got {n_classes}"
+            )));
+        }
+        for i in 0..galaxy.len() {
+            if galaxy[i] as usize >= n_galaxies
+                || volunteer[i] as usize >= n_volunteers
+                || answer[i] as usize >= n_classes
+            {
+                return Err(CrowdError::Config(format!(
+                    "vote {i}: ids (galaxy {}, volunteer {}, answer {}) out of range \
+                     ({n_galaxies} galaxies, {n_volunteers} volunteers, {n_classes} classes)",
+                    galaxy[i], volunteer[i], answer[i]
+                )));
+            }
+        }
+        let by_galaxy = Csr::build(&galaxy, n_galaxies);
+        let by_volunteer = Csr::build(&volunteer, n_volunteers);
+        let time = (0..galaxy.len()).map(|i| i as f64).collect();
+        Ok(QuestionVotes {
+            n_classes,
+            n_galaxies,
+            n_volunteers,
+            galaxy,
+            volunteer,
+            answer,
+            time,
+            galaxy_index: (0..n_galaxies as u32).collect(),
+            covariates: None,
+            gold: None,
+            by_galaxy,
+            by_volunteer,
+        })
+    }
+
+    /// Sets the click times (same length as the votes).
+    pub fn with_time(mut self, time: Vec<f64>) -> Self {
+        if time.len() == self.answer.len() {
+            self.time = time;
+        }
+        self
+    }
+
+    /// Sets the local -> source galaxy id map.
+    pub fn with_galaxy_index(mut self, index: Vec<u32>) -> Self {
+        if index.len() == self.n_galaxies {
+            self.galaxy_index = index;
+        }
+        self
+    }
+
+    /// Number of votes.
+    pub fn len(&self) -> usize {
+        self.answer.len()
+    }
+
+    /// True when there are no votes.
+    pub fn is_empty(&self) -> bool {
+        self.answer.is_empty()
+    }
+
+    /// Per-galaxy vote counts per class, row-major `n_galaxies x n_classes`.
+    pub fn counts(&self) -> Vec<f64> {
+        let k = self.n_classes;
+        let mut c = vec![0.0; self.n_galaxies * k];
+        for i in 0..self.len() {
+            c[self.galaxy[i] as usize * k + self.answer[i] as usize] += 1.0;
+        }
+        c
+    }
+}
+
+/// Builds [`Classifications`] from string rows: volunteers and galaxies get ids in order of
+/// first appearance, questions too; answers are numbered per question in sorted order (numeric
+/// order when every answer of the question is an integer, else lexicographic), which is the
+/// label order pandas / crowd-kit use.
+#[derive(Debug, Default)]
+pub struct Interner {
+    volunteers: HashMap<String, u32>,
+    galaxies: HashMap<String, u32>,
+    questions: HashMap<String, u32>,
+    out: Classifications,
+    raw_answers: Vec<String>,
+}
+
+impl Interner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn id(map: &mut HashMap<String, u32>, names: &mut Vec<String>, key: &str) -> u32 {
+        if let Some(&i) = map.get(key) {
+            return i;
+        }
+        let i = names.len() as u32;
+        map.insert(key.to_string(), i);
+        names.push(key.to_string());
+        i
+    }
+
+    /// Adds one row.
+    pub fn push(&mut self, volunteer: &str, galaxy: &str, question: &str, answer: &str, t: f64) {
+        let v = Self::id(
+            &mut self.volunteers,
+            &mut self.out.volunteer_names,
+            volunteer,
+        );
+        let g = Self::id(&mut self.galaxies, &mut self.out.galaxy_names, galaxy);
+        let q = match self.questions.get(question) {
+            Some(&q) => q,
+            None => {
+                let q = self.out.questions.len() as u32;
+                self.questions.insert(question.to_string(), q);
+                self.out.questions.push(QuestionInfo {
+                    name: question.to_string(),
+                    answers: Vec::new(),
+                });
+                q
+            }
+        };
+        self.out.volunteer.push(v);
+        self.out.galaxy.push(g);
+        self.out.question.push(q);
+        self.out.time.push(t);
+        self.raw_answers.push(answer.to_string());
+    }
+
+    /// Numbers the answers and returns the classifications.
+    pub fn finish(mut self) -> Classifications {
+        let nq = self.out.questions.len();
+        let mut seen: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); nq];
+        for (i, a) in self.raw_answers.iter().enumerate() {
+            seen[self.out.question[i] as usize].insert(a.as_str());
+        }
+        let mut maps: Vec<BTreeMap<&str, u32>> = Vec::with_capacity(nq);
+        for (qi, set) in seen.iter().enumerate() {
+            let mut names: Vec<&str> = set.iter().copied().collect();
+            if names.iter().all(|s| s.parse::<u64>().is_ok()) {
+                names.sort_by_key(|s| s.parse::<u64>().unwrap_or(u64::MAX));
+            }
+            self.out.questions[qi].answers = names.iter().map(|s| s.to_string()).collect();
+            maps.push(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (*s, i as u32))
+                    .collect(),
+            );
+        }
+        let answers: Vec<u32> = self
+            .raw_answers
+            .iter()
+            .enumerate()
+            .map(|(i, a)| maps[self.out.question[i] as usize][a.as_str()])
+            .collect();
+        self.out.answer = answers;
+        self.out
+    }
+}

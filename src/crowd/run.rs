@@ -1,0 +1,320 @@
+//! The crowd experiment entry point: [`CrowdRunConfig`] and [`evaluate`], which samples a
+//! universe and a crowd, simulates the clicks (fixed K, or online with SWAP retirement),
+//! aggregates one question with the chosen strategy and scores it against the truth.
+//!
+//! Metric keys: `accuracy`, `f1` (macro), `brier`, `ece`, `clicks_per_galaxy`, `n_galaxies`,
+//! `n_votes`, `baseline_accuracy_at_equal_clicks` (majority vote with a fixed
+//! `round(clicks_per_galaxy)` votes per galaxy on the same galaxies and crowd) and
+//! `accuracy_gain_at_equal_clicks` (accuracy minus that baseline).
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+
+use super::metrics::{accuracy, score};
+use super::volunteers::{Crowd, question_by_name, simulate_fixed, simulate_online, truth};
+use super::{
+    Aggregator, Classifications, Covariates, CrowdError, CrowdQuality, MajorityVote, QuestionVotes,
+    Strategy, StrategyImpl, Swap, SwapState,
+};
+use crate::rng::item_stream;
+pub use crate::spec::CrowdRunConfig;
+use crate::universe::{Galaxy, PopulationConfig, Question, sample_population};
+
+/// The simulated world of one run.
+struct World {
+    galaxies: Vec<Galaxy>,
+    crowd: Crowd,
+    question: Question,
+    truth: Vec<Option<u32>>,
+    /// Answer map to binary (positive -> 0, rest -> 1) when the strategy needs it.
+    binarize: Option<u32>,
+    gold: Vec<bool>,
+}
+
+impl World {
+    fn map(&self, a: u32) -> u32 {
+        match self.binarize {
+            Some(p) => u32::from(a != p),
+            None => a,
+        }
+    }
+
+    /// Per-question votes of a fixed-K stream with covariates and gold attached.
+    fn votes(
+        &self,
+        cls: &Classifications,
+    ) -> Result<(QuestionVotes, Vec<Option<u32>>), CrowdError> {
+        let mut v = cls.for_question(0)?;
+        if self.binarize.is_some() {
+            v.answer.iter_mut().for_each(|a| *a = self.map(*a));
+            v = QuestionVotes::new(
+                2,
+                v.n_galaxies,
+                v.n_volunteers,
+                v.galaxy.clone(),
+                v.volunteer.clone(),
+                v.answer.clone(),
+            )?
+            .with_time(v.time.clone())
+            .with_galaxy_index(v.galaxy_index.clone());
+        }
+        let truth: Vec<Option<u32>> = v
+            .galaxy_index
+            .iter()
+            .map(|&g| self.truth[g as usize].map(|t| self.map(t)))
+            .collect();
+        v.covariates = Some(
+            v.galaxy_index
+                .iter()
+                .map(|&g| {
+                    let g = &self.galaxies[g as usize];
+                    Covariates {
+                        redshift: g.redshift,
+                        surface_brightness: g.surface_brightness_r,
+                    }
+                })
+                .collect(),
+        );
+        if self.gold.iter().any(|&x| x) {
+            v.gold = Some(
+                v.galaxy_index
+                    .iter()
+                    .zip(&truth)
+                    .map(|(&g, &t)| if self.gold[g as usize] { t } else { None })
+                    .collect(),
+            );
+        }
+        Ok((v, truth))
+    }
+}
+
+fn validate(cfg: &CrowdRunConfig) -> Result<(), CrowdError> {
+    if cfg.n_galaxies == 0 {
+        return Err(CrowdError::Config("n_galaxies = 0; expected >= 1".into()));
+    }
+    if cfg.votes_per_galaxy == 0 || cfg.votes_per_galaxy > cfg.n_volunteers {
+        return Err(CrowdError::Config(format!(
+            "votes_per_galaxy = {} with n_volunteers = {}; expected 1 <= votes_per_galaxy <= \
+             n_volunteers (one vote per volunteer per galaxy)",
+            cfg.votes_per_galaxy, cfg.n_volunteers
+        )));
+    }
+    if !(0.0..=1.0).contains(&cfg.gold_fraction) {
+        return Err(CrowdError::Config(format!(
+            "gold_fraction = {}; expected a value in [0, 1]",
+            cfg.gold_fraction
+        )));
+    }
+    if cfg.online && cfg.strategy != Strategy::Swap {
+        return Err(CrowdError::Config(format!(
+            "online = true needs strategy `swap` (the retirement rule); got `{}`",
+            cfg.strategy.name()
+        )));
+    }
+    Ok(())
+}
+
+fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
+    validate(cfg)?;
+    let question = question_by_name(&cfg.question)?;
+    let answers = question.answers();
+    let binarize = if cfg.strategy.binary_only() && answers.len() > 2 {
+        let name = cfg.positive_answer.clone().unwrap_or_else(|| {
+            if question == Question::SmoothOrFeatured {
+                "featured-or-disk".into()
+            } else {
+                answers[0].into()
+            }
+        });
+        let p = answers.iter().position(|a| *a == name).ok_or_else(|| {
+            CrowdError::Config(format!(
+                "positive_answer `{name}` is not an answer of `{}`; expected one of {}",
+                cfg.question,
+                answers.join(", ")
+            ))
+        })?;
+        Some(p as u32)
+    } else {
+        None
+    };
+    let galaxies = sample_population(seed, cfg.n_galaxies, &PopulationConfig::default());
+    let crowd = Crowd::sample(seed, cfg.n_volunteers, &CrowdQuality::preset(cfg.crowd))?;
+    let truth = truth(&galaxies, question);
+    let gold = galaxies
+        .iter()
+        .map(|g| {
+            cfg.gold_fraction > 0.0
+                && item_stream(seed, "crowd/gold", g.id).random::<f64>() < cfg.gold_fraction
+        })
+        .collect();
+    Ok(World {
+        galaxies,
+        crowd,
+        question,
+        truth,
+        binarize,
+        gold,
+    })
+}
+
+/// Runs one crowd experiment; same config and seed give bit-identical metrics.
+pub fn evaluate(cfg: &CrowdRunConfig, seed: u64) -> Result<BTreeMap<String, f64>, CrowdError> {
+    let w = world(cfg, seed)?;
+    let (agg, truth, n_votes) = if cfg.online {
+        let swap = Swap {
+            retire: true,
+            ..Swap::default()
+        };
+        let gold: Option<Vec<Option<u32>>> = w.gold.iter().any(|&x| x).then(|| {
+            w.gold
+                .iter()
+                .zip(&w.truth)
+                .map(|(&g, t)| if g { t.map(|t| w.map(t)) } else { None })
+                .collect()
+        });
+        let mut st = SwapState::new(swap, w.galaxies.len(), w.crowd.len(), gold);
+        let mut retire = |v: u32, g: u32, a: u32| st.update(v, g, w.map(a));
+        let cls = simulate_online(
+            seed,
+            &w.galaxies,
+            &w.crowd,
+            w.question,
+            cfg.votes_per_galaxy,
+            &mut retire,
+        )?;
+        let full = st.to_aggregate();
+        let reached: Vec<usize> = (0..w.galaxies.len())
+            .filter(|&g| w.truth[g].is_some())
+            .collect();
+        let agg = super::Aggregate {
+            n_classes: 2,
+            probs: reached.iter().flat_map(|&g| full.row(g).to_vec()).collect(),
+            labels: reached.iter().map(|&g| full.labels[g]).collect(),
+            clicks_used: reached.iter().map(|&g| full.clicks_used[g]).collect(),
+        };
+        let truth: Vec<Option<u32>> = reached
+            .iter()
+            .map(|&g| w.truth[g].map(|t| w.map(t)))
+            .collect();
+        (agg, truth, cls.len())
+    } else {
+        let cls = simulate_fixed(
+            seed,
+            &w.galaxies,
+            &w.crowd,
+            w.question,
+            cfg.votes_per_galaxy,
+        )?;
+        let (votes, truth) = w.votes(&cls)?;
+        let agg = cfg.strategy.aggregator().aggregate(&votes)?;
+        (agg, truth, cls.len())
+    };
+    let mut m = score(&agg, &truth);
+    m.insert("n_votes".into(), n_votes as f64);
+    let k_eq = (m["clicks_per_galaxy"].round() as usize).clamp(1, cfg.n_volunteers);
+    let base = simulate_fixed(seed, &w.galaxies, &w.crowd, w.question, k_eq)?;
+    let (bv, bt) = w.votes(&base)?;
+    let b = accuracy(&MajorityVote.aggregate(&bv)?.labels, &bt);
+    m.insert("baseline_accuracy_at_equal_clicks".into(), b);
+    m.insert("accuracy_gain_at_equal_clicks".into(), m["accuracy"] - b);
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::QualityPreset;
+
+    fn small(strategy: Strategy) -> CrowdRunConfig {
+        CrowdRunConfig {
+            strategy,
+            n_galaxies: 300,
+            n_volunteers: 60,
+            votes_per_galaxy: 7,
+            ..CrowdRunConfig::default()
+        }
+    }
+
+    #[test]
+    fn every_strategy_runs_and_is_deterministic_across_threads() {
+        for s in Strategy::ALL {
+            let cfg = small(s);
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let three = rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap();
+            let a = one.install(|| evaluate(&cfg, 9)).unwrap();
+            let b = three.install(|| evaluate(&cfg, 9)).unwrap();
+            assert_eq!(a, b, "{}", s.name());
+            for key in ["accuracy", "f1", "brier", "ece", "clicks_per_galaxy"] {
+                assert!(a[key].is_finite(), "{} {key}", s.name());
+            }
+            assert!(a["accuracy"] > 0.6, "{}: {a:?}", s.name());
+            let c = evaluate(&cfg, 10).unwrap();
+            assert_ne!(a, c, "{}: seed must matter", s.name());
+        }
+        let online = CrowdRunConfig {
+            online: true,
+            votes_per_galaxy: 20,
+            ..small(Strategy::Swap)
+        };
+        assert_eq!(evaluate(&online, 4).unwrap(), evaluate(&online, 4).unwrap());
+    }
+
+    #[test]
+    fn config_serde_and_validation() {
+        let cfg: CrowdRunConfig = serde_json::from_str(
+            r#"{"strategy":"dawid-skene","votes_per_galaxy":5,"crowd":"noisy"}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.strategy, Strategy::DawidSkene);
+        assert_eq!(cfg.crowd, QualityPreset::Noisy);
+        assert_eq!(cfg.n_galaxies, CrowdRunConfig::default().n_galaxies);
+        let back: CrowdRunConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
+        assert!(serde_json::from_str::<CrowdRunConfig>(r#"{"votes":5}"#).is_err());
+        let bad = |c: CrowdRunConfig| evaluate(&c, 1).unwrap_err().to_string();
+        assert!(
+            bad(CrowdRunConfig {
+                question: "nope".into(),
+                ..small(Strategy::Wawa)
+            })
+            .contains("unknown question")
+        );
+        assert!(
+            bad(CrowdRunConfig {
+                online: true,
+                ..small(Strategy::Wawa)
+            })
+            .contains("swap")
+        );
+        assert!(
+            bad(CrowdRunConfig {
+                votes_per_galaxy: 61,
+                ..small(Strategy::Wawa)
+            })
+            .contains("votes_per_galaxy")
+        );
+    }
+
+    #[test]
+    fn better_crowds_and_more_votes_help() {
+        let acc = |crowd, k| {
+            let cfg = CrowdRunConfig {
+                crowd,
+                votes_per_galaxy: k,
+                n_galaxies: 800,
+                ..CrowdRunConfig::default()
+            };
+            evaluate(&cfg, 3).unwrap()["accuracy"]
+        };
+        assert!(acc(QualityPreset::Good, 5) > acc(QualityPreset::Noisy, 5));
+        assert!(acc(QualityPreset::Default, 15) > acc(QualityPreset::Default, 1));
+    }
+}
