@@ -65,6 +65,9 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
         .build_cartesian_2d(xr, RangedCoordf64::from(yr.0..yr.1))?;
     chart
         .configure_mesh()
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&|v| style::tick(v))
         .x_desc(xl)
         .y_desc(yl)
         .label_style((style::FONT, style::TICK_PX))

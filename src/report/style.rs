@@ -4,9 +4,9 @@ use plotters::style::{FontStyle, RGBColor, register_font};
 use std::sync::Once;
 
 pub const FONT: &str = "sans-serif";
-pub const SIZE: (u32, u32) = (900, 520);
+pub const SIZE: (u32, u32) = (960, 520);
 /// Width of the legend strip right of the plot, so the legend never covers data.
-pub const LEGEND_WIDTH: u32 = 210;
+pub const LEGEND_WIDTH: u32 = 250;
 pub const TITLE_PX: u32 = 22;
 pub const LABEL_PX: u32 = 18;
 pub const TICK_PX: u32 = 15;
@@ -35,11 +35,24 @@ pub fn init() {
 pub fn label(key: &str) -> String {
     match key {
         "data.train_size" => "training-set size (images)".into(),
-        "accuracy" => "test accuracy".into(),
-        "roc_auc" => "test ROC AUC".into(),
-        "f1" => "test F1".into(),
-        "log_loss" => "test log loss (nats)".into(),
+        "accuracy" => "accuracy".into(),
+        "roc_auc" => "ROC AUC".into(),
+        "f1" => "F1".into(),
+        "log_loss" => "log loss (nats)".into(),
+        "brier" => "Brier score".into(),
+        "ece" => "expected calibration error".into(),
+        "crowd.votes_per_galaxy" => "votes per galaxy".into(),
         "train_loss" => "final training loss (nats)".into(),
         k => k.rsplit('.').next().unwrap_or(k).replace('_', " "),
+    }
+}
+
+/// Tick label of an axis value: integers without a decimal point, others with 3 significant
+/// digits.
+pub fn tick(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{:.3}", v).trim_end_matches('0').to_string()
     }
 }
