@@ -338,22 +338,21 @@ fn aggregate(
 fn validate(files: &[PathBuf]) -> Result<(), Fail> {
     let mut bad = 0;
     for f in files {
-        match spec::load(f) {
-            Ok(exp) => {
-                let n: Vec<String> = [Profile::Smoke, Profile::Cpu, Profile::Gpu]
+        let checked: Result<Vec<(Profile, usize, String)>, spec::SpecError> =
+            [Profile::Smoke, Profile::Cpu, Profile::Gpu]
+                .into_iter()
+                .map(|p| runner::plan(f, p).map(|(exp, runs)| (p, runs.len(), exp.name)))
+                .collect();
+        match checked {
+            Ok(per_profile) => {
+                let n: Vec<String> = per_profile
                     .iter()
-                    .map(|&p| {
-                        format!(
-                            "{} {}",
-                            runner::plan(f, p).map(|(_, r)| r.len()).unwrap_or(0),
-                            p.as_str()
-                        )
-                    })
+                    .map(|(p, n, _)| format!("{n} {}", p.as_str()))
                     .collect();
                 say!(
                     "ok  {}: `{}`, runs: {}",
                     f.display(),
-                    exp.name,
+                    per_profile[0].2,
                     n.join(", ")
                 );
             }

@@ -239,3 +239,80 @@ fn same_seed_gives_byte_identical_metrics_and_report() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(table(&a), table(&b));
 }
+
+/// Every experiment in `experiments/` runs end to end at the smoke profile (the paper's
+/// experiments cannot rot), and a second `run` computes nothing.
+#[test]
+fn every_shipped_experiment_runs_at_smoke_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for f in &files {
+        let o = gz()
+            .args(["run", "--profile", "smoke", "--results"])
+            .arg(dir.path())
+            .arg(f)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", f.display(), stderr(&o));
+        let again = gz()
+            .args(["run", "--profile", "smoke", "--results"])
+            .arg(dir.path())
+            .arg(f)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&again.stdout);
+        assert!(out.contains(" 0 computed"), "{}: {out}", f.display());
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let table = dir
+            .path()
+            .join(&name)
+            .join("smoke/tables")
+            .join(format!("{name}.md"));
+        assert!(table.is_file(), "{}", table.display());
+    }
+}
+
+/// A real-data experiment whose folder is absent is skipped with a message naming the folder,
+/// not failed.
+#[test]
+fn missing_real_data_is_skipped_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = write(
+        dir.path(),
+        "real.yaml",
+        "name: real\nkind: train\ndata: { source: gz-decals-rings, path: /nonexistent/rings, train_size: 10, test_size: 10 }\ntask: { target: ring }\n",
+    );
+    let o = gz()
+        .args(["run", "--results"])
+        .arg(dir.path().join("res"))
+        .arg(&yaml)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("skipped 1 runs"), "{err}");
+    assert!(
+        err.contains("/nonexistent/rings: real-data folder not found"),
+        "{err}"
+    );
+    // a target the source does not provide is bad input, found by validate
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "name: bad\nkind: train\ndata: { source: gz-decals-rings }\ntask: { target: bar }\n",
+    );
+    let o = gz().arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.yaml:4:9: task.target `bar` is not provided by data.source `gz-decals-rings`; expected one of `ring`"),
+        "{}",
+        stderr(&o)
+    );
+}
