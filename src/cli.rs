@@ -158,10 +158,18 @@ enum Command {
         #[arg(long)]
         time: Option<usize>,
     },
-    /// Run every experiment in `experiments/` (skipping finished runs) and rebuild every report.
+    /// Run every experiment in `experiments/` (skipping finished runs), rebuild every report and
+    /// the paper (`paper/gzbench.html`).
     Reproduce {
         #[arg(long, default_value = "experiments")]
         experiments: PathBuf,
+        /// Recompute every run from scratch in a temporary store and compare the tables with the
+        /// committed ones to their printed precision (exit 1 on any difference).
+        #[arg(long)]
+        check: bool,
+        /// Folder of the paper source.
+        #[arg(long, default_value = "paper")]
+        paper: PathBuf,
         #[command(flatten)]
         compute: Compute,
         #[command(flatten)]
@@ -250,11 +258,28 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::List { experiments, at } => list(&experiments, &at),
         Command::Reproduce {
             experiments,
+            check,
+            paper,
             compute,
             at,
         } => {
             let device = engine::device(compute.device).map_err(bad_input)?;
-            reproduce(&experiments, &at, &device, compute.jobs)
+            if check {
+                reproduce_check(&experiments, &at, &device, compute.jobs)
+            } else {
+                reproduce(&experiments, &at, &device, compute.jobs)?;
+                match Profile::from(at.profile) {
+                    // the paper quotes the committed cpu-profile tables
+                    Profile::Cpu => build_paper(&paper),
+                    p => {
+                        say!(
+                            "paper not rebuilt: it shows the cpu profile, this was {}",
+                            p.as_str()
+                        );
+                        Ok(())
+                    }
+                }
+            }
         }
     }
 }
@@ -519,6 +544,63 @@ fn list(dir: &Path, at: &Where) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+fn build_paper(dir: &Path) -> Result<(), Fail> {
+    if !dir.join("gzbench.md").is_file() {
+        esay!(
+            "no paper source at {}; paper not built",
+            dir.join("gzbench.md").display()
+        );
+        return Ok(());
+    }
+    let built = crate::report::paper::build(dir).map_err(|e| Fail(1, e.to_string()))?;
+    for f in &built.files {
+        say!("wrote {}", f.display());
+    }
+    if let Some(why) = built.pdf_skipped {
+        say!("{why}");
+    }
+    Ok(())
+}
+
+/// `reproduce --check`: every run recomputed in a temporary store, tables compared.
+fn reproduce_check(
+    dir: &Path,
+    at: &Where,
+    device: &candle_core::Device,
+    jobs: usize,
+) -> Result<(), Fail> {
+    let scratch = std::env::temp_dir().join(format!("gzbench-check-{}", std::process::id()));
+    let fresh = Where {
+        results: scratch.clone(),
+        profile: at.profile,
+    };
+    let result = reproduce(dir, &fresh, device, jobs);
+    let names: Vec<String> = experiment_files(dir)?
+        .iter()
+        .filter_map(|f| runner::plan(f, at.profile.into()).ok().map(|(e, _)| e.name))
+        .collect();
+    let diffs = crate::report::compare_tables(
+        &names,
+        at.profile.into(),
+        &Store::new(&at.results),
+        &Store::new(&scratch),
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    if diffs.is_empty() {
+        say!(
+            "check passed: {} experiments' tables match the committed ones",
+            names.len()
+        );
+        Ok(())
+    } else {
+        for d in &diffs {
+            esay!("{d}");
+        }
+        Err(Fail(1, format!("{} table lines differ", diffs.len())))
+    }
 }
 
 fn reproduce(

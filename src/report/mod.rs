@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod figures;
+pub mod paper;
 mod style;
 mod tables;
 
@@ -59,4 +60,50 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
         complete,
         files,
     })
+}
+
+/// Compare the Markdown tables of every experiment between two results folders (the committed
+/// ones and a fresh rebuild): the tables print means and intervals to 4 digits, so equal text is
+/// equality to printed precision. Returns one line per difference (empty = identical).
+pub fn compare_tables(
+    names: &[String],
+    profile: Profile,
+    committed: &Store,
+    rebuilt: &Store,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for name in names {
+        let rel = |s: &Store| {
+            out_dir(s, name, profile)
+                .join("tables")
+                .join(format!("{name}.md"))
+        };
+        let (a, b) = (rel(committed), rel(rebuilt));
+        let (Ok(old), Ok(new)) = (std::fs::read_to_string(&a), std::fs::read_to_string(&b)) else {
+            diffs.push(format!(
+                "{}: missing committed or rebuilt table",
+                a.display()
+            ));
+            continue;
+        };
+        let (old, new): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+        if old.len() != new.len() {
+            diffs.push(format!(
+                "{}: {} lines committed, {} rebuilt",
+                a.display(),
+                old.len(),
+                new.len()
+            ));
+        }
+        for (i, (o, n)) in old.iter().zip(&new).enumerate() {
+            if o != n {
+                diffs.push(format!(
+                    "{}:{}: committed `{o}`, rebuilt `{n}`",
+                    a.display(),
+                    i + 1
+                ));
+            }
+        }
+    }
+    diffs
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build-time CUDA 13.0 toolkit from NVIDIA's PyPI wheels, for building `--features cuda` on a
+# machine without a system CUDA (see ../shared/gpu/README.md for why each step is needed).
+# Idempotent; cached under $CARGO_TARGET_DIR/cuda-toolkit (default target/cuda-toolkit).
+# Prints the environment to `eval` before `cargo build --release --features cuda`:
+#   eval "$(bash benches/gpu/cuda-toolkit.sh)"
+# Users with a system CUDA toolkit skip this and set CUDA_ROOT themselves.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TARGET="${CARGO_TARGET_DIR:-target}"
+ROOT="$(mkdir -p "$TARGET/cuda-toolkit" && cd "$TARGET/cuda-toolkit" && pwd)"
+WHEELS="$ROOT/wheels"
+TK="$ROOT/unpacked"
+CUDA="$ROOT/root"
+if [ ! -f "$ROOT/.done" ]; then
+  mkdir -p "$WHEELS" "$TK"
+  python3 -m pip download -q --no-deps -d "$WHEELS" \
+    nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 \
+    nvidia-cuda-cccl==13.0.85 nvidia-cuda-runtime==13.0.96 nvidia-cublas==13.0.2.14 \
+    nvidia-cuda-nvrtc==13.0.88 nvidia-curand==10.4.0.35 nvidia-cudnn-cu13 >&2
+  for w in "$WHEELS"/*.whl; do python3 -m zipfile -e "$w" "$TK" >&2; done
+  CU="$TK/nvidia/cu13"
+  [ -d "$CU" ] || CU="$(dirname "$(find "$TK" -name nvcc -type f | head -1)")/.."
+  mkdir -p "$CUDA/lib64"
+  ln -sfn "$CU/include" "$CUDA/include"
+  ln -sfn "$CU/bin" "$CUDA/bin"
+  [ -d "$CU/nvvm" ] && ln -sfn "$CU/nvvm" "$CUDA/nvvm"
+  chmod +x "$CU"/bin/* "$CU"/nvvm/bin/* 2>/dev/null || true
+  for so in $(find "$TK" -name 'lib*.so*' -type f); do
+    base="$(basename "$so")"; stem="${base%%.so*}"
+    ln -sfn "$so" "$CUDA/lib64/$base"; ln -sfn "$so" "$CUDA/lib64/$stem.so"
+  done
+  # Link-time stub of the driver library (the real libcuda.so.1 replaces it at run time):
+  # every cu* symbol cudarc's driver bindings declare.
+  SYS="$(ls -d ~/.cargo/registry/src/*/cudarc-0.19*/src/driver/sys 2>/dev/null | head -1)"
+  grep -rhoE 'pub fn cu[A-Za-z0-9_]+' "$SYS" | sed 's/pub fn //' | sort -u \
+    | awk '{print "void " $1 "(void) {}"}' > "$ROOT/cuda_stub.c"
+  gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA/lib64/libcuda.so" "$ROOT/cuda_stub.c"
+  touch "$ROOT/.done"
+fi
+echo "export CUDA_ROOT=$CUDA CUDA_PATH=$CUDA CUDA_TOOLKIT_ROOT_DIR=$CUDA PATH=$CUDA/bin:\$PATH"
+echo "export CUDA_COMPUTE_CAP=90 LIBRARY_PATH=$CUDA/lib64 NVCC_PREPEND_FLAGS='-I$CUDA/include'"
