@@ -11,7 +11,7 @@
 //! Parameter names: `convs.<i>.{weight,bias}`, `dense.<i>.{weight,bias}`.
 
 use super::FeatureNet;
-use super::layers::{Conv2d, ConvSpec, Linear, Params};
+use super::layers::{Conv2d, ConvSpec, Linear, Params, max_pool2d};
 use super::resnet::widths;
 use crate::spec::ModelConfig;
 use candle_core::{D, Device, Result, Tensor};
@@ -100,7 +100,7 @@ impl FeatureNet for Dieleman {
         for (conv, pool) in &self.convs {
             h = conv.forward(&h)?.relu()?;
             if *pool {
-                h = h.max_pool2d(2)?;
+                h = max_pool2d(&h, 2)?;
             }
         }
         let mut h = h.flatten_from(1)?;

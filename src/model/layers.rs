@@ -114,6 +114,24 @@ impl Conv2d {
     }
 }
 
+/// `k x k` max-pool with stride `k` (PyTorch `max_pool2d(x, k)`: trailing rows/columns that do
+/// not fill a window are dropped). Written as reshape + max so its gradient goes to the
+/// maximum (candle 0.11's own `max_pool2d` backward scales gradients by `1/k^2` and misplaces
+/// them for odd sizes).
+pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if k == 0 || h < k || w < k {
+        candle_core::bail!("max-pool {k}x{k} on a {h}x{w} map");
+    }
+    let (oh, ow) = (h / k, w / k);
+    x.narrow(2, 0, oh * k)?
+        .narrow(3, 0, ow * k)?
+        .contiguous()?
+        .reshape((n, c, oh, k, ow, k))?
+        .max(5)?
+        .max(3)
+}
+
 /// Spatial batch normalisation with running statistics stored as buffers (momentum 0.1).
 pub struct BatchNorm {
     weight: Tensor,
@@ -278,6 +296,28 @@ mod tests {
         assert_eq!(y.unwrap().dims(), &[2, 4, 9, 9]);
         let bad = ConvSpec { groups: 3, ..spec };
         assert!(Conv2d::with_spec(&p, "bad", bad, &d).is_err());
+    }
+
+    #[test]
+    fn max_pool_gradient_goes_to_the_maximum() {
+        let d = Device::Cpu;
+        let v: Vec<f32> = (0..15).map(|i| ((i * 7) % 15) as f32).collect();
+        let x = Var::from_vec(v, (1, 1, 3, 5), &d).unwrap();
+        let y = max_pool2d(x.as_tensor(), 2).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 1, 2]);
+        assert_eq!(
+            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![12.0, 14.0]
+        );
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let g = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
+        let g = g.to_vec1::<f32>().unwrap();
+        // 12 sits at index 6 (row 1, col 1), 14 at index 2 (row 0, col 2).
+        let mut want = vec![0.0; 15];
+        want[6] = 1.0;
+        want[2] = 1.0;
+        assert_eq!(g, want);
+        assert!(max_pool2d(x.as_tensor(), 4).is_err());
     }
 
     #[test]
