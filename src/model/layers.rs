@@ -79,7 +79,10 @@ impl Conv2d {
     /// Any convolution; weight drawn Kaiming-uniform (`±sqrt(6 / fan_in)`), bias in
     /// `±1/sqrt(fan_in)`.
     pub fn with_spec(p: &Params, name: &str, spec: ConvSpec, dev: &Device) -> Result<Self> {
-        if spec.groups == 0 || spec.inp % spec.groups != 0 || spec.out % spec.groups != 0 {
+        if spec.groups == 0
+            || !spec.inp.is_multiple_of(spec.groups)
+            || !spec.out.is_multiple_of(spec.groups)
+        {
             candle_core::bail!(
                 "conv `{name}`: {} -> {} channels cannot be split into {} groups",
                 spec.inp,

@@ -152,6 +152,11 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// A single question's answer range.
+    fn one(start: usize, end: usize) -> Vec<Range<usize>> {
+        std::iter::once(start..end).collect()
+    }
+
     fn t(v: &[f64]) -> Tensor {
         Tensor::from_vec(v.to_vec(), (1, v.len()), &Device::Cpu).unwrap()
     }
@@ -195,7 +200,7 @@ mod tests {
     fn dirichlet_multinomial_by_hand_and_zero_votes() {
         // One question, counts (2, 1), concentrations (1, 1): DM = 3!/(2!1!) * B(3,2)/B(1,1)
         // = 3 * (Γ(3)Γ(2)/Γ(5)) / 1 = 3 * 2/24 = 1/4.
-        let nll = dirichlet_multinomial_nll(&t(&[1.0, 1.0]), &t(&[2.0, 1.0]), &[0..2]).unwrap();
+        let nll = dirichlet_multinomial_nll(&t(&[1.0, 1.0]), &t(&[2.0, 1.0]), &one(0, 2)).unwrap();
         let v = nll.to_vec2::<f64>().unwrap()[0][0];
         assert!((v - 4f64.ln()).abs() < 1e-9, "{v}");
         // Second question unanswered: contributes exactly 0, the first is unchanged.
@@ -209,8 +214,8 @@ mod tests {
         .unwrap();
         assert!((nll[0][0] - 4f64.ln()).abs() < 1e-9);
         assert_eq!(nll[0][1], 0.0);
-        assert!(dirichlet_multinomial_nll(&t(&[1.0]), &t(&[1.0, 2.0]), &[0..1]).is_err());
-        assert!(dirichlet_multinomial_nll(&t(&[1.0, 1.0]), &t(&[1.0, 2.0]), &[0..3]).is_err());
+        assert!(dirichlet_multinomial_nll(&t(&[1.0]), &t(&[1.0, 2.0]), &one(0, 1)).is_err());
+        assert!(dirichlet_multinomial_nll(&t(&[1.0, 1.0]), &t(&[1.0, 2.0]), &one(0, 3)).is_err());
     }
 
     #[test]
