@@ -8,8 +8,11 @@
 //! All LayerNorms use eps 1e-6. Parameter names are exactly timm's (`stem.0.weight`,
 //! `stem.1.weight`, `stages.1.downsample.0.weight` (norm), `stages.1.downsample.1.weight`
 //! (conv), `stages.0.blocks.0.conv_dw.weight`, `.norm.weight`, `.mlp.fc1.weight`, `.gamma`,
-//! `head.norm.weight`), so timm / Zoobot encoder weights load by name. Initial values are
-//! drawn Kaiming-uniform (not timm's truncated normal); layer scale starts at 1e-6 as in timm.
+//! `head.norm.weight`), so timm / Zoobot encoder weights load by name (timm's `conv_mlp`
+//! variants such as `convnext_nano` store `mlp.fc1/fc2` as 1x1 convs, which
+//! [`Params::load_prefixed`] reshapes into these linear weights; the maths is the same).
+//! Initial values are drawn Kaiming-uniform (not timm's truncated normal); layer scale starts
+//! at 1e-6 as in timm.
 
 use super::FeatureNet;
 use super::layers::{Conv2d, ConvSpec, LayerNorm, Linear, Params};

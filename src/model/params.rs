@@ -55,6 +55,12 @@ pub enum ParamsError {
     Write { file: PathBuf, msg: String },
 }
 
+/// A shape without its trailing size-1 dimensions.
+fn squeeze_trailing(dims: &[usize]) -> &[usize] {
+    let keep = dims.iter().rposition(|&d| d != 1).map_or(0, |i| i + 1);
+    &dims[..keep]
+}
+
 /// Named parameters of one model: trainable weights and buffers, seeded per name.
 pub struct Params {
     seed: u64,
@@ -236,6 +242,16 @@ impl Params {
                         .join(", "),
                 });
             };
+            // A 1x1 conv kernel (`out x in x 1 x 1`) loads into a linear weight (`out x in`)
+            // and back: timm's `conv_mlp` ConvNeXt variants (e.g. convnext_nano) store their
+            // MLP that way.
+            let t = if t.dims() != var.dims()
+                && squeeze_trailing(t.dims()) == squeeze_trailing(var.dims())
+            {
+                t.reshape(var.dims()).map_err(|e| read(e.to_string()))?
+            } else {
+                t.clone()
+            };
             if t.dims() != var.dims() {
                 return Err(ParamsError::Shape {
                     file: file.to_path_buf(),
@@ -356,6 +372,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("nope.safetensors"), "{msg}");
+    }
+
+    #[test]
+    fn one_by_one_conv_kernels_load_into_linear_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("conv.safetensors");
+        let a = Params::new(1);
+        a.uniform("mlp.fc1.weight", &[4, 2, 1, 1], 1.0, &Device::Cpu)
+            .unwrap();
+        a.save(&file).unwrap();
+        let b = Params::new(2);
+        b.uniform("mlp.fc1.weight", &[4, 2], 1.0, &Device::Cpu)
+            .unwrap();
+        b.load(&file).unwrap();
+        let flat = |p: &Params| values(p)["mlp.fc1.weight"].clone();
+        assert_eq!(flat(&a), flat(&b));
+        let c = Params::new(2);
+        c.uniform("mlp.fc1.weight", &[2, 4], 1.0, &Device::Cpu)
+            .unwrap();
+        assert!(c.load(&file).is_err());
     }
 
     #[test]
