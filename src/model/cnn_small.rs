@@ -2,7 +2,7 @@
 //! then global average pooling. Parameter names: `stages.<i>.conv.weight`, `stages.<i>.bn.*`.
 
 use super::FeatureNet;
-use super::layers::{BatchNorm, Conv2d, Params};
+use super::layers::{BatchNorm, Conv2d, Params, max_pool2d};
 use candle_core::{Device, Result, Tensor};
 
 struct Stage {
@@ -43,7 +43,7 @@ impl FeatureNet for CnnSmall {
         for s in &self.stages {
             h = s.bn.forward(&s.conv.forward(&h)?, train)?.relu()?;
             if h.dim(2)? >= 2 && h.dim(3)? >= 2 {
-                h = h.max_pool2d(2)?;
+                h = max_pool2d(&h, 2)?;
             }
         }
         h.mean((2, 3))

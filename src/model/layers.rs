@@ -1,130 +1,70 @@
-//! Layers shared by backbones: the parameter store, convolution, batch-norm and linear layers.
+//! Layers shared by backbones and heads: convolution (including depthwise), batch-norm,
+//! channel LayerNorm, linear and dropout. Every convolution of every backbone goes through
+//! [`Conv2d`] and every batch-norm through [`BatchNorm`], so the engine's fused kernels can be
+//! switched in here, in one place. Semantics follow PyTorch exactly (BatchNorm eps 1e-5,
+//! momentum 0.1, biased variance to normalise, unbiased for the running variance).
+
+pub use super::params::Params;
 
 use crate::rng::stream;
-use candle_core::{DType, Device, Module, Result, Tensor, Var};
-use candle_nn::VarMap;
-use rand_distr::{Distribution, Uniform};
-use std::sync::Mutex;
-
-/// Named parameters of one model: trainable weights and buffers, seeded per name.
-pub struct Params {
-    seed: u64,
-    map: VarMap,
-    trainable: Mutex<Vec<(String, Var)>>,
-}
-
-impl Params {
-    pub fn new(seed: u64) -> Self {
-        Params {
-            seed,
-            map: VarMap::new(),
-            trainable: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// A trainable tensor drawn uniformly from `[-bound, bound]` (Kaiming-uniform style bounds).
-    pub fn uniform(
-        &self,
-        name: &str,
-        shape: &[usize],
-        bound: f64,
-        device: &Device,
-    ) -> Result<Tensor> {
-        let mut r = stream(self.seed, &format!("model/init/{name}"));
-        let n: usize = shape.iter().product();
-        let u = Uniform::new_inclusive(-bound as f32, bound as f32).expect("finite bound");
-        let v: Vec<f32> = (0..n).map(|_| u.sample(&mut r)).collect();
-        self.insert(name, Tensor::from_vec(v, shape, device)?, true)
-    }
-
-    /// A constant tensor, trainable or a buffer.
-    pub fn constant(
-        &self,
-        name: &str,
-        shape: &[usize],
-        value: f64,
-        trainable: bool,
-        device: &Device,
-    ) -> Result<Tensor> {
-        self.insert(
-            name,
-            (Tensor::ones(shape, DType::F32, device)? * value)?,
-            trainable,
-        )
-    }
-
-    fn insert(&self, name: &str, t: Tensor, trainable: bool) -> Result<Tensor> {
-        let var = Var::from_tensor(&t)?;
-        self.map
-            .data()
-            .lock()
-            .expect("param lock")
-            .insert(name.to_string(), var.clone());
-        if trainable {
-            self.trainable
-                .lock()
-                .expect("param lock")
-                .push((name.to_string(), var.clone()));
-        }
-        Ok(var.as_tensor().clone())
-    }
-
-    /// The variable behind a buffer, to update it in place.
-    pub fn var(&self, name: &str) -> Option<Var> {
-        self.map
-            .data()
-            .lock()
-            .expect("param lock")
-            .get(name)
-            .cloned()
-    }
-
-    /// Trainable variables in creation order (the optimizer's parameter list).
-    pub fn trainable(&self) -> Vec<Var> {
-        self.trainable
-            .lock()
-            .expect("param lock")
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .map
-            .data()
-            .lock()
-            .expect("param lock")
-            .keys()
-            .cloned()
-            .collect();
-        v.sort();
-        v
-    }
-}
+use candle_core::{D, Device, Module, Result, Tensor, Var};
+use rand::Rng;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Linear(candle_nn::Linear);
 
 impl Linear {
+    /// PyTorch's default init: weight and bias uniform in `±1/sqrt(inp)`.
     pub fn new(p: &Params, name: &str, inp: usize, out: usize, dev: &Device) -> Result<Self> {
-        let bound = 1.0 / (inp as f64).sqrt();
+        let bound = 1.0 / (inp.max(1) as f64).sqrt();
         let w = p.uniform(&format!("{name}.weight"), &[out, inp], bound, dev)?;
         let b = p.uniform(&format!("{name}.bias"), &[out], bound, dev)?;
         Ok(Linear(candle_nn::Linear::new(w, Some(b))))
     }
 
+    /// `x`: `N x inp` (or `... x inp`) -> `... x out`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.0.forward(x)
     }
 }
 
-/// 2-D convolution without bias (it is followed by batch-norm), `k x k`, stride 1, same padding.
+/// Shape of one convolution: `out x (inp / groups) x k x k` kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub inp: usize,
+    pub out: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// `inp` for a depthwise convolution.
+    pub groups: usize,
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    /// `k x k`, stride 1, "same" padding `k / 2`, no bias, one group.
+    pub fn same(inp: usize, out: usize, k: usize) -> Self {
+        ConvSpec {
+            inp,
+            out,
+            k,
+            stride: 1,
+            padding: k / 2,
+            groups: 1,
+            bias: false,
+        }
+    }
+}
+
+/// 2-D convolution (PyTorch `Conv2d` semantics, weight `out x inp/groups x k x k`).
 pub struct Conv2d {
     weight: Tensor,
-    pad: usize,
+    bias: Option<Tensor>,
+    spec: ConvSpec,
 }
 
 impl Conv2d {
+    /// `k x k`, stride 1, same padding, no bias (it is followed by batch-norm).
     pub fn new(
         p: &Params,
         name: &str,
@@ -133,14 +73,66 @@ impl Conv2d {
         k: usize,
         dev: &Device,
     ) -> Result<Self> {
-        let bound = (6.0 / (inp * k * k) as f64).sqrt();
-        let weight = p.uniform(&format!("{name}.weight"), &[out, inp, k, k], bound, dev)?;
-        Ok(Conv2d { weight, pad: k / 2 })
+        Self::with_spec(p, name, ConvSpec::same(inp, out, k), dev)
+    }
+
+    /// Any convolution; weight drawn Kaiming-uniform (`±sqrt(6 / fan_in)`), bias in
+    /// `±1/sqrt(fan_in)`.
+    pub fn with_spec(p: &Params, name: &str, spec: ConvSpec, dev: &Device) -> Result<Self> {
+        if spec.groups == 0
+            || !spec.inp.is_multiple_of(spec.groups)
+            || !spec.out.is_multiple_of(spec.groups)
+        {
+            candle_core::bail!(
+                "conv `{name}`: {} -> {} channels cannot be split into {} groups",
+                spec.inp,
+                spec.out,
+                spec.groups
+            );
+        }
+        let fan_in = (spec.inp / spec.groups * spec.k * spec.k).max(1) as f64;
+        let shape = [spec.out, spec.inp / spec.groups, spec.k, spec.k];
+        let weight = p.uniform(
+            &format!("{name}.weight"),
+            &shape,
+            (6.0 / fan_in).sqrt(),
+            dev,
+        )?;
+        let bias = if spec.bias {
+            let b = 1.0 / fan_in.sqrt();
+            Some(p.uniform(&format!("{name}.bias"), &[spec.out], b, dev)?)
+        } else {
+            None
+        };
+        Ok(Conv2d { weight, bias, spec })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weight, self.pad, 1, 1, 1)
+        let s = &self.spec;
+        let y = x.conv2d(&self.weight, s.padding, s.stride, 1, s.groups)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, s.out, 1, 1))?),
+            None => Ok(y),
+        }
     }
+}
+
+/// `k x k` max-pool with stride `k` (PyTorch `max_pool2d(x, k)`: trailing rows/columns that do
+/// not fill a window are dropped). Written as reshape + max so its gradient goes to the
+/// maximum (candle 0.11's own `max_pool2d` backward scales gradients by `1/k^2` and misplaces
+/// them for odd sizes).
+pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if k == 0 || h < k || w < k {
+        candle_core::bail!("max-pool {k}x{k} on a {h}x{w} map");
+    }
+    let (oh, ow) = (h / k, w / k);
+    x.narrow(2, 0, oh * k)?
+        .narrow(3, 0, ow * k)?
+        .contiguous()?
+        .reshape((n, c, oh, k, ow, k))?
+        .max(5)?
+        .max(3)
 }
 
 /// Spatial batch normalisation with running statistics stored as buffers (momentum 0.1).
@@ -201,5 +193,178 @@ impl BatchNorm {
             .broadcast_div(&(var + Self::EPS)?.sqrt()?)?;
         xhat.broadcast_mul(&self.weight.reshape(shape)?)?
             .broadcast_add(&self.bias.reshape(shape)?)
+    }
+}
+
+/// LayerNorm over the last dimension (PyTorch `nn.LayerNorm(c)`: biased variance, affine).
+/// Applied to `N x C x H x W` through [`LayerNorm::forward_nchw`] it is timm's `LayerNorm2d`
+/// (channels-last semantics: each pixel normalised over its channels).
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(p: &Params, name: &str, c: usize, eps: f64, dev: &Device) -> Result<Self> {
+        let weight = p.constant(&format!("{name}.weight"), &[c], 1.0, true, dev)?;
+        let bias = p.constant(&format!("{name}.bias"), &[c], 0.0, true, dev)?;
+        Ok(LayerNorm { weight, bias, eps })
+    }
+
+    /// Normalise over the last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+
+    /// Normalise `N x C x H x W` over `C` at each pixel.
+    pub fn forward_nchw(&self, x: &Tensor) -> Result<Tensor> {
+        let c = x.dim(1)?;
+        let shape = (1, c, 1, 1);
+        let mean = x.mean_keepdim(1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(1)?;
+        centred
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight.reshape(shape)?)?
+            .broadcast_add(&self.bias.reshape(shape)?)
+    }
+}
+
+/// Inverted dropout (train only). Masks come from the named stream
+/// `model/dropout/<name>/<call>` under the model seed, where `<call>` counts this layer's
+/// training forwards, so a run is deterministic (candle's own dropout is not seeded).
+pub struct Dropout {
+    p: f64,
+    seed: u64,
+    name: String,
+    calls: AtomicU64,
+}
+
+impl Dropout {
+    pub fn new(params: &Params, name: &str, p: f64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            candle_core::bail!("dropout `{name}`: rate {p} is not in [0, 1)");
+        }
+        Ok(Dropout {
+            p,
+            seed: params.seed(),
+            name: name.to_string(),
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut r = stream(self.seed, &format!("model/dropout/{}/{call}", self.name));
+        let keep = 1.0 - self.p;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if r.random::<f64>() < keep { scale } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x * mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depthwise_conv_shapes_and_bias() {
+        let p = Params::new(0);
+        let d = Device::Cpu;
+        let spec = ConvSpec {
+            inp: 4,
+            out: 4,
+            k: 7,
+            stride: 1,
+            padding: 3,
+            groups: 4,
+            bias: true,
+        };
+        let c = Conv2d::with_spec(&p, "dw", spec, &d).unwrap();
+        assert_eq!(p.var("dw.weight").unwrap().dims(), &[4, 1, 7, 7]);
+        let y = c.forward(&Tensor::zeros((2, 4, 9, 9), candle_core::DType::F32, &d).unwrap());
+        assert_eq!(y.unwrap().dims(), &[2, 4, 9, 9]);
+        let bad = ConvSpec { groups: 3, ..spec };
+        assert!(Conv2d::with_spec(&p, "bad", bad, &d).is_err());
+    }
+
+    #[test]
+    fn max_pool_gradient_goes_to_the_maximum() {
+        let d = Device::Cpu;
+        let v: Vec<f32> = (0..15).map(|i| ((i * 7) % 15) as f32).collect();
+        let x = Var::from_vec(v, (1, 1, 3, 5), &d).unwrap();
+        let y = max_pool2d(x.as_tensor(), 2).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 1, 2]);
+        assert_eq!(
+            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![12.0, 14.0]
+        );
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let g = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
+        let g = g.to_vec1::<f32>().unwrap();
+        // 12 sits at index 6 (row 1, col 1), 14 at index 2 (row 0, col 2).
+        let mut want = vec![0.0; 15];
+        want[6] = 1.0;
+        want[2] = 1.0;
+        assert_eq!(g, want);
+        assert!(max_pool2d(x.as_tensor(), 4).is_err());
+    }
+
+    #[test]
+    fn layer_norm_nchw_matches_channels_last() {
+        let p = Params::new(0);
+        let d = Device::Cpu;
+        let ln = LayerNorm::new(&p, "ln", 3, 1e-6, &d).unwrap();
+        let x = Tensor::arange(0f32, 24.0, &d)
+            .unwrap()
+            .reshape((1, 3, 2, 4))
+            .unwrap()
+            .sqr()
+            .unwrap();
+        let a = ln.forward_nchw(&x).unwrap();
+        let b = ln
+            .forward(&x.permute((0, 2, 3, 1)).unwrap())
+            .unwrap()
+            .permute((0, 3, 1, 2))
+            .unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn dropout_is_seeded_and_train_only() {
+        let d = Device::Cpu;
+        let x = Tensor::ones((4, 50), candle_core::DType::F32, &d).unwrap();
+        let run = |seed| {
+            let p = Params::new(seed);
+            let drop = Dropout::new(&p, "head.dropout", 0.5).unwrap();
+            let a = drop.forward(&x, true).unwrap().flatten_all().unwrap();
+            let b = drop.forward(&x, true).unwrap().flatten_all().unwrap();
+            (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap())
+        };
+        let (a, b) = run(1);
+        assert_eq!((a.clone(), b.clone()), run(1));
+        assert_ne!(a, b, "each call draws a fresh mask");
+        assert!(a.iter().all(|&v| v == 0.0 || v == 2.0));
+        let zeros = a.iter().filter(|&&v| v == 0.0).count();
+        assert!((50..150).contains(&zeros), "{zeros}");
+        let p = Params::new(1);
+        let drop = Dropout::new(&p, "d", 0.5).unwrap();
+        let y = drop.forward(&x, false).unwrap().sum_all().unwrap();
+        assert_eq!(y.to_scalar::<f32>().unwrap(), 200.0);
+        assert!(Dropout::new(&p, "d", 1.0).is_err());
     }
 }

@@ -222,20 +222,76 @@ pub enum Backbone {
     /// conv3x3-BatchNorm-ReLU-maxpool stacks, one per entry of `widths`, then global average pool.
     #[default]
     CnnSmall,
+    /// ResNet with basic blocks (resnet-18 layout `depths: [2, 2, 2, 2]`), stage widths
+    /// 64/128/256/512 x `width_multiplier` (or `dims`), 3x3 stride-1 stem without max-pool;
+    /// torchvision/timm parameter names.
+    Resnet,
+    /// Dieleman et al. (2015) Galaxy Zoo network: valid ReLU convs 32@6x6, pool, 64@5x5, pool,
+    /// 128@3x3, 128@3x3, pool (widths x `width_multiplier` or `dims`), then `dense_layers`
+    /// maxout layers of `dense_units` units with `maxout_pieces` pieces each.
+    Dieleman,
+    /// ConvNeXt (convnext-nano layout by default: `depths: [2, 2, 8, 2]`, dims 80/160/320/640
+    /// x `width_multiplier` or `dims`); timm parameter names.
+    Convnext,
 }
 
+/// The `model:` section. Every field has a default, so `{ backbone: resnet }` is a full spec;
+/// fields left at their default are not serialised (run ids of older specs stay the same).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     #[serde(default)]
     pub backbone: Backbone,
-    /// Channels per stage (backbones with stages).
+    /// Channels per stage (`cnn-small`).
     #[serde(default = "d_widths")]
     pub widths: Vec<usize>,
+    /// Blocks per stage (`resnet`, `convnext`); unset = the backbone's standard layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depths: Option<Vec<usize>>,
+    /// Explicit channels per stage / conv layer (`resnet`, `convnext`, `dieleman`); overrides
+    /// `width_multiplier`. Unset = the backbone's standard widths x `width_multiplier`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dims: Option<Vec<usize>>,
+    /// Scales the standard widths of `resnet`, `convnext` and `dieleman` (rounded, at least 1).
+    #[serde(default = "d_one", skip_serializing_if = "is_one")]
+    pub width_multiplier: f64,
+    /// `dieleman`: output units of each dense maxout layer.
+    #[serde(default = "d_dense_units", skip_serializing_if = "is_d_dense_units")]
+    pub dense_units: usize,
+    /// `dieleman`: number of dense maxout layers.
+    #[serde(default = "d_dense_layers", skip_serializing_if = "is_d_dense_layers")]
+    pub dense_layers: usize,
+    /// `dieleman`: linear pieces per maxout unit.
+    #[serde(default = "d_pieces", skip_serializing_if = "is_d_pieces")]
+    pub maxout_pieces: usize,
 }
 
 fn d_widths() -> Vec<usize> {
     vec![8, 16, 32]
+}
+fn d_one() -> f64 {
+    1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+fn d_dense_units() -> usize {
+    2048
+}
+fn is_d_dense_units(v: &usize) -> bool {
+    *v == d_dense_units()
+}
+fn d_dense_layers() -> usize {
+    2
+}
+fn is_d_dense_layers(v: &usize) -> bool {
+    *v == d_dense_layers()
+}
+fn d_pieces() -> usize {
+    2
+}
+fn is_d_pieces(v: &usize) -> bool {
+    *v == d_pieces()
 }
 
 impl Default for ModelConfig {
@@ -243,6 +299,12 @@ impl Default for ModelConfig {
         ModelConfig {
             backbone: Backbone::default(),
             widths: d_widths(),
+            depths: None,
+            dims: None,
+            width_multiplier: d_one(),
+            dense_units: d_dense_units(),
+            dense_layers: d_dense_layers(),
+            maxout_pieces: d_pieces(),
         }
     }
 }
