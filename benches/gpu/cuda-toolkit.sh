@@ -33,7 +33,7 @@ if [ ! -f "$ROOT/.done" ]; then
   # Link-time stub of the driver library (the real libcuda.so.1 replaces it at run time):
   # every cu* symbol cudarc's driver bindings declare.
   SYS="$(ls -d ~/.cargo/registry/src/*/cudarc-0.19*/src/driver/sys 2>/dev/null | head -1)"
-  grep -rhoE 'pub fn cu[A-Za-z0-9_]+' "$SYS" | sed 's/pub fn //' | sort -u \
+  grep -rhoE 'fn cu[A-Za-z0-9_]+' "$SYS" | sed 's/fn //' | sort -u \
     | awk '{print "void " $1 "(void) {}"}' > "$ROOT/cuda_stub.c"
   gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA/lib64/libcuda.so" "$ROOT/cuda_stub.c"
   touch "$ROOT/.done"
