@@ -407,9 +407,9 @@ impl Progress for Bar {
         self.bar.set_length(total as u64);
         self.bar.set_position(done as u64);
     }
-    fn epoch(&self, id: &str, epoch: usize, epochs: usize, loss: f64) {
+    fn epoch(&self, id: &str, epoch: usize, epochs: usize, loss: f64, rate: f64) {
         self.bar.set_message(format!(
-            "run {id} epoch {}/{epochs} loss {loss:.4}",
+            "run {id} epoch {}/{epochs} loss {loss:.4} {rate:.0} img/s",
             epoch + 1
         ));
     }

@@ -76,6 +76,8 @@ pub fn backbone(
 pub struct Model {
     backbone: Box<dyn FeatureNet>,
     head: Head,
+    /// Head-only fine-tuning: the backbone runs in evaluation mode and passes no gradient.
+    frozen_backbone: bool,
 }
 
 impl Model {
@@ -102,7 +104,11 @@ impl Model {
     ) -> Result<Self> {
         let backbone = backbone(cfg, channels, size, params, device)?;
         let head = Head::new(head, params, backbone.out_features(), device)?;
-        Ok(Model { backbone, head })
+        Ok(Model {
+            backbone,
+            head,
+            frozen_backbone: false,
+        })
     }
 
     /// Logits of a one-output (binary) head, shape `N`.
@@ -118,7 +124,19 @@ impl Model {
 
     /// Head outputs, shape `N x outputs` (logits, concentrations or probabilities by head).
     pub fn forward_outputs(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.head.forward(&self.features(x, train)?, train)
+        let f = if self.frozen_backbone {
+            self.features(x, false)?.detach()
+        } else {
+            self.features(x, train)?
+        };
+        self.head.forward(&f, train)
+    }
+
+    /// Freeze (or unfreeze) the backbone: evaluation-mode features (BatchNorm keeps its
+    /// statistics) and no gradient into it. Pair with `train.freeze_backbone`, which gives the
+    /// optimizer only the `head.` parameters.
+    pub fn set_frozen_backbone(&mut self, frozen: bool) {
+        self.frozen_backbone = frozen;
     }
 
     /// Backbone features, shape `N x features`.

@@ -20,7 +20,8 @@ use std::time::Instant;
 pub trait Progress: Sync {
     fn start(&self, _total: usize, _done: usize) {}
     fn run_started(&self, _id: &str) {}
-    fn epoch(&self, _id: &str, _epoch: usize, _epochs: usize, _loss: f64) {}
+    /// After each training epoch: mean loss and training images per second.
+    fn epoch(&self, _id: &str, _epoch: usize, _epochs: usize, _loss: f64, _rate: f64) {}
     fn run_finished(&self, _id: &str) {}
 }
 
@@ -67,7 +68,7 @@ pub fn run_one(
     spec: &RunSpec,
     dir: Option<&Path>,
     device: &Device,
-    on_epoch: &mut dyn FnMut(usize, f64),
+    on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<Metrics> {
     match spec.kind {
         ExperimentKind::Train => train::run(spec, dir, device, on_epoch),
@@ -145,8 +146,8 @@ pub fn run_experiment(
                 .map_err(RunError::from)
                 .and_then(|dir| {
                     let epochs = spec.train.epochs;
-                    let metrics = run_one(spec, Some(&dir), device, &mut |e, loss| {
-                        progress.epoch(&id, e, epochs, loss)
+                    let metrics = run_one(spec, Some(&dir), device, &mut |e, loss, rate| {
+                        progress.epoch(&id, e, epochs, loss, rate)
                     })
                     .map_err(|e| RunError::Run {
                         id: id.clone(),

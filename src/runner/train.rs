@@ -11,17 +11,18 @@ pub fn run(
     spec: &RunSpec,
     dir: Option<&Path>,
     device: &Device,
-    on_epoch: &mut dyn FnMut(usize, f64),
+    on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<Metrics> {
     let splits = data::build(spec)?;
     let params = Params::new(spec.seed);
-    let model = Model::build(
+    let mut model = Model::build(
         &spec.model,
         splits.train.channels,
         splits.train.size,
         &params,
         device,
     )?;
+    model.set_frozen_backbone(spec.train.freeze_backbone);
     let checkpoint_dir = dir
         .filter(|_| spec.train.checkpoint)
         .map(|d| d.join(crate::store::CHECKPOINT));
@@ -36,7 +37,7 @@ pub fn run(
             seed: spec.seed,
             val: Some(&splits.val),
             checkpoint: checkpoint_dir.as_deref(),
-            on_epoch: &mut |e, loss, _rate| on_epoch(e, loss),
+            on_epoch,
         },
     )?;
     let p = train::predict(&model, &splits.test, 256, device)?;

@@ -367,6 +367,10 @@ pub struct TrainConfig {
     /// and resume from it if the run was interrupted.
     #[serde(default)]
     pub checkpoint: bool,
+    /// Head-only fine-tuning: train only the `head.` parameters; the backbone runs in evaluation
+    /// mode, gets no gradient and no optimizer state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_backbone: bool,
 }
 
 fn d_momentum() -> f64 {
@@ -407,6 +411,7 @@ impl Default for TrainConfig {
             step_gamma: d_step_gamma(),
             early_stopping_patience: None,
             checkpoint: false,
+            freeze_backbone: false,
         }
     }
 }

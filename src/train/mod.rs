@@ -93,7 +93,12 @@ pub fn fit(
     opts: FitOptions,
 ) -> Result<History> {
     let seed = opts.seed;
-    let mut opt = Optim::new(params.trainable(), cfg);
+    let vars = if cfg.freeze_backbone {
+        params.trainable_with_prefix("head.")
+    } else {
+        params.trainable()
+    };
+    let mut opt = Optim::new(vars, cfg);
     let steps_per_epoch = data.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
     let mut hist = History::default();
@@ -132,7 +137,9 @@ pub fn fit(
         hist.train_loss.push(mean);
         hist.best_epoch = Some(epoch);
         if let Some(val) = opts.val.filter(|v| !v.is_empty()) {
-            precise_batchnorm(net, params, data, cfg.batch_size, device)?;
+            if !cfg.freeze_backbone {
+                precise_batchnorm(net, params, data, cfg.batch_size, device)?;
+            }
             let v = evaluate_loss(net, loss_fn, val, cfg.batch_size, device)?;
             hist.val_loss.push(v);
             if let Some(patience) = cfg.early_stopping_patience {
@@ -167,7 +174,10 @@ pub fn fit(
     }
     match &best {
         Some((_, weights)) => restore(params, weights)?,
-        None => precise_batchnorm(net, params, data, cfg.batch_size, device)?,
+        None if !cfg.freeze_backbone => {
+            precise_batchnorm(net, params, data, cfg.batch_size, device)?
+        }
+        None => {}
     }
     Ok(hist)
 }

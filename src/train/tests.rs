@@ -140,3 +140,38 @@ fn precise_batchnorm_sets_running_stats_to_the_training_set_statistics() {
         assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
     }
 }
+
+#[test]
+fn frozen_backbone_gets_no_update_and_no_optimizer_state() {
+    let d = data(3, 32, false);
+    let (mut m, p) = model(8);
+    m.set_frozen_backbone(true);
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        freeze_backbone: true,
+        ..TrainConfig::default()
+    };
+    let before = weights(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = FitOptions {
+        seed: 2,
+        val: None,
+        checkpoint: Some(dir.path()),
+        on_epoch: &mut |_, _, _| {},
+    };
+    fit(&m, &p, &bce_with_logits, &d, &cfg, &Device::Cpu, opts).unwrap();
+    let after = weights(&p);
+    for ((name, b), a) in p.names().iter().zip(&before).zip(&after) {
+        if name.starts_with("head.") {
+            assert_ne!(b, a, "{name} should train");
+        } else {
+            assert_eq!(b, a, "{name} should stay frozen");
+        }
+    }
+    // optimizer state only for the head's weight and bias
+    let t = candle_core::safetensors::load(dir.path().join("checkpoint.safetensors"), &Device::Cpu)
+        .unwrap();
+    let opt: Vec<&String> = t.keys().filter(|k| k.starts_with("opt.")).collect();
+    assert_eq!(opt.len(), 4, "{opt:?}");
+}
