@@ -5,7 +5,24 @@
 //! the `cuda` feature and a GPU answers, else the CPU. The project's own kernels (fused CPU
 //! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one.
 
+pub mod batchnorm;
+pub mod conv;
+
 use candle_core::Device;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
+
+/// Use candle's own CPU convolution and composed batch-norm instead of the fused kernels of
+/// [`conv`] and [`batchnorm`] (process-wide; for before/after benchmarks only).
+pub fn use_candle_kernels(on: bool) {
+    CANDLE_KERNELS.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`use_candle_kernels`] is on.
+pub fn candle_kernels() -> bool {
+    CANDLE_KERNELS.load(Ordering::Relaxed)
+}
 
 /// The user's device request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
