@@ -5,6 +5,8 @@
 //! ```
 //! Reads only the run's `train:` section and a dataset; returns the loss history.
 
+pub mod bench;
+
 use crate::data::Dataset;
 use crate::model::{Model, Params};
 use crate::rng::stream;
