@@ -1,15 +1,12 @@
 //! Convolution forward and forward+backward at the cnn-small shapes (batch 32: 3x64x64 -> 32,
 //! 32x32x32 -> 64, 64x16x16 -> 128; 3x3, same padding): the fused engine kernel against candle's
-//! own `conv2d`, measured in the same run. Uses mimalloc like the `gzbench` binary.
+//! own `conv2d`, measured in the same run, with the allocator set up as in the `gzbench` binary.
 
 use candle_core::{Device, Tensor, Var};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gzbench::engine::conv::conv2d;
 use gzbench::rng::stream;
 use rand::Rng;
-
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn rand_tensor(name: &str, shape: &[usize]) -> Tensor {
     let mut r = stream(0, name);
@@ -29,6 +26,7 @@ fn candle(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 fn bench(c: &mut Criterion) {
+    gzbench::engine::keep_freed_memory();
     let layers = [(3usize, 64usize, 32usize), (32, 32, 64), (64, 16, 128)];
     let engines: [(&str, Conv); 2] = [("gzbench", fused), ("candle", candle)];
     for (cin, size, cout) in layers {
