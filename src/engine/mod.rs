@@ -7,6 +7,7 @@
 
 pub mod batchnorm;
 pub mod conv;
+pub mod pool;
 
 use candle_core::Device;
 use std::sync::atomic::{AtomicBool, Ordering};
