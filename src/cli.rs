@@ -290,6 +290,7 @@ fn bench(what: BenchWhat) -> Result<(), Fail> {
         t.last_loss
     );
     say!("ms_per_step={:.3}", t.mean());
+    say!("final_loss={:e}", t.last_loss);
     Ok(())
 }
 
