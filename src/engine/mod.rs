@@ -3,7 +3,14 @@
 //! `--device cpu|cuda|auto` is parsed here into [`DeviceChoice`] and turned into a candle
 //! device once, at the start of a command. `auto` picks CUDA when the binary was built with
 //! the `cuda` feature and a GPU answers, else the CPU. The project's own kernels (fused CPU
-//! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one.
+//! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one:
+//!
+//! * [`conv`]: 2-D convolution (im2col + `gemm`, rayon over images) with its backward;
+//! * [`batchnorm`]: training-mode batch norm with its backward, eval mode, running statistics;
+//! * [`pool`]: ReLU + max-pool in one op with its backward.
+//!
+//! Each is a candle custom op on the CPU and falls back to candle's own ops elsewhere; all are
+//! bit-identical whatever the number of rayon threads.
 
 pub mod batchnorm;
 pub mod conv;
