@@ -178,10 +178,9 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// col2im of `cols: k x ohw` into one image `dx: cin x h x w` (overwritten), summing overlaps in
-/// a fixed order.
+/// col2im of `cols: k x ohw` added into one image `dx: cin x h x w` (zeroed by the caller),
+/// summing overlaps in a fixed order.
 fn col2im(g: &Geom, cols: &[f32], dx: &mut [f32]) {
-    dx.fill(0.0);
     let ohw = g.ohw();
     for c in 0..g.cin {
         let xc = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
