@@ -158,6 +158,11 @@ enum Command {
         #[arg(long)]
         time: Option<usize>,
     },
+    /// Performance benchmarks (timings only; nothing is stored).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Run every experiment in `experiments/` (skipping finished runs), rebuild every report and
     /// the paper (`paper/gzbench.html`).
     Reproduce {
@@ -175,6 +180,54 @@ enum Command {
         #[command(flatten)]
         at: Where,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Time the real training step (forward, BCE loss, backward, AdamW) on a fixed random batch;
+    /// prints ms/step (`benches/peers/train_step_ratio.sh` compares it with PyTorch).
+    TrainStep {
+        #[arg(long, value_enum, default_value_t = BackboneArg::CnnSmall)]
+        backbone: BackboneArg,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Image side in pixels (3 channels).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Channels per stage (cnn-small).
+        #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128])]
+        widths: Vec<usize>,
+        /// Width multiplier (resnet, dieleman, convnext).
+        #[arg(long, default_value_t = 1.0)]
+        width_multiplier: f64,
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// `gzbench`: the fused kernels of `engine`; `candle`: candle's own conv and composed
+        /// batch-norm (the "before").
+        #[arg(long, value_enum, default_value_t = KernelsArg::Gzbench)]
+        kernels: KernelsArg,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackboneArg {
+    CnnSmall,
+    Linear,
+    Resnet,
+    Dieleman,
+    Convnext,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelsArg {
+    Gzbench,
+    Candle,
 }
 
 /// `println!` that ignores a closed stdout (`gzbench list | head` must not panic).
@@ -256,6 +309,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             time,
         } => aggregate(&input, &strategy, question.as_deref(), out.as_deref(), time),
         Command::List { experiments, at } => list(&experiments, &at),
+        Command::Bench { what } => bench(what),
         Command::Reproduce {
             experiments,
             check,
@@ -282,6 +336,70 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             }
         }
     }
+}
+
+fn bench(what: BenchWhat) -> Result<(), Fail> {
+    let BenchWhat::TrainStep {
+        backbone,
+        batch,
+        size,
+        widths,
+        width_multiplier,
+        steps,
+        warmup,
+        kernels,
+        device,
+    } = what;
+    if batch == 0 || size == 0 || steps == 0 || widths.contains(&0) {
+        return Err(bad_input(
+            "--batch, --size, --steps and --widths must be positive",
+        ));
+    }
+    let device = engine::device(device).map_err(bad_input)?;
+    engine::use_candle_kernels(matches!(kernels, KernelsArg::Candle));
+    let backbone_name = match backbone {
+        BackboneArg::CnnSmall => "cnn-small",
+        BackboneArg::Linear => "linear",
+        BackboneArg::Resnet => "resnet",
+        BackboneArg::Dieleman => "dieleman",
+        BackboneArg::Convnext => "convnext",
+    };
+    let b = crate::train::bench::StepBench {
+        model: spec::ModelConfig {
+            backbone: match backbone {
+                BackboneArg::CnnSmall => spec::Backbone::CnnSmall,
+                BackboneArg::Linear => spec::Backbone::Linear,
+                BackboneArg::Resnet => spec::Backbone::Resnet,
+                BackboneArg::Dieleman => spec::Backbone::Dieleman,
+                BackboneArg::Convnext => spec::Backbone::Convnext,
+            },
+            widths,
+            width_multiplier,
+            ..Default::default()
+        },
+        batch,
+        channels: 3,
+        size,
+        warmup,
+        steps,
+        seed: 0,
+    };
+    let t =
+        crate::train::bench::time_train_step(&b, &device).map_err(|e| Fail(1, e.to_string()))?;
+    say!(
+        "train-step {backbone_name} batch {batch} 3x{size}x{size} kernels {} on {}: mean {:.1} ms/step, median {:.1} ({steps} steps after {warmup} warm-up; loss {:.4})",
+        match kernels {
+            KernelsArg::Gzbench => "gzbench",
+            KernelsArg::Candle => "candle",
+        },
+        engine::describe(&device),
+        t.mean(),
+        t.median(),
+        t.last_loss
+    );
+    say!("ms_per_step={:.3}", t.mean());
+    say!("final_loss={:e}", t.last_loss);
+    Ok(())
 }
 
 fn synth(n: usize, size: usize, survey: SurveyArg, seed: u64, out: PathBuf) -> Result<(), Fail> {

@@ -3,9 +3,34 @@
 //! `--device cpu|cuda|auto` is parsed here into [`DeviceChoice`] and turned into a candle
 //! device once, at the start of a command. `auto` picks CUDA when the binary was built with
 //! the `cuda` feature and a GPU answers, else the CPU. The project's own kernels (fused CPU
-//! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one.
+//! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one:
+//!
+//! * [`conv`]: 2-D convolution (im2col + `gemm`, rayon over images) with its backward;
+//! * [`batchnorm`]: training-mode batch norm with its backward, eval mode, running statistics;
+//! * [`pool`]: ReLU + max-pool in one op with its backward.
+//!
+//! Each is a candle custom op on the CPU and falls back to candle's own ops elsewhere; all are
+//! bit-identical whatever the number of rayon threads.
+
+pub mod batchnorm;
+pub mod conv;
+pub mod pool;
 
 use candle_core::Device;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
+
+/// Use candle's own CPU convolution and composed batch-norm instead of the fused kernels of
+/// [`conv`] and [`batchnorm`] (process-wide; for before/after benchmarks only).
+pub fn use_candle_kernels(on: bool) {
+    CANDLE_KERNELS.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`use_candle_kernels`] is on.
+pub fn candle_kernels() -> bool {
+    CANDLE_KERNELS.load(Ordering::Relaxed)
+}
 
 /// The user's device request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -27,6 +52,23 @@ pub enum EngineError {
     NoCudaBuild,
     #[error("--device cuda: no usable GPU: {0}")]
     NoGpu(String),
+}
+
+/// Ask the system allocator to keep freed memory for reuse instead of returning it to the OS.
+///
+/// candle allocates a fresh buffer for every tensor op; glibc hands buffers of 128 KiB and more
+/// back to the OS on free, so each op then paid page faults to zero new pages (about a fifth of
+/// a CPU training step of cnn-small at batch 32). Call once at the start of a binary. A no-op
+/// off glibc.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; it is called before any other thread
+    // exists and its failure (an out-of-range value) leaves the defaults in place.
+    unsafe {
+        // 32 MiB is glibc's upper bound for the mmap threshold on 64-bit.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
 }
 
 /// Resolve the request into a device.

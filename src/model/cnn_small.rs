@@ -2,7 +2,7 @@
 //! then global average pooling. Parameter names: `stages.<i>.conv.weight`, `stages.<i>.bn.*`.
 
 use super::FeatureNet;
-use super::layers::{BatchNorm, Conv2d, Params, max_pool2d};
+use super::layers::{BatchNorm, Conv2d, Params};
 use candle_core::{Device, Result, Tensor};
 
 struct Stage {
@@ -41,10 +41,12 @@ impl FeatureNet for CnnSmall {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for s in &self.stages {
-            h = s.bn.forward(&s.conv.forward(&h)?, train)?.relu()?;
-            if h.dim(2)? >= 2 && h.dim(3)? >= 2 {
-                h = max_pool2d(&h, 2)?;
-            }
+            h = s.bn.forward(&s.conv.forward(&h)?, train)?;
+            h = if h.dim(2)? >= 2 && h.dim(3)? >= 2 {
+                crate::engine::pool::relu_max_pool2d(&h, 2)?
+            } else {
+                h.relu()?
+            };
         }
         h.mean((2, 3))
     }

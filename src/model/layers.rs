@@ -109,7 +109,7 @@ impl Conv2d {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let s = &self.spec;
-        let y = x.conv2d(&self.weight, s.padding, s.stride, 1, s.groups)?;
+        let y = crate::engine::conv::conv2d(x, &self.weight, s.stride, s.padding, s.groups)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, s.out, 1, 1))?),
             None => Ok(y),
@@ -167,32 +167,14 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let c = x.dim(1)?;
-        let shape = (1, c, 1, 1);
-        let (mean, var) = if train {
-            let mean = x.mean_keepdim((0, 2, 3))?;
-            let centred = x.broadcast_sub(&mean)?;
-            let var = centred.sqr()?.mean_keepdim((0, 2, 3))?;
-            let n = (x.elem_count() / c) as f64;
-            let m = Self::MOMENTUM;
-            self.mean.set(
-                &((self.mean.as_tensor() * (1.0 - m))? + (mean.flatten_all()?.detach() * m)?)?,
-            )?;
-            let unbiased = (var.flatten_all()?.detach() * (n / (n - 1.0).max(1.0)))?;
-            self.var
-                .set(&((self.var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
-            (mean, var)
-        } else {
-            (
-                self.mean.as_tensor().reshape(shape)?,
-                self.var.as_tensor().reshape(shape)?,
-            )
-        };
-        let xhat = x
-            .broadcast_sub(&mean)?
-            .broadcast_div(&(var + Self::EPS)?.sqrt()?)?;
-        xhat.broadcast_mul(&self.weight.reshape(shape)?)?
-            .broadcast_add(&self.bias.reshape(shape)?)
+        use crate::engine::batchnorm as bn;
+        if train {
+            let out = bn::batch_norm_train(x, &self.weight, &self.bias, Self::EPS)?;
+            bn::update_running_stats(&self.mean, &self.var, &out, Self::MOMENTUM)?;
+            return Ok(out.y);
+        }
+        let (mean, var) = (self.mean.as_tensor(), self.var.as_tensor());
+        bn::batch_norm_eval(x, mean, var, &self.weight, &self.bias, Self::EPS)
     }
 }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Bumped whenever a code change alters what a run computes, so old run ids are not reused.
-pub const RUN_FORMAT_VERSION: u32 = 2;
+pub const RUN_FORMAT_VERSION: u32 = 3;
 
 /// Everything one run needs, fully resolved. Its hash is the run id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,6 +14,8 @@
 pub mod checkpoint;
 pub mod optim;
 
+pub mod bench;
+
 use crate::data::Dataset;
 use crate::model::{Model, Params};
 use crate::rng::stream;

@@ -1,0 +1,555 @@
+//! Fused CPU batch normalisation (training mode) as a candle custom op with its own backward, plus
+//! the evaluation-mode form and the running-statistics update that `model::layers` uses.
+//!
+//! Training mode ([`batch_norm_train`]) normalises each channel with the batch mean and biased
+//! variance: one pass over `x` for the statistics, one to write `y = x·a + b`. Its backward gives
+//! `dx`, `dgamma` and `dbeta` together: one pass for the two per-channel sums, one to write `dx`.
+//! The statistics are returned (detached) so the caller can update its running buffers with
+//! [`update_running_stats`] (momentum, unbiased running variance, as in PyTorch).
+//!
+//! Off the CPU, or for non-`f32` tensors, the same functions compute with plain candle ops.
+//!
+//! Determinism: every per-channel sum is accumulated by one thread, in `f64`, in a fixed lane
+//! order, so results are bit-identical whatever the number of rayon threads.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use gzbench::engine::batchnorm::batch_norm_train;
+//! let x = Tensor::arange(0f32, 16., &Device::Cpu).unwrap().reshape((2, 2, 2, 2)).unwrap();
+//! let g = Tensor::ones(2, DType::F32, &Device::Cpu).unwrap();
+//! let b = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+//! let out = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
+//! assert_eq!(out.mean.to_vec1::<f32>().unwrap(), vec![5.5, 9.5]);
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var, bail};
+use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
+
+/// What training-mode batch norm returns.
+pub struct BatchNormOut {
+    /// The normalised, scaled and shifted output (same shape as `x`).
+    pub y: Tensor,
+    /// Per-channel batch mean, shape `C`, detached.
+    pub mean: Tensor,
+    /// Per-channel biased batch variance, shape `C`, detached.
+    pub var: Tensor,
+    /// Elements per channel (`N · H · W`), for the unbiased running variance.
+    pub count: usize,
+}
+
+/// Training-mode batch norm of `x: N x C x ...` with per-channel `gamma`, `beta` (shape `C`).
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<BatchNormOut> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        bail!("batch_norm: expected N x C x ..., got {dims:?}")
+    }
+    let c = dims[1];
+    if gamma.dims() != [c] || beta.dims() != [c] {
+        bail!(
+            "batch_norm: {c} channels but gamma {:?} and beta {:?}",
+            gamma.dims(),
+            beta.dims()
+        )
+    }
+    let count = x.elem_count() / c.max(1);
+    if count == 0 {
+        bail!("batch_norm: empty batch {dims:?}")
+    }
+    let fused = !super::candle_kernels()
+        && matches!(x.device(), Device::Cpu)
+        && [x, gamma, beta].iter().all(|t| t.dtype() == DType::F32);
+    if !fused {
+        return reference_train(x, gamma, beta, eps);
+    }
+    let saved = Arc::new(OnceLock::new());
+    let op = BnTrain {
+        eps,
+        saved: saved.clone(),
+    };
+    let y = x
+        .contiguous()?
+        .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let Some(s) = saved.get() else {
+        bail!("batch_norm: statistics were not computed")
+    };
+    let mean = Tensor::from_vec(s.mean.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?;
+    let var = Tensor::from_vec(s.var.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?;
+    Ok(BatchNormOut {
+        y,
+        mean,
+        var,
+        count,
+    })
+}
+
+/// Evaluation-mode batch norm with given statistics (plain candle ops).
+pub fn batch_norm_eval(
+    x: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    let shape = channel_shape(x)?;
+    let a = (gamma / (var + eps)?.sqrt()?)?;
+    let b = (beta - (mean * &a)?)?;
+    x.broadcast_mul(&a.reshape(shape.clone())?)?
+        .broadcast_add(&b.reshape(shape)?)
+}
+
+/// `running = (1 - momentum)·running + momentum·batch`, with the unbiased batch variance.
+pub fn update_running_stats(
+    running_mean: &Var,
+    running_var: &Var,
+    out: &BatchNormOut,
+    momentum: f64,
+) -> Result<()> {
+    let n = out.count as f64;
+    let keep = 1.0 - momentum;
+    running_mean.set(&((running_mean.as_tensor() * keep)? + (out.mean.detach() * momentum)?)?)?;
+    let unbiased = (out.var.detach() * (n / (n - 1.0).max(1.0)))?;
+    running_var.set(&((running_var.as_tensor() * keep)? + (unbiased * momentum)?)?)
+}
+
+/// `1 x C x 1 x ...` for broadcasting per-channel values against `x`.
+fn channel_shape(x: &Tensor) -> Result<Shape> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        bail!("batch_norm: expected N x C x ..., got {dims:?}")
+    }
+    let mut s = vec![1; dims.len()];
+    s[1] = dims[1];
+    Ok(s.into())
+}
+
+/// Training-mode batch norm composed of candle ops (the reference, and the non-CPU path).
+pub fn reference_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<BatchNormOut> {
+    let shape = channel_shape(x)?;
+    let c = x.dim(1)?;
+    let axes: Vec<usize> = (0..x.rank()).filter(|&d| d != 1).collect();
+    let mean = x.mean_keepdim(axes.as_slice())?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(axes.as_slice())?;
+    let y = centred
+        .broadcast_div(&(&var + eps)?.sqrt()?)?
+        .broadcast_mul(&gamma.reshape(shape.clone())?)?
+        .broadcast_add(&beta.reshape(shape)?)?;
+    Ok(BatchNormOut {
+        y,
+        mean: mean.flatten_all()?.detach(),
+        var: var.flatten_all()?.detach(),
+        count: x.elem_count() / c.max(1),
+    })
+}
+
+/// Per-channel statistics kept by the forward for the backward.
+struct Saved {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    invstd: Vec<f64>,
+}
+
+/// `(n, c, inner)` of an `N x C x ...` shape.
+fn nci(s: &Shape) -> Result<(usize, usize, usize)> {
+    let d = s.dims();
+    if d.len() < 2 {
+        bail!("batch_norm: expected N x C x ..., got {d:?}")
+    }
+    Ok((d[0], d[1], d[2..].iter().product()))
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: only f32 is supported, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// Lanes of the per-channel `f64` sums: a fixed split, so the result never depends on threads.
+const LANES: usize = 8;
+
+/// Per channel, `(sum f(a_i, b_i), sum g(a_i, b_i))` over all images and positions, each channel
+/// summed by one thread in a fixed order.
+fn channel_sums<F>(n: usize, c: usize, inner: usize, a: &[f32], b: &[f32], f: F) -> Vec<(f64, f64)>
+where
+    F: Fn(usize, f64, f64) -> (f64, f64) + Sync,
+{
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let mut s = [0f64; LANES];
+            let mut t = [0f64; LANES];
+            for img in 0..n {
+                let at = (img * c + ch) * inner;
+                let (ar, br) = (&a[at..at + inner], &b[at..at + inner]);
+                let mut ac = ar.chunks_exact(LANES);
+                let mut bc = br.chunks_exact(LANES);
+                for (x, y) in (&mut ac).zip(&mut bc) {
+                    for l in 0..LANES {
+                        let (u, v) = f(ch, x[l] as f64, y[l] as f64);
+                        s[l] += u;
+                        t[l] += v;
+                    }
+                }
+                for (l, (x, y)) in ac.remainder().iter().zip(bc.remainder()).enumerate() {
+                    let (u, v) = f(ch, *x as f64, *y as f64);
+                    s[l] += u;
+                    t[l] += v;
+                }
+            }
+            (s.iter().sum(), t.iter().sum())
+        })
+        .collect()
+}
+
+/// Training-mode forward: `(x, gamma, beta) -> y`; saves the statistics.
+struct BnTrain {
+    eps: f64,
+    saved: Arc<OnceLock<Saved>>,
+}
+
+impl CustomOp3 for BnTrain {
+    fn name(&self) -> &'static str {
+        "gzbench-batchnorm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let gamma = f32_slice(s2, l2, self.name())?;
+        let beta = f32_slice(s3, l3, self.name())?;
+        let (n, c, inner) = nci(l1.shape())?;
+        let m = (n * inner) as f64;
+        let sums = channel_sums(n, c, inner, x, x, |_, v, _| (v, v * v));
+        let mean: Vec<f64> = sums.iter().map(|s| s.0 / m).collect();
+        let var: Vec<f64> = sums
+            .iter()
+            .zip(&mean)
+            .map(|(s, mu)| (s.1 / m - mu * mu).max(0.0))
+            .collect();
+        let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
+        let a: Vec<f32> = (0..c)
+            .map(|ch| (gamma[ch] as f64 * invstd[ch]) as f32)
+            .collect();
+        let b: Vec<f32> = (0..c)
+            .map(|ch| (beta[ch] as f64 - mean[ch] * gamma[ch] as f64 * invstd[ch]) as f32)
+            .collect();
+        let mut y = vec![0f32; x.len()];
+        if inner > 0 {
+            y.par_chunks_mut(inner)
+                .zip(x.par_chunks(inner))
+                .enumerate()
+                .for_each(|(i, (yo, xi))| {
+                    let (a, b) = (a[i % c], b[i % c]);
+                    for (o, v) in yo.iter_mut().zip(xi) {
+                        *o = v * a + b;
+                    }
+                });
+        }
+        // The op runs once per instance; a second run would recompute identical statistics.
+        let _ = self.saved.set(Saved { mean, var, invstd });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Some(s) = self.saved.get() else {
+            bail!("gzbench-batchnorm: backward before forward")
+        };
+        let c = x.dim(1)?;
+        let numel = x.elem_count();
+        let packed = x.apply_op3_no_bwd(
+            &dy.contiguous()?,
+            gamma,
+            &BnBwd {
+                mean: s.mean.clone(),
+                invstd: s.invstd.clone(),
+            },
+        )?;
+        let dx = packed.narrow(0, 0, numel)?.reshape(x.shape())?;
+        let dgamma = packed.narrow(0, numel, c)?;
+        let dbeta = packed.narrow(0, numel + c, c)?;
+        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+    }
+}
+
+/// Training-mode backward: `(x, dy, gamma) -> [dx (flat), dgamma, dbeta]` packed in one vector.
+struct BnBwd {
+    mean: Vec<f64>,
+    invstd: Vec<f64>,
+}
+
+impl CustomOp3 for BnBwd {
+    fn name(&self) -> &'static str {
+        "gzbench-batchnorm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, self.name())?;
+        let dy = f32_slice(s2, l2, self.name())?;
+        let gamma = f32_slice(s3, l3, self.name())?;
+        let (n, c, inner) = nci(l1.shape())?;
+        if dy.len() != x.len() || gamma.len() != c || self.mean.len() != c {
+            bail!("gzbench-batchnorm-bwd: unexpected shapes")
+        }
+        let m = (n * inner) as f64;
+        let mean = &self.mean;
+        // sum dy, sum dy·(x - mean)
+        let sums = channel_sums(n, c, inner, dy, x, |ch, g, v| (g, g * (v - mean[ch])));
+        let mut out = vec![0f32; x.len() + 2 * c];
+        let (dx, tail) = out.split_at_mut(x.len());
+        // dx = k·(dy - mean(dy) - xhat·mean(dy·xhat)) with k = gamma·invstd, written as
+        // dx = dy·p + x·q + r per channel.
+        let mut coef = Vec::with_capacity(c);
+        for ch in 0..c {
+            let (sdy, sdyxc) = sums[ch];
+            let inv = self.invstd[ch];
+            let k = gamma[ch] as f64 * inv;
+            let mdy = sdy / m;
+            let mdyx = sdyxc * inv / m; // mean(dy·xhat)
+            let q = -k * inv * mdyx;
+            let r = -k * mdy - q * mean[ch];
+            coef.push((k as f32, q as f32, r as f32));
+            tail[ch] = (sdyxc * inv) as f32; // dgamma = sum dy·xhat
+            tail[c + ch] = sdy as f32; // dbeta = sum dy
+        }
+        if inner > 0 {
+            dx.par_chunks_mut(inner)
+                .zip(dy.par_chunks(inner).zip(x.par_chunks(inner)))
+                .enumerate()
+                .for_each(|(i, (o, (g, v)))| {
+                    let (p, q, r) = coef[i % c];
+                    for ((o, g), v) in o.iter_mut().zip(g).zip(v) {
+                        *o = g * p + v * q + r;
+                    }
+                });
+        }
+        let len = out.len();
+        Ok((CpuStorage::F32(out), len.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+    use rand_distr::{Distribution, Normal};
+
+    fn randn(name: &str, shape: &[usize], mu: f32, sd: f32) -> Tensor {
+        let mut r = stream(5, name);
+        let d = Normal::new(mu, sd).unwrap();
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| d.sample(&mut r)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+        a.iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+    }
+
+    struct Case {
+        x: Var,
+        g: Var,
+        b: Var,
+        probe: Tensor,
+    }
+
+    fn case(name: &str, shape: &[usize]) -> Case {
+        let c = shape[1];
+        Case {
+            x: Var::from_tensor(&randn(&format!("test/bn/x{name}"), shape, 0.7, 2.0)).unwrap(),
+            g: Var::from_tensor(&randn(&format!("test/bn/g{name}"), &[c], 1.0, 0.3)).unwrap(),
+            b: Var::from_tensor(&randn(&format!("test/bn/b{name}"), &[c], 0.0, 0.3)).unwrap(),
+            probe: randn(&format!("test/bn/p{name}"), shape, 0.0, 1.0),
+        }
+    }
+
+    type Train = fn(&Tensor, &Tensor, &Tensor, f64) -> Result<BatchNormOut>;
+
+    fn grads(k: &Case, f: Train) -> (BatchNormOut, [Tensor; 3]) {
+        let out = f(&k.x, &k.g, &k.b, 1e-5).unwrap();
+        let gs = (&out.y * &k.probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let take = |v: &Var| gs.get(v).unwrap().clone();
+        let g = [take(&k.x), take(&k.g), take(&k.b)];
+        (out, g)
+    }
+
+    #[test]
+    fn parity_with_composed_candle_ops() {
+        for (name, shape) in [
+            ("a", vec![4usize, 3, 5, 7]),
+            ("b", vec![3, 8, 16, 16]),
+            ("c", vec![6, 5]),
+        ] {
+            let k = case(name, &shape);
+            let (o1, g1) = grads(&k, batch_norm_train);
+            let (o2, g2) = grads(&k, reference_train);
+            for (what, a, b) in [
+                ("y", &o1.y, &o2.y),
+                ("mean", &o1.mean, &o2.mean),
+                ("var", &o1.var, &o2.var),
+                ("dx", &g1[0], &g2[0]),
+                ("dgamma", &g1[1], &g2[1]),
+                ("dbeta", &g1[2], &g2[2]),
+            ] {
+                let e = max_rel(a, b);
+                assert!(e <= 1e-4, "{what} {shape:?}: rel error {e}");
+            }
+            assert_eq!(o1.count, o2.count);
+        }
+    }
+
+    #[test]
+    fn eval_mode_matches_formula() {
+        let x = randn("test/bn/eval-x", &[2, 3, 4, 4], 0.0, 1.0);
+        let mean = randn("test/bn/eval-m", &[3], 0.0, 1.0);
+        let var = randn("test/bn/eval-v", &[3], 0.0, 1.0).abs().unwrap();
+        let g = randn("test/bn/eval-g", &[3], 1.0, 0.2);
+        let b = randn("test/bn/eval-b", &[3], 0.0, 0.2);
+        let y = batch_norm_eval(&x, &mean, &var, &g, &b, 1e-5).unwrap();
+        let s = (1, 3, 1, 1);
+        let want = x
+            .broadcast_sub(&mean.reshape(s).unwrap())
+            .unwrap()
+            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap().reshape(s).unwrap())
+            .unwrap()
+            .broadcast_mul(&g.reshape(s).unwrap())
+            .unwrap()
+            .broadcast_add(&b.reshape(s).unwrap())
+            .unwrap();
+        assert!(max_rel(&y, &want) <= 1e-5);
+    }
+
+    #[test]
+    fn finite_difference_gradient() {
+        let k = case("fd", &[2, 2, 3, 3]);
+        let (_, g) = grads(&k, batch_norm_train);
+        let loss = |x: &Tensor, ga: &Tensor, be: &Tensor| -> f64 {
+            let out = batch_norm_train(x, ga, be, 1e-5).unwrap();
+            (out.y * &k.probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
+        };
+        let eps = 1e-2f32;
+        for (which, var) in [&k.x, &k.g, &k.b].into_iter().enumerate() {
+            let base = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let analytic = g[which].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for i in 0..base.len() {
+                let at = |d: f32| {
+                    let mut v = base.clone();
+                    v[i] += d;
+                    let t = Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap();
+                    match which {
+                        0 => loss(&t, &k.g, &k.b),
+                        1 => loss(&k.x, &t, &k.b),
+                        _ => loss(&k.x, &k.g, &t),
+                    }
+                };
+                let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+                let err = (numeric - analytic[i] as f64).abs();
+                assert!(
+                    err <= 1e-2 * (1.0 + numeric.abs()),
+                    "input {which} element {i}: numeric {numeric} analytic {}",
+                    analytic[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bit_identical_across_thread_counts() {
+        let k = case("det", &[7, 6, 9, 11]);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (o, g) = grads(&k, batch_norm_train);
+                [o.y, o.mean, o.var, g[0].clone(), g[1].clone(), g[2].clone()]
+                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            })
+        };
+        let one = run(1);
+        for t in [2, 3, 4] {
+            assert!(one == run(t), "{t} threads differ from 1");
+        }
+    }
+
+    #[test]
+    fn running_stats_follow_pytorch() {
+        let x = Tensor::new(&[[1f32, 3.], [5., 7.]], &Device::Cpu).unwrap(); // N=2, C=2
+        let g = Tensor::ones(2, DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let out = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
+        let rm = Var::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let rv = Var::ones(2, DType::F32, &Device::Cpu).unwrap();
+        update_running_stats(&rm, &rv, &out, 0.1).unwrap();
+        // channel 0: values 1, 5 -> mean 3, unbiased var 8; channel 1: 3, 7 -> mean 5, var 8
+        let m = rm.as_tensor().to_vec1::<f32>().unwrap();
+        let v = rv.as_tensor().to_vec1::<f32>().unwrap();
+        assert!((m[0] - 0.3).abs() < 1e-6 && (m[1] - 0.5).abs() < 1e-6);
+        assert!((v[0] - 1.7).abs() < 1e-6 && (v[1] - 1.7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let x = Tensor::zeros((2, 3, 2, 2), DType::F32, &Device::Cpu).unwrap();
+        let g = Tensor::ones(4, DType::F32, &Device::Cpu).unwrap();
+        assert!(batch_norm_train(&x, &g, &g, 1e-5).is_err());
+        let x = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
+        let g = Tensor::ones(3, DType::F32, &Device::Cpu).unwrap();
+        assert!(batch_norm_train(&x, &g, &g, 1e-5).is_err());
+    }
+}

@@ -1,0 +1,620 @@
+//! Fused CPU 2-D convolution: im2col + `gemm`, rayon across images, as a candle custom op with
+//! its own backward (grad of the input by `W^T·dY` + col2im, grad of the weight by `dY·cols^T`).
+//!
+//! [`conv2d`] is the only entry point the models use. On the CPU with contiguous-able `f32`
+//! tensors and `groups == 1` it runs the kernels here; anywhere else (CUDA, other dtypes, grouped
+//! convolutions) it falls back to candle's own `Tensor::conv2d`, so nothing above `engine`
+//! needs to know which one ran.
+//!
+//! Determinism: every output element is computed by exactly one single-threaded `gemm` call and
+//! the weight gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
+//! result is bit-identical whatever the number of rayon threads.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! let x = Tensor::ones((2, 3, 8, 8), candle_core::DType::F32, &Device::Cpu).unwrap();
+//! let w = Tensor::ones((4, 3, 3, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+//! let y = gzbench::engine::conv::conv2d(&x, &w, 1, 1, 1).unwrap();
+//! assert_eq!(y.dims(), &[2, 4, 8, 8]);
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, bail};
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+/// Images per partial sum of the weight gradient (fixed, so the reduction order never depends on
+/// the thread count).
+pub const GROUP: usize = 4;
+
+/// `x: N x Cin x H x W` convolved with `w: Cout x Cin/groups x KH x KW` (no bias, no dilation).
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> Result<Tensor> {
+    let fused = !super::candle_kernels()
+        && matches!(x.device(), Device::Cpu)
+        && x.dtype() == DType::F32
+        && w.dtype() == DType::F32
+        && groups == 1
+        && stride >= 1;
+    if !fused {
+        return x.conv2d(w, padding, stride, 1, groups);
+    }
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    let g = Geom::new(x.dims(), w.dims(), stride, padding)?;
+    x.apply_op2(&w, ConvFwd(g))
+}
+
+/// The shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geom {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Self> {
+        let (&[n, cin, h, wd], &[cout, wcin, kh, kw]) = (x, w) else {
+            bail!("conv2d: expected 4-d input and weight, got {x:?} and {w:?}")
+        };
+        if wcin != cin {
+            bail!("conv2d: input has {cin} channels but the weight expects {wcin}")
+        }
+        if h + 2 * pad < kh || wd + 2 * pad < kw || kh == 0 || kw == 0 {
+            bail!("conv2d: kernel {kh}x{kw} larger than the padded input {h}x{wd} (pad {pad})")
+        }
+        Ok(Geom {
+            n,
+            cin,
+            h,
+            w: wd,
+            cout,
+            kh,
+            kw,
+            stride,
+            pad,
+            oh: (h + 2 * pad - kh) / stride + 1,
+            ow: (wd + 2 * pad - kw) / stride + 1,
+        })
+    }
+
+    /// Rows of the im2col matrix.
+    fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+    fn ohw(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn in_img(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+    fn out_img(&self) -> usize {
+        self.cout * self.ohw()
+    }
+    /// 1x1, stride 1, no padding: the image itself is the im2col matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
+    }
+    fn x_shape(&self) -> Shape {
+        (self.n, self.cin, self.h, self.w).into()
+    }
+    fn w_shape(&self) -> Shape {
+        (self.cout, self.cin, self.kh, self.kw).into()
+    }
+    fn y_shape(&self) -> Shape {
+        (self.n, self.cout, self.oh, self.ow).into()
+    }
+
+    /// For kernel column `kj`, the output columns `ox` whose input column is inside the image.
+    fn valid_ox(&self, kj: usize) -> (usize, usize) {
+        let (s, p) = (self.stride, self.pad);
+        // ix = ox*s + kj - p must be in [0, w)
+        let lo = if kj >= p { 0 } else { (p - kj).div_ceil(s) };
+        let hi = if self.w + p > kj {
+            ((self.w + p - kj - 1) / s + 1).min(self.ow)
+        } else {
+            0
+        };
+        (lo, hi.max(lo))
+    }
+}
+
+/// The contiguous `f32` data of a storage, or an error naming the op.
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: only f32 is supported, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// im2col of one image `cin x h x w` into `cols: k x ohw`.
+fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
+    let ohw = g.ohw();
+    for c in 0..g.cin {
+        let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let dst = &mut cols[row * ohw..(row + 1) * ohw];
+                let (lo, hi) = g.valid_ox(kj);
+                for oy in 0..g.oh {
+                    let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
+                    let iy = (oy * g.stride + ki) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        d.fill(0.0);
+                        continue;
+                    }
+                    let xr = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    d[..lo].fill(0.0);
+                    d[hi..].fill(0.0);
+                    if g.stride == 1 {
+                        let start = lo + kj - g.pad;
+                        d[lo..hi].copy_from_slice(&xr[start..start + (hi - lo)]);
+                    } else {
+                        for (ox, v) in d[lo..hi].iter_mut().enumerate() {
+                            *v = xr[(ox + lo) * g.stride + kj - g.pad];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im of `cols: k x ohw` added into one image `dx: cin x h x w` (zeroed by the caller),
+/// summing overlaps in a fixed order.
+fn col2im(g: &Geom, cols: &[f32], dx: &mut [f32]) {
+    let ohw = g.ohw();
+    for c in 0..g.cin {
+        let xc = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = (c * g.kh + ki) * g.kw + kj;
+                let src = &cols[row * ohw..(row + 1) * ohw];
+                let (lo, hi) = g.valid_ox(kj);
+                for oy in 0..g.oh {
+                    let iy = (oy * g.stride + ki) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let s = &src[oy * g.ow..(oy + 1) * g.ow];
+                    let xr = &mut xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    if g.stride == 1 {
+                        let start = lo + kj - g.pad;
+                        for (o, v) in xr[start..start + (hi - lo)].iter_mut().zip(&s[lo..hi]) {
+                            *o += v;
+                        }
+                    } else {
+                        for (ox, v) in s[lo..hi].iter().enumerate() {
+                            xr[(ox + lo) * g.stride + kj - g.pad] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A row-major matrix view for `gemm`: pointer, row stride, column stride.
+#[derive(Clone, Copy)]
+struct Mat {
+    rs: isize,
+    cs: isize,
+}
+
+impl Mat {
+    fn rows(cols: usize) -> Self {
+        Mat {
+            rs: cols as isize,
+            cs: 1,
+        }
+    }
+    /// The transpose of a row-major matrix with `cols` columns.
+    fn transposed(cols: usize) -> Self {
+        Mat {
+            rs: 1,
+            cs: cols as isize,
+        }
+    }
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) · rhs (k x n)`, single-threaded (parallelism is the caller's,
+/// across images).
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dm: Mat,
+    accumulate: bool,
+    lhs: &[f32],
+    lm: Mat,
+    rhs: &[f32],
+    rm: Mat,
+) {
+    let reach = |mat: Mat, r: usize, c: usize| {
+        if r == 0 || c == 0 {
+            0
+        } else {
+            (r - 1) * mat.rs as usize + (c - 1) * mat.cs as usize + 1
+        }
+    };
+    assert!(dst.len() >= reach(dm, m, n), "gemm dst out of bounds");
+    assert!(lhs.len() >= reach(lm, m, k), "gemm lhs out of bounds");
+    assert!(rhs.len() >= reach(rm, k, n), "gemm rhs out of bounds");
+    // SAFETY: the asserts above keep every access of gemm inside the three slices; `dst` does not
+    // alias `lhs` or `rhs` (it is a distinct `&mut`).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dm.cs,
+            dm.rs,
+            accumulate,
+            lhs.as_ptr(),
+            lm.cs,
+            lm.rs,
+            rhs.as_ptr(),
+            rm.cs,
+            rm.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    }
+}
+
+/// Forward: `(x, w) -> y`.
+struct ConvFwd(Geom);
+
+impl CustomOp2 for ConvFwd {
+    fn name(&self) -> &'static str {
+        "gzbench-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let x = f32_slice(s1, l1, self.name())?;
+        let w = f32_slice(s2, l2, self.name())?;
+        if l1.shape() != &g.x_shape() || l2.shape() != &g.w_shape() {
+            bail!("gzbench-conv2d: shapes changed since the op was built")
+        }
+        let mut y = vec![0f32; g.n * g.out_img()];
+        if g.out_img() > 0 {
+            let dims = (g.cout, g.ohw(), g.k());
+            y.par_chunks_mut(g.out_img())
+                .zip(x.par_chunks(g.in_img().max(1)))
+                .for_each_init(
+                    || vec![0f32; if g.pointwise() { 0 } else { g.k() * g.ohw() }],
+                    |cols, (yi, xi)| {
+                        let c: &[f32] = if g.pointwise() {
+                            xi
+                        } else {
+                            im2col(&g, xi, cols);
+                            cols
+                        };
+                        let (km, om) = (Mat::rows(g.k()), Mat::rows(g.ohw()));
+                        matmul(dims, yi, om, false, w, km, c, om);
+                    },
+                );
+        }
+        Ok((CpuStorage::F32(y), g.y_shape()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &ConvBwdData(self.0))?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&dy, &ConvBwdFilter(self.0))?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+/// Gradient of the input: `(dy, w) -> dx`, per image `col2im(W^T · dY)`.
+struct ConvBwdData(Geom);
+
+impl CustomOp2 for ConvBwdData {
+    fn name(&self) -> &'static str {
+        "gzbench-conv2d-bwd-data"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let dy = f32_slice(s1, l1, self.name())?;
+        let w = f32_slice(s2, l2, self.name())?;
+        if l1.shape() != &g.y_shape() || l2.shape() != &g.w_shape() {
+            bail!("gzbench-conv2d-bwd-data: unexpected shapes")
+        }
+        let mut dx = vec![0f32; g.n * g.in_img()];
+        if g.in_img() > 0 && g.out_img() > 0 {
+            let dims = (g.k(), g.ohw(), g.cout);
+            dx.par_chunks_mut(g.in_img())
+                .zip(dy.par_chunks(g.out_img()))
+                .for_each_init(
+                    || vec![0f32; if g.pointwise() { 0 } else { g.k() * g.ohw() }],
+                    |cols, (dxi, dyi)| {
+                        let wt = Mat::transposed(g.k());
+                        let om = Mat::rows(g.ohw());
+                        if g.pointwise() {
+                            matmul(dims, dxi, om, false, w, wt, dyi, om);
+                        } else {
+                            matmul(dims, cols, om, false, w, wt, dyi, om);
+                            col2im(&g, cols, dxi);
+                        }
+                    },
+                );
+        }
+        Ok((CpuStorage::F32(dx), g.x_shape()))
+    }
+}
+
+/// Gradient of the weight: `(x, dy) -> dw = sum_n dY_n · cols_n^T`, summed per fixed group of
+/// [`GROUP`] images, then over groups in order.
+struct ConvBwdFilter(Geom);
+
+impl CustomOp2 for ConvBwdFilter {
+    fn name(&self) -> &'static str {
+        "gzbench-conv2d-bwd-filter"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let x = f32_slice(s1, l1, self.name())?;
+        let dy = f32_slice(s2, l2, self.name())?;
+        if l1.shape() != &g.x_shape() || l2.shape() != &g.y_shape() {
+            bail!("gzbench-conv2d-bwd-filter: unexpected shapes")
+        }
+        let wlen = g.cout * g.k();
+        let groups = g.n.div_ceil(GROUP);
+        let mut partial = vec![0f32; groups * wlen];
+        if wlen > 0 && g.out_img() > 0 {
+            let dims = (g.cout, g.k(), g.ohw());
+            partial.par_chunks_mut(wlen).enumerate().for_each_init(
+                || vec![0f32; if g.pointwise() { 0 } else { g.k() * g.ohw() }],
+                |cols, (gi, part)| {
+                    let first = gi * GROUP;
+                    for i in first..(first + GROUP).min(g.n) {
+                        let xi = &x[i * g.in_img()..(i + 1) * g.in_img()];
+                        let dyi = &dy[i * g.out_img()..(i + 1) * g.out_img()];
+                        let c: &[f32] = if g.pointwise() {
+                            xi
+                        } else {
+                            im2col(&g, xi, cols);
+                            cols
+                        };
+                        let (om, ct) = (Mat::rows(g.ohw()), Mat::transposed(g.ohw()));
+                        matmul(dims, part, Mat::rows(g.k()), i > first, dyi, om, c, ct);
+                    }
+                },
+            );
+        }
+        let mut dw = vec![0f32; wlen];
+        if wlen > 0 {
+            dw.par_chunks_mut(4096).enumerate().for_each(|(b, out)| {
+                let (at, len) = (b * 4096, out.len());
+                for part in partial.chunks(wlen) {
+                    for (o, p) in out.iter_mut().zip(&part[at..at + len]) {
+                        *o += p;
+                    }
+                }
+            });
+        }
+        Ok((CpuStorage::F32(dw), g.w_shape()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+    use candle_core::Var;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn randn(seed: u64, name: &str, shape: &[usize]) -> Tensor {
+        let mut r = stream(seed, name);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut r)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+        a.iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+    }
+
+    /// Forward, grad of x and grad of w: fused op vs candle's conv2d.
+    fn parity(xs: &[usize], ws: &[usize], stride: usize, pad: usize) {
+        let name = format!("{xs:?}{ws:?}{stride}{pad}");
+        let x = Var::from_tensor(&randn(1, &format!("test/conv/x{name}"), xs)).unwrap();
+        let w = Var::from_tensor(&randn(1, &format!("test/conv/w{name}"), ws)).unwrap();
+        let probe = randn(1, &format!("test/conv/p{name}"), &{
+            let g = Geom::new(xs, ws, stride, pad).unwrap();
+            [g.n, g.cout, g.oh, g.ow]
+        });
+        let ours = conv2d(&x, &w, stride, pad, 1).unwrap();
+        let theirs = x.conv2d(&w, pad, stride, 1, 1).unwrap();
+        assert!(max_rel(&ours, &theirs) <= 1e-4, "forward {name}");
+        let g1 = (ours * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (theirs * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (v, what) in [(&x, "dx"), (&w, "dw")] {
+            let e = max_rel(g1.get(v).unwrap(), g2.get(v).unwrap());
+            assert!(e <= 1e-4, "{what} {name}: rel error {e}");
+        }
+    }
+
+    #[test]
+    fn parity_with_candle_conv2d() {
+        parity(&[5, 3, 16, 16], &[8, 3, 3, 3], 1, 1); // cnn-small first stage, odd batch
+        parity(&[2, 8, 9, 7], &[4, 8, 3, 3], 1, 1);
+        // candle's own backward needs (h + 2p - k) divisible by the stride; the finite-difference
+        // test covers the other case.
+        parity(&[3, 4, 11, 9], &[6, 4, 3, 3], 2, 1);
+        parity(&[2, 4, 8, 8], &[5, 4, 5, 5], 1, 2);
+        parity(&[2, 6, 7, 7], &[3, 6, 1, 1], 1, 0); // pointwise path
+        parity(&[1, 2, 6, 6], &[3, 2, 3, 3], 1, 0); // valid padding
+    }
+
+    /// Central differences on a tiny case; checks the analytic grads directly.
+    fn finite_difference(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) {
+        let name = format!("{xs:?}{ws:?}{stride}{pad}");
+        let x = Var::from_tensor(&randn(2, &format!("test/conv/fd-x{name}"), &xs)).unwrap();
+        let w = Var::from_tensor(&randn(2, &format!("test/conv/fd-w{name}"), &ws)).unwrap();
+        let g = Geom::new(&xs, &ws, stride, pad).unwrap();
+        let probe = randn(
+            2,
+            &format!("test/conv/fd-p{name}"),
+            &[g.n, g.cout, g.oh, g.ow],
+        );
+        let loss = |x: &Tensor, w: &Tensor| -> f64 {
+            (conv2d(x, w, stride, pad, 1).unwrap() * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
+        };
+        let grads = (conv2d(&x, &w, stride, pad, 1).unwrap() * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let eps = 1e-2f32;
+        for (var, is_x) in [(&x, true), (&w, false)] {
+            let base = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let analytic = grads
+                .get(var)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for i in 0..base.len() {
+                let at = |d: f32| {
+                    let mut v = base.clone();
+                    v[i] += d;
+                    let t = Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap();
+                    if is_x { loss(&t, &w) } else { loss(&x, &t) }
+                };
+                let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+                let err = (numeric - analytic[i] as f64).abs();
+                assert!(
+                    err <= 1e-2 * (1.0 + numeric.abs()),
+                    "{name} grad {i} ({}): numeric {numeric} analytic {}",
+                    if is_x { "x" } else { "w" },
+                    analytic[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn finite_difference_gradient() {
+        finite_difference([1, 2, 4, 4], [2, 2, 3, 3], 1, 1);
+        finite_difference([2, 2, 6, 5], [2, 2, 3, 3], 2, 1); // stride that does not divide
+    }
+
+    #[test]
+    fn bit_identical_across_thread_counts() {
+        let x = Var::from_tensor(&randn(3, "test/conv/det-x", &[9, 8, 12, 12])).unwrap();
+        let w = Var::from_tensor(&randn(3, "test/conv/det-w", &[16, 8, 3, 3])).unwrap();
+        let probe = randn(3, "test/conv/det-p", &[9, 16, 12, 12]);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = conv2d(&x, &w, 1, 1, 1).unwrap();
+                let g = (&y * &probe)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                [y, g.get(&x).unwrap().clone(), g.get(&w).unwrap().clone()]
+                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            })
+        };
+        let one = run(1);
+        for t in [2, 3, 5] {
+            assert!(one == run(t), "{t} threads differ from 1");
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let x = Tensor::zeros((1, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
+        let w = Tensor::zeros((2, 4, 3, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(conv2d(&x, &w, 1, 1, 1).is_err());
+        let w = Tensor::zeros((2, 3, 7, 7), DType::F32, &Device::Cpu).unwrap();
+        assert!(conv2d(&x, &w, 1, 0, 1).is_err());
+    }
+}
