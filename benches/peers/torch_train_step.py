@@ -38,13 +38,15 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     a = p.parse_args()
+    dev = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = cnn_small(3, [int(w) for w in a.widths.split(",")])
+    model = cnn_small(3, [int(w) for w in a.widths.split(",")]).to(dev)
     model.train()
-    x = torch.rand(a.batch, 3, a.size, a.size)
-    y = torch.randint(0, 2, (a.batch,)).float()
+    x = torch.rand(a.batch, 3, a.size, a.size, device=dev)
+    y = torch.randint(0, 2, (a.batch,), device=dev).float()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, betas=(0.9, 0.999), eps=1e-8)
     loss_fn = nn.BCEWithLogitsLoss()
     ms = []
@@ -55,13 +57,13 @@ def main():
         loss = loss_fn(model(x).squeeze(1), y)
         loss.backward()
         opt.step()
-        loss = loss.item()
+        loss = loss.item()  # synchronises the device
         if i >= a.warmup:
             ms.append((time.perf_counter() - t) * 1e3)
     mean = sum(ms) / len(ms)
     print(
         f"torch {torch.__version__} train-step cnn-small batch {a.batch} 3x{a.size}x{a.size} "
-        f"on cpu ({torch.get_num_threads()} threads): mean {mean:.1f} ms/step, "
+        f"on {a.device} ({torch.get_num_threads()} threads): mean {mean:.1f} ms/step, "
         f"median {statistics.median(ms):.1f} ({a.steps} steps after {a.warmup} warm-up; loss {loss:.4f})"
     )
     print(f"ms_per_step={mean:.3f}")
