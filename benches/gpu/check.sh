@@ -41,4 +41,15 @@ for b in 32 256; do
   r=$(python3 -c "print(f'{float(\"${g:-nan}\")/float(\"${t:-nan}\"):.2f}')" 2>/dev/null)
   echo "| $b | ${g:-failed} | ${t:-failed} | ${r:-} |" >> "$S"
 done
+
+echo "## CPU: cnn-small train step, batch 32, 3x64x64, 2 threads pinned to cores 0-1, ms/step" >> "$S"
+echo "| round | gzbench fused | gzbench candle ops | pytorch | gzbench / pytorch |" >> "$S"
+echo "|---|---|---|---|---|" >> "$S"
+for r in 1 2 3; do
+  g=$(RAYON_NUM_THREADS=2 taskset -c 0,1 "$BIN" bench train-step --device cpu --batch 32 --steps 10 --warmup 3 | grep '^ms_per_step=' | cut -d= -f2)
+  c=$(RAYON_NUM_THREADS=2 taskset -c 0,1 "$BIN" bench train-step --device cpu --batch 32 --steps 5 --warmup 1 --kernels candle | grep '^ms_per_step=' | cut -d= -f2)
+  t=$(OMP_NUM_THREADS=2 taskset -c 0,1 "$PY" benches/peers/torch_train_step.py --batch 32 --steps 10 --warmup 3 --threads 2 | grep '^ms_per_step=' | cut -d= -f2)
+  rr=$(python3 -c "print(f'{float(\"${g:-nan}\")/float(\"${t:-nan}\"):.2f}')" 2>/dev/null)
+  echo "| $r | ${g:-failed} | ${c:-failed} | ${t:-failed} | ${rr:-} |" >> "$S"
+done
 cat "$S"
