@@ -53,15 +53,7 @@ pub struct Crowd {
 /// Typical confusion rows `L[t][a]` (zero diagonal, rows sum to 1) of a question.
 pub fn typical_confusion(q: Question) -> Vec<f64> {
     let k = q.answers().len();
-    let ordinal = matches!(
-        q,
-        Question::Bar
-            | Question::BulgeSize
-            | Question::HowRounded
-            | Question::SpiralWinding
-            | Question::SpiralArmCount
-            | Question::Merging
-    );
+    let ordinal = q.ordinal();
     let mut l = vec![0.0; k * k];
     for t in 0..k {
         let row = &mut l[t * k..(t + 1) * k];

@@ -369,25 +369,10 @@ impl CustomOp3 for BnBwd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::stream;
-    use rand_distr::{Distribution, Normal};
+    use crate::engine::testutil::{max_rel, normal};
 
     fn randn(name: &str, shape: &[usize], mu: f32, sd: f32) -> Tensor {
-        let mut r = stream(5, name);
-        let d = Normal::new(mu, sd).unwrap();
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| d.sample(&mut r)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
-        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-        a.iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+        normal(5, name, shape, mu, sd)
     }
 
     struct Case {

@@ -458,25 +458,11 @@ impl CustomOp2 for ConvBwdFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::stream;
+    use crate::engine::testutil::{max_rel, normal, probe_grads};
     use candle_core::Var;
-    use rand_distr::{Distribution, StandardNormal};
 
     fn randn(seed: u64, name: &str, shape: &[usize]) -> Tensor {
-        let mut r = stream(seed, name);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut r)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
-        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-        a.iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs() / scale))
+        normal(seed, name, shape, 0.0, 1.0)
     }
 
     /// Forward, grad of x and grad of w: fused op vs candle's conv2d.
@@ -491,18 +477,8 @@ mod tests {
         let ours = conv2d(&x, &w, stride, pad, 1).unwrap();
         let theirs = x.conv2d(&w, pad, stride, 1, 1).unwrap();
         assert!(max_rel(&ours, &theirs) <= 1e-4, "forward {name}");
-        let g1 = (ours * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (theirs * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g1 = probe_grads(&ours, &probe);
+        let g2 = probe_grads(&theirs, &probe);
         for (v, what) in [(&x, "dx"), (&w, "dw")] {
             let e = max_rel(g1.get(v).unwrap(), g2.get(v).unwrap());
             assert!(e <= 1e-4, "{what} {name}: rel error {e}");

@@ -15,6 +15,8 @@
 pub mod batchnorm;
 pub mod conv;
 pub mod pool;
+#[cfg(test)]
+mod testutil;
 
 use candle_core::Device;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -156,15 +156,11 @@ impl CustomOp2 for ReluMaxPoolBwd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::stream;
+    use crate::engine::testutil::{normal, probe_grads};
     use candle_core::Var;
-    use rand_distr::{Distribution, StandardNormal};
 
     fn randn(name: &str, shape: &[usize]) -> Tensor {
-        let mut r = stream(9, name);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut r)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+        normal(9, name, shape, 0.0, 1.0)
     }
 
     #[test]
@@ -183,18 +179,8 @@ mod tests {
             let a = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let b = theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert_eq!(a, b, "forward {shape:?}");
-            let g1 = (ours * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g2 = (theirs * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = probe_grads(&ours, &probe);
+            let g2 = probe_grads(&theirs, &probe);
             let d1 = g1
                 .get(&x)
                 .unwrap()

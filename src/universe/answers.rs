@@ -88,7 +88,7 @@ impl Question {
     }
 
     /// Whether the answers are ordered (votes leak to neighbours rather than uniformly).
-    fn ordinal(self) -> bool {
+    pub(crate) fn ordinal(self) -> bool {
         matches!(
             self,
             Question::Bar
