@@ -63,15 +63,17 @@ struct Timing<'a> {
     device: &'a str,
 }
 
-/// Compute one run; `dir` is its run directory (for checkpoints), if it has one.
+/// Compute one run; `dir` is its run directory (for checkpoints) and `cache` the store root
+/// (for pretrained backbones), if it has them.
 pub fn run_one(
     spec: &RunSpec,
     dir: Option<&Path>,
+    cache: Option<&Path>,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<Metrics> {
     match spec.kind {
-        ExperimentKind::Train => train::run(spec, dir, device, on_epoch),
+        ExperimentKind::Train => train::run(spec, dir, cache, device, on_epoch),
         ExperimentKind::Crowd => crowd::run(spec),
     }
 }
@@ -146,9 +148,13 @@ pub fn run_experiment(
                 .map_err(RunError::from)
                 .and_then(|dir| {
                     let epochs = spec.train.epochs;
-                    let metrics = run_one(spec, Some(&dir), device, &mut |e, loss, rate| {
-                        progress.epoch(&id, e, epochs, loss, rate)
-                    })
+                    let metrics = run_one(
+                        spec,
+                        Some(&dir),
+                        Some(store.root()),
+                        device,
+                        &mut |e, loss, rate| progress.epoch(&id, e, epochs, loss, rate),
+                    )
                     .map_err(|e| RunError::Run {
                         id: id.clone(),
                         point: point_label(spec),

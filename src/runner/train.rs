@@ -1,4 +1,5 @@
-//! Kind `train`: build the data splits, train the model, evaluate the requested metrics on the test set.
+//! Kind `train`: build the data splits, load the pretrained backbone if the run has a `pretrain:`
+//! source, train the model, evaluate the requested metrics on the test set.
 
 use crate::model::{Model, Params};
 use crate::spec::RunSpec;
@@ -10,6 +11,7 @@ use std::path::Path;
 pub fn run(
     spec: &RunSpec,
     dir: Option<&Path>,
+    cache: Option<&Path>,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<Metrics> {
@@ -22,6 +24,14 @@ pub fn run(
         &params,
         device,
     )?;
+    if !spec.pretrain.is_none() {
+        let cache = cache.ok_or_else(|| anyhow::anyhow!("pretraining needs a run store"))?;
+        if let Some(w) =
+            train::pretrain::pretrained(&spec.pretrain, &spec.model, &spec.data, cache, device)?
+        {
+            params.load_prefixed(&w, "backbone.", "backbone.")?;
+        }
+    }
     model.set_frozen_backbone(spec.train.freeze_backbone);
     let checkpoint_dir = dir
         .filter(|_| spec.train.checkpoint)

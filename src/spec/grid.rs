@@ -2,8 +2,8 @@
 
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
-    CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig, TaskConfig,
-    TrainConfig,
+    CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
+    PretrainConfig, TaskConfig, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -29,6 +29,8 @@ pub struct RunSpec {
     pub eval: EvalConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crowd: Option<CrowdRunConfig>,
+    #[serde(default, skip_serializing_if = "PretrainConfig::is_none")]
+    pub pretrain: PretrainConfig,
     pub gzbench: String,
     pub run_format: u32,
 }
@@ -50,6 +52,7 @@ struct Sections {
     train: TrainConfig,
     eval: EvalConfig,
     crowd: CrowdRunConfig,
+    pretrain: PretrainConfig,
 }
 
 /// Every run of the experiment: the product of the sweep lists, times the seeds (seed varies fastest).
@@ -61,6 +64,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         train: exp.train.clone(),
         eval: exp.eval.clone(),
         crowd: exp.crowd.clone(),
+        pretrain: exp.pretrain.clone(),
     };
     let base = serde_yaml::to_value(&base).expect("sections serialise");
     // Check each sweep value on its own first, so an error names exactly the key and value at fault.
@@ -138,6 +142,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 train: s.train.clone(),
                 eval: s.eval.clone(),
                 crowd: (exp.kind == ExperimentKind::Crowd).then(|| s.crowd.clone()),
+                pretrain: s.pretrain.clone(),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
             });
@@ -172,6 +177,11 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
             "early_stopping_patience",
             s.train.early_stopping_patience.is_none() || s.data.val_size > 0,
             "train.early_stopping_patience needs a validation set: set data.val_size > 0",
+        ),
+        (
+            "source",
+            s.pretrain.is_none() || (s.data.image_size >= 16 && s.pretrain.n >= 2),
+            "pretrain needs data.image_size >= 16 and pretrain.n >= 2",
         ),
         (
             "step_every",

@@ -13,6 +13,7 @@
 
 pub mod checkpoint;
 pub mod optim;
+pub mod pretrain;
 
 pub mod bench;
 
