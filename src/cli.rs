@@ -695,10 +695,17 @@ fn reproduce_check(
         profile: at.profile,
     };
     let result = reproduce(dir, &fresh, device, jobs);
-    let names: Vec<String> = experiment_files(dir)?
-        .iter()
-        .filter_map(|f| runner::plan(f, at.profile.into()).ok().map(|(e, _)| e.name))
-        .collect();
+    // experiments whose data is not on this machine cannot be checked here
+    let mut names = Vec::new();
+    for f in experiment_files(dir)? {
+        let Ok((exp, runs)) = runner::plan(&f, at.profile.into()) else {
+            continue;
+        };
+        match runs.iter().find_map(crate::data::unavailable) {
+            Some(why) => say!("not checked: {} ({why})", exp.name),
+            None => names.push(exp.name),
+        }
+    }
     let diffs = crate::report::compare_tables(
         &names,
         at.profile.into(),
