@@ -198,6 +198,12 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
             !s.model.widths.is_empty() && s.model.widths.iter().all(|&w| w > 0),
             "model.widths must be a non-empty list of positive channel counts",
         ),
+        (
+            "views",
+            crate::spec::SUPPORTED_VIEWS.contains(&s.model.views),
+            "model.views must be 8 (rotations x flip) or 4 (rotations); 16 (Dieleman's \
+             45-degree set) is not implemented",
+        ),
     ];
     for (key, ok, msg) in checks {
         if !ok {
