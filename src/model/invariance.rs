@@ -384,6 +384,65 @@ mod tests {
     }
 
     #[test]
+    fn wrapped_models_train_through_the_views() {
+        use crate::data::Dataset;
+        use crate::spec::TrainConfig;
+        use crate::train::{FitOptions, bce_with_logits, fit};
+        let n = 8;
+        let x = image(n, 8);
+        let data = Dataset {
+            channels: 3,
+            size: 8,
+            images: x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            targets: (0..n).map(|i| (i % 2) as f32).collect(),
+            target_len: 1,
+        };
+        for (inv, pool) in [
+            (Invariance::Multiview, CyclicPool::Mean),
+            (Invariance::CyclicPool, CyclicPool::Max),
+        ] {
+            let c = ModelConfig {
+                widths: vec![4],
+                ..cfg(Backbone::CnnSmall, inv, pool)
+            };
+            let p = Params::new(1);
+            let m = Model::build(&c, 3, 8, &p, &Device::Cpu).unwrap();
+            let before = p
+                .var("backbone.stages.0.conv.weight")
+                .unwrap()
+                .as_tensor()
+                .copy()
+                .unwrap();
+            let train = TrainConfig {
+                epochs: 2,
+                batch_size: 4,
+                ..Default::default()
+            };
+            let h = fit(
+                &m,
+                &p,
+                &bce_with_logits,
+                &data,
+                &train,
+                &Device::Cpu,
+                FitOptions {
+                    seed: 0,
+                    val: None,
+                    checkpoint: None,
+                    on_epoch: &mut |_, _, _| {},
+                },
+            )
+            .unwrap();
+            assert!(h.train_loss.iter().all(|l| l.is_finite()), "{inv:?}");
+            let after = p.var("backbone.stages.0.conv.weight").unwrap();
+            assert!(
+                max_abs_diff(&before, after.as_tensor()) > 0.0,
+                "{inv:?}: backbone trained"
+            );
+        }
+    }
+
+    #[test]
     fn config_names_defaults_and_errors() {
         let c: ModelConfig =
             serde_yaml::from_str("{ backbone: resnet, invariance: cyclic-pool, cyclic_pool: max }")

@@ -255,4 +255,24 @@ mod tests {
         let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
         assert!(e.contains("train_size must be at least 2"), "{e}");
     }
+
+    #[test]
+    fn invariance_sweeps_and_unsupported_views() {
+        let t = T.replace(
+            "model.backbone: [linear, cnn-small]",
+            "model.invariance: [none, augment, multiview, cyclic-pool]",
+        );
+        let e = parse_str(&t, "g.yaml").unwrap();
+        let runs = expand(&e, &t, "g.yaml").unwrap();
+        assert_eq!(runs.len(), 24);
+        let cyclic = runs
+            .iter()
+            .filter(|r| r.model.invariance == crate::spec::Invariance::CyclicPool)
+            .count();
+        assert_eq!(cyclic, 6);
+        let t = format!("{T}model: {{ invariance: multiview, views: 16 }}\n");
+        let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
+        assert!(e.contains("model.views must be 8"), "{e}");
+        assert!(e.contains("16"), "{e}");
+    }
 }
