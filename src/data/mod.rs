@@ -5,6 +5,7 @@
 //! compared on the same galaxies); the training and validation draws depend on the run seed as
 //! well, so error bars over seeds include the sampling of the training set.
 
+pub mod augment;
 pub mod pretrain;
 pub mod real;
 mod shapes;

@@ -1,17 +1,77 @@
-//! Metrics of predicted probabilities against binary targets (accuracy, ROC AUC, F1, log loss).
+//! Metrics of predictions against targets: binary ones on probabilities (accuracy, ROC AUC, F1,
+//! log loss), the Kaggle Galaxy Zoo RMSE on vote fractions, and (in [`rotation`]) test-time
+//! augmentation and the rotation-equivariance spread, which need the network itself.
 //!
 //! Pure functions on host vectors, computed in f64; each is checked against a hand-computed case.
+//! Nothing here trains or changes a model.
+
+pub mod rotation;
 
 use crate::spec::Metric;
 
-/// Value of `metric` for probabilities `p` (of class 1) and targets `y` in {0, 1}.
+/// Why a metric cannot be computed from the values given.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EvalError {
+    #[error(
+        "metric `{metric}` needs the model, not only its predictions; call          eval::rotation::equivariance_spread"
+    )]
+    NeedsModel { metric: &'static str },
+    #[error("metric `{metric}`: {predictions} predictions but {targets} targets")]
+    Length {
+        metric: &'static str,
+        predictions: usize,
+        targets: usize,
+    },
+}
+
+/// Value of `metric` for predictions `p` and targets `y`: for the binary metrics, probabilities of
+/// class 1 and targets in {0, 1}; for `rmse`, predicted and target vote fractions flattened
+/// image-major (`N x answers`, the layout of `Dataset::targets`).
+///
+/// Metrics that cannot be computed from predictions ([`Metric::from_predictions`] is false:
+/// `equivariance_spread`) give NaN here, which the runner drops like any non-finite value; use
+/// [`try_compute`] to get the reason as an error.
 pub fn compute(metric: Metric, p: &[f32], y: &[f32]) -> f64 {
-    match metric {
+    try_compute(metric, p, y).unwrap_or(f64::NAN)
+}
+
+/// [`compute`] with an error for a metric that needs the model and for mismatched lengths.
+pub fn try_compute(metric: Metric, p: &[f32], y: &[f32]) -> Result<f64, EvalError> {
+    if !metric.from_predictions() {
+        return Err(EvalError::NeedsModel {
+            metric: metric.as_str(),
+        });
+    }
+    if p.len() != y.len() {
+        return Err(EvalError::Length {
+            metric: metric.as_str(),
+            predictions: p.len(),
+            targets: y.len(),
+        });
+    }
+    Ok(match metric {
         Metric::Accuracy => accuracy(p, y),
         Metric::RocAuc => roc_auc(p, y),
         Metric::F1 => f1(p, y),
         Metric::LogLoss => log_loss(p, y),
+        Metric::Rmse => rmse(p, y),
+        Metric::EquivarianceSpread => f64::NAN, // unreachable: rejected above
+    })
+}
+
+/// Kaggle Galaxy Zoo RMSE: `sqrt(mean over galaxies and answers of (pred - target)^2)`, with
+/// `p` and `y` the `N x answers` predictions and targets flattened image-major (every galaxy has
+/// the same number of answers, so this equals the mean over the flat values). NaN when empty.
+pub fn rmse(p: &[f32], y: &[f32]) -> f64 {
+    if y.is_empty() {
+        return f64::NAN;
     }
+    let s: f64 = p
+        .iter()
+        .zip(y)
+        .map(|(&p, &y)| (p as f64 - y as f64).powi(2))
+        .sum();
+    (s / y.len() as f64).sqrt()
 }
 
 pub fn accuracy(p: &[f32], y: &[f32]) -> f64 {
@@ -102,5 +162,35 @@ mod tests {
             -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
         assert!((log_loss(&p, &y) - ll).abs() < 1e-6);
         assert!(roc_auc(&p, &[1.0; 5]).is_nan());
+    }
+
+    #[test]
+    fn rmse_hand_computed() {
+        // two galaxies x three answers; errors 0.1 0 -0.2 / 0.3 0 0 -> squares .01 .04 .09
+        let p = [0.6, 0.4, 0.0, 1.0, 0.5, 0.5];
+        let y = [0.5, 0.4, 0.2, 0.7, 0.5, 0.5];
+        let want = ((0.01 + 0.04 + 0.09) / 6.0f64).sqrt();
+        assert!((rmse(&p, &y) - want).abs() < 1e-7);
+        assert!((compute(Metric::Rmse, &p, &y) - want).abs() < 1e-7);
+        assert_eq!(rmse(&y, &y), 0.0);
+        assert!(rmse(&[], &[]).is_nan());
+        assert_eq!(
+            try_compute(Metric::Rmse, &p, &y[..5]),
+            Err(EvalError::Length {
+                metric: "rmse",
+                predictions: 6,
+                targets: 5
+            })
+        );
+        assert!(matches!(
+            try_compute(Metric::EquivarianceSpread, &p, &y),
+            Err(EvalError::NeedsModel { .. })
+        ));
+        assert!(compute(Metric::EquivarianceSpread, &p, &y).is_nan());
+        let m: Vec<Metric> = serde_yaml::from_str("[rmse, equivariance_spread]").unwrap();
+        assert_eq!(
+            m.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            ["rmse", "equivariance_spread"]
+        );
     }
 }

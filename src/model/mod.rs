@@ -11,12 +11,14 @@
 //! about training.
 //!
 //! Files: `layers` (conv, norms, linear, dropout), `params` (store, safetensors), one file per
-//! backbone (`linear`, `cnn_small`, `resnet`, `dieleman`, `convnext`), `heads`, `loss`.
+//! backbone (`linear`, `cnn_small`, `resnet`, `dieleman`, `convnext`), `heads`, `loss`,
+//! `invariance` (exact rotation / flip views; the `multiview` and `cyclic-pool` wrappers).
 
 mod cnn_small;
 mod convnext;
 mod dieleman;
 pub mod heads;
+pub mod invariance;
 mod layers;
 mod linear;
 pub mod loss;
@@ -93,7 +95,9 @@ impl Model {
         Self::with_head(cfg, &HeadSpec::default(), channels, size, params, device)
     }
 
-    /// The backbone of `cfg` with the head `head`.
+    /// The backbone of `cfg` with the head `head`. With `cfg.invariance` `multiview` or
+    /// `cyclic-pool` the backbone is wrapped in [`invariance::ViewNet`] (one shared backbone over
+    /// the exact views), and the head is sized for the wrapper's features.
     pub fn with_head(
         cfg: &ModelConfig,
         head: &HeadSpec,
@@ -102,7 +106,7 @@ impl Model {
         params: &Params,
         device: &Device,
     ) -> Result<Self> {
-        let backbone = backbone(cfg, channels, size, params, device)?;
+        let backbone = invariance::wrap(cfg, backbone(cfg, channels, size, params, device)?)?;
         let head = Head::new(head, params, backbone.out_features(), device)?;
         Ok(Model {
             backbone,
@@ -148,6 +152,7 @@ impl Model {
         self.head.outputs()
     }
 
+    /// Length of the features the head sees (the wrapper's, with `multiview` / `cyclic-pool`).
     pub fn features_len(&self) -> usize {
         self.backbone.out_features()
     }

@@ -208,6 +208,12 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
             !s.model.widths.is_empty() && s.model.widths.iter().all(|&w| w > 0),
             "model.widths must be a non-empty list of positive channel counts",
         ),
+        (
+            "views",
+            crate::spec::SUPPORTED_VIEWS.contains(&s.model.views),
+            "model.views must be 8 (rotations x flip) or 4 (rotations); 16 (Dieleman's \
+             45-degree set) is not implemented",
+        ),
     ];
     for (key, ok, msg) in checks {
         if !ok {
@@ -258,5 +264,25 @@ mod tests {
         let t = T.replace("[10, 20]", "[0, 20]");
         let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
         assert!(e.contains("train_size must be at least 2"), "{e}");
+    }
+
+    #[test]
+    fn invariance_sweeps_and_unsupported_views() {
+        let t = T.replace(
+            "model.backbone: [linear, cnn-small]",
+            "model.invariance: [none, augment, multiview, cyclic-pool]",
+        );
+        let e = parse_str(&t, "g.yaml").unwrap();
+        let runs = expand(&e, &t, "g.yaml").unwrap();
+        assert_eq!(runs.len(), 24);
+        let cyclic = runs
+            .iter()
+            .filter(|r| r.model.invariance == crate::spec::Invariance::CyclicPool)
+            .count();
+        assert_eq!(cyclic, 6);
+        let t = format!("{T}model: {{ invariance: multiview, views: 16 }}\n");
+        let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
+        assert!(e.contains("model.views must be 8"), "{e}");
+        assert!(e.contains("16"), "{e}");
     }
 }

@@ -336,6 +336,66 @@ pub struct ModelConfig {
     /// `dieleman`: linear pieces per maxout unit.
     #[serde(default = "d_pieces", skip_serializing_if = "is_d_pieces")]
     pub maxout_pieces: usize,
+    /// How the model handles the rotation / flip symmetry of galaxy images.
+    #[serde(default, skip_serializing_if = "Invariance::is_none")]
+    pub invariance: Invariance,
+    /// `multiview` / `cyclic-pool`: exact views per image: 8 (rotations by 0/90/180/270 degrees of
+    /// the image and of its mirror image) or 4 (rotations only). Dieleman's 16-part variant
+    /// (adding a 45-degree-rotated set) is not implemented and is rejected by validation.
+    #[serde(default = "d_views", skip_serializing_if = "is_d_views")]
+    pub views: usize,
+    /// `cyclic-pool`: how the per-view features are pooled.
+    #[serde(default, skip_serializing_if = "CyclicPool::is_mean")]
+    pub cyclic_pool: CyclicPool,
+}
+
+/// Registry of rotation handling (implemented in `model::invariance` and `data::augment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Invariance {
+    /// The plain backbone; no augmentation.
+    #[default]
+    None,
+    /// The plain backbone trained on Dieleman-style augmented images (random rotation, flip,
+    /// translation, zoom; `data::augment`).
+    Augment,
+    /// Dieleman's multi-view network: every exact view goes through one shared backbone and the
+    /// features are concatenated (`views x F`) before the head.
+    Multiview,
+    /// Like `multiview`, but the per-view features are pooled (`cyclic_pool`: mean or max), so
+    /// the model is exactly invariant to the views' rotations / flips.
+    CyclicPool,
+}
+
+impl Invariance {
+    pub fn is_none(&self) -> bool {
+        *self == Invariance::None
+    }
+}
+
+/// Pooling over views of `invariance: cyclic-pool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CyclicPool {
+    #[default]
+    Mean,
+    Max,
+}
+
+impl CyclicPool {
+    pub fn is_mean(&self) -> bool {
+        *self == CyclicPool::Mean
+    }
+}
+
+/// Values `model.views` may take: 8 (rotations x flip) or 4 (rotations only).
+pub const SUPPORTED_VIEWS: [usize; 2] = [4, 8];
+
+fn d_views() -> usize {
+    8
+}
+fn is_d_views(v: &usize) -> bool {
+    *v == d_views()
 }
 
 fn d_widths() -> Vec<usize> {
@@ -377,6 +437,9 @@ impl Default for ModelConfig {
             dense_units: d_dense_units(),
             dense_layers: d_dense_layers(),
             maxout_pieces: d_pieces(),
+            invariance: Invariance::None,
+            views: d_views(),
+            cyclic_pool: CyclicPool::Mean,
         }
     }
 }
@@ -497,6 +560,13 @@ pub enum Metric {
     F1,
     /// Mean binary cross-entropy of the predicted probabilities.
     LogLoss,
+    /// Kaggle Galaxy Zoo RMSE: root of the mean over galaxies and answers of the squared error
+    /// between predicted and target (weighted) vote fractions.
+    Rmse,
+    /// Rotation-equivariance spread: mean over test galaxies of the standard deviation, over the
+    /// 8 exact rotations / flips of the input, of the predictions (averaged over outputs). Needs
+    /// the model, not only its predictions: `eval::rotation::equivariance_spread`.
+    EquivarianceSpread,
 }
 
 impl Metric {
@@ -506,7 +576,15 @@ impl Metric {
             Metric::RocAuc => "roc_auc",
             Metric::F1 => "f1",
             Metric::LogLoss => "log_loss",
+            Metric::Rmse => "rmse",
+            Metric::EquivarianceSpread => "equivariance_spread",
         }
+    }
+
+    /// Whether [`crate::eval::compute`] can score the metric from predictions and targets
+    /// alone; `false` for metrics that must run the model on transformed inputs.
+    pub fn from_predictions(self) -> bool {
+        !matches!(self, Metric::EquivarianceSpread)
     }
 }
 

@@ -1,0 +1,204 @@
+//! Rotation evaluation: test-time augmentation (TTA) over exact rotations / flips and the
+//! rotation-equivariance spread of a network's predictions.
+//!
+//! The network is any closure `&dyn Fn(&Tensor) -> Result<Tensor>` from images `N x C x H x W` to
+//! outputs `N` or `N x O` (for a [`crate::model::Model`]:
+//! `&|x| model.forward_outputs(x, false)`), so this works for every model and head. Views are
+//! the exact ones of [`crate::model::invariance::dihedral`] (index permutations, no resampling):
+//! 4 = rotations by 0/90/180/270 degrees, 8 = those and the same of the mirror image.
+//! Nothing here trains or changes a model.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! let x = Tensor::ones((2, 1, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+//! let net = |x: &Tensor| x.mean((1, 2, 3));
+//! let y = gzbench::eval::rotation::tta(&net, &x, 8).unwrap();
+//! assert_eq!(y.dims(), &[2]);
+//! assert_eq!(gzbench::eval::rotation::equivariance_spread(&net, &x).unwrap(), vec![0.0, 0.0]);
+//! ```
+
+use crate::data::Dataset;
+use crate::model::invariance::{check_views, dihedral};
+use crate::train::batch;
+use candle_core::{DType, Device, Result, Tensor};
+
+/// A network as evaluation sees it: images -> outputs (`N` or `N x O`).
+pub type NetFn<'a> = &'a dyn Fn(&Tensor) -> Result<Tensor>;
+
+/// Outputs of `net` on each of the first `views` exact views of `x`, as `views x N x O`
+/// (a rank-1 output is treated as `O = 1`). Each view is one call of `net`.
+pub fn view_outputs(net: NetFn, x: &Tensor, views: usize) -> Result<Tensor> {
+    check_views(views)?;
+    let outs = (0..views)
+        .map(|k| {
+            let y = net(&dihedral(x, k)?)?.to_dtype(DType::F32)?;
+            match y.rank() {
+                1 => y.unsqueeze(1),
+                2 => Ok(y),
+                r => candle_core::bail!("network outputs must be N or N x O, got rank {r}"),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::stack(&outs, 0)
+}
+
+/// Test-time augmentation: the mean of `net`'s outputs over the first `views` (4 or 8) exact
+/// views of `x`; same shape as `net(x)`. Averages the outputs as the network returns them
+/// (probabilities for a `dieleman` head, logits for a binary head).
+pub fn tta(net: NetFn, x: &Tensor, views: usize) -> Result<Tensor> {
+    let rank = net(x)?.rank();
+    let m = view_outputs(net, x, views)?.mean(0)?;
+    if rank == 1 { m.squeeze(1) } else { Ok(m) }
+}
+
+/// Per image of `x`: the standard deviation over the 8 exact views of its outputs (population
+/// standard deviation, divide by 8), averaged over outputs. 0 for an exactly invariant network.
+pub fn equivariance_spread(net: NetFn, x: &Tensor) -> Result<Vec<f64>> {
+    let v = view_outputs(net, x, 8)?.to_dtype(DType::F64)?;
+    let mean = v.mean_keepdim(0)?;
+    let std = v.broadcast_sub(&mean)?.sqr()?.mean(0)?.sqrt()?; // N x O
+    std.mean(1)?.to_vec1::<f64>()
+}
+
+/// [`tta`] over every image of `data`, in order, in batches of `batch_size`: one row of
+/// outputs per image (like `train::predict_outputs`).
+pub fn predict_tta(
+    net: NetFn,
+    data: &Dataset,
+    views: usize,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    check_views(views)?;
+    let mut out = Vec::with_capacity(data.len());
+    let all: Vec<usize> = (0..data.len()).collect();
+    for idx in all.chunks(batch_size.max(1)) {
+        let (x, _) = batch(data, idx, device)?;
+        let y = view_outputs(net, &x, views)?.mean(0)?;
+        out.extend(y.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// The `equivariance_spread` metric: [`equivariance_spread`] averaged over every image of
+/// `data` (the test set), computed in batches of `batch_size`. NaN for an empty set.
+pub fn dataset_equivariance_spread(
+    net: NetFn,
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+) -> Result<f64> {
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut sum = 0.0;
+    for idx in all.chunks(batch_size.max(1)) {
+        let (x, _) = batch(data, idx, device)?;
+        sum += equivariance_spread(net, &x)?.iter().sum::<f64>();
+    }
+    Ok(if data.is_empty() {
+        f64::NAN
+    } else {
+        sum / data.len() as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HeadSpec, Model, Params, TreeName};
+    use crate::spec::{Backbone, CyclicPool, Invariance, ModelConfig};
+
+    fn images(n: usize, size: usize) -> Tensor {
+        Params::new(11)
+            .uniform("x", &[n, 3, size, size], 1.0, &Device::Cpu)
+            .unwrap()
+    }
+
+    fn model(invariance: Invariance, params: &Params) -> Model {
+        let cfg = ModelConfig {
+            backbone: Backbone::CnnSmall,
+            widths: vec![4, 6],
+            invariance,
+            cyclic_pool: CyclicPool::Mean,
+            ..Default::default()
+        };
+        let head = HeadSpec::Dieleman {
+            tree: TreeName::Gz2,
+            dropout: 0.0,
+        };
+        Model::with_head(&cfg, &head, 3, 12, params, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn spread_is_zero_for_cyclic_pool_and_positive_for_none() {
+        let x = images(4, 12);
+        let p = Params::new(3);
+        let m = model(Invariance::CyclicPool, &p);
+        let net = |x: &Tensor| m.forward_outputs(x, false);
+        let s = equivariance_spread(&net, &x).unwrap();
+        assert_eq!(s.len(), 4);
+        assert!(s.iter().all(|&v| v < 1e-6), "{s:?}");
+        let p = Params::new(3);
+        let plain = model(Invariance::None, &p);
+        let net = |x: &Tensor| plain.forward_outputs(x, false);
+        let s = equivariance_spread(&net, &x).unwrap();
+        assert!(s.iter().all(|&v| v > 1e-6), "{s:?}");
+    }
+
+    #[test]
+    fn spread_and_tta_hand_computed() {
+        // net = the top-left pixel: over the 8 views of a 2x2 image [[a, b], [c, d]] it takes
+        // each corner twice.
+        let x = Tensor::from_vec(vec![1f32, 2.0, 3.0, 6.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
+        let net = |x: &Tensor| x.narrow(2, 0, 1)?.narrow(3, 0, 1)?.flatten_all();
+        let s = equivariance_spread(&net, &x).unwrap();
+        // values 1 2 3 6: mean 3, variance (4 + 1 + 0 + 9) / 4 = 3.5
+        assert!((s[0] - 3.5f64.sqrt()).abs() < 1e-6);
+        let t = tta(&net, &x, 8).unwrap();
+        assert_eq!(t.dims(), &[1]);
+        assert!((t.to_vec1::<f32>().unwrap()[0] - 3.0).abs() < 1e-6);
+        // rotations only also visit each corner once
+        let t4 = tta(&net, &x, 4).unwrap().to_vec1::<f32>().unwrap();
+        assert!((t4[0] - 3.0).abs() < 1e-6);
+        assert!(tta(&net, &x, 16).is_err());
+    }
+
+    #[test]
+    fn tta_makes_any_network_invariant_and_matches_the_dataset_path() {
+        let x = images(3, 12);
+        let p = Params::new(5);
+        let m = model(Invariance::None, &p);
+        let net = |x: &Tensor| m.forward_outputs(x, false);
+        let t0 = tta(&net, &x, 8).unwrap();
+        assert_eq!(t0.dims(), &[3, 37]);
+        for k in 1..8 {
+            let tk = tta(&net, &dihedral(&x, k).unwrap(), 8).unwrap();
+            let d = (&t0 - &tk)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(d < 1e-5, "view {k}: {d}");
+        }
+        let data = Dataset {
+            channels: 3,
+            size: 12,
+            images: x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            targets: vec![0.0; 3],
+            target_len: 1,
+        };
+        let rows = predict_tta(&net, &data, 8, 2, &Device::Cpu).unwrap();
+        for (r, t) in rows.iter().zip(t0.to_vec2::<f32>().unwrap()) {
+            assert!(r.iter().zip(&t).all(|(a, b)| (a - b).abs() < 1e-6));
+        }
+        assert_eq!(rows.len(), 3);
+        let per = equivariance_spread(&net, &x).unwrap();
+        let mean = dataset_equivariance_spread(&net, &data, 2, &Device::Cpu).unwrap();
+        assert!((mean - per.iter().sum::<f64>() / 3.0).abs() < 1e-9);
+        assert!(mean > 0.0);
+    }
+}

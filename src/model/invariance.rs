@@ -1,0 +1,490 @@
+//! Rotation handling inside the model (`model.invariance`): the exact dihedral views of an
+//! image batch and the wrapper backbones `multiview` and `cyclic-pool` built on them.
+//!
+//! The views are exact index permutations (no resampling), built from `transpose` and `flip`
+//! (an `index_select`), so they are differentiable and run on any device. View `k` of 8 is
+//! [`dihedral`]`(x, k)`: `k = 0..4` rotates by `90k` degrees counter-clockwise, `k = 4..8`
+//! rotates the horizontal mirror image (`x.flip(3)`) by `90(k-4)` degrees.
+//!
+//! [`ViewNet`] wraps any [`FeatureNet`]: the `V` views of a batch of `N` images go through the one
+//! shared backbone as a single `V*N` batch (so every view uses the same weights, and BatchNorm
+//! sees all of them), giving `V x N x F` features that are either concatenated per image
+//! (`multiview`, `N x V*F`, Dieleman et al. 2015) or pooled over views (`cyclic-pool`, `N x F`,
+//! mean or max). Pooling over the full set of 8 views makes the model exactly invariant to
+//! rotations by multiples of 90 degrees and flips, because such a transform of the input only
+//! permutes its views. Random-angle augmentation (`augment`) lives in `data::augment`; this
+//! module owns no parameters of its own and does no training.
+
+use super::FeatureNet;
+pub use crate::spec::SUPPORTED_VIEWS;
+use crate::spec::{CyclicPool, Invariance, ModelConfig};
+use candle_core::{Result, Tensor};
+
+/// Rotate `N x C x H x W` images by 90 degrees counter-clockwise (as displayed with row 0 at the
+/// top): `out[i][j] = x[j][W-1-i]`. Needs square images.
+pub fn rot90(x: &Tensor) -> Result<Tensor> {
+    square(x)?;
+    x.contiguous()?.flip(&[3])?.transpose(2, 3)
+}
+
+/// View `k` (0..8) of the dihedral group D4 applied to `N x C x H x W` square images; see the
+/// module doc for the order. The result is contiguous.
+pub fn dihedral(x: &Tensor, k: usize) -> Result<Tensor> {
+    square(x)?;
+    if k >= 8 {
+        candle_core::bail!("dihedral view {k} does not exist; views are 0..8");
+    }
+    // `flip` is an `index_select`, which needs a contiguous input.
+    let x = x.contiguous()?;
+    let base = if k >= 4 { x.flip(&[3])? } else { x };
+    let v = match k % 4 {
+        0 => base,
+        // out[i][j] = x[j][W-1-i]
+        1 => base.flip(&[3])?.transpose(2, 3)?,
+        // out[i][j] = x[H-1-i][W-1-j]
+        2 => base.flip(&[2, 3])?,
+        // out[i][j] = x[H-1-j][i]
+        _ => base.flip(&[2])?.transpose(2, 3)?,
+    };
+    v.contiguous()
+}
+
+/// The first `views` dihedral views of `x` stacked view-major: `(views * N) x C x H x W`, rows
+/// `v*N .. (v+1)*N` holding view `v` of every image.
+pub fn stack_views(x: &Tensor, views: usize) -> Result<Tensor> {
+    check_views(views)?;
+    let all = (0..views)
+        .map(|k| dihedral(x, k))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&all, 0)
+}
+
+/// An error unless `views` is one of [`SUPPORTED_VIEWS`].
+pub fn check_views(views: usize) -> Result<()> {
+    if SUPPORTED_VIEWS.contains(&views) {
+        return Ok(());
+    }
+    if views == 16 {
+        candle_core::bail!(
+            "model.views: 16 (Dieleman's variant adding a 45-degree-rotated set) is not \
+             implemented; use views: 8 (rotations x flip) or 4 (rotations)"
+        );
+    }
+    candle_core::bail!("model.views: {views} is not supported; use 8 (rotations x flip) or 4")
+}
+
+fn square(x: &Tensor) -> Result<()> {
+    let (_, _, h, w) = x.dims4()?;
+    if h != w {
+        candle_core::bail!("rotating images by 90 degrees needs square images, got {h} x {w}");
+    }
+    Ok(())
+}
+
+/// How [`ViewNet`] combines the per-view features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// Concatenate per image: `N x (views * F)`, view 0's features first.
+    Concat,
+    /// Mean over views: `N x F`.
+    Mean,
+    /// Max over views: `N x F`.
+    Max,
+}
+
+/// A backbone run on the exact views of its input; see the module doc.
+pub struct ViewNet {
+    inner: Box<dyn FeatureNet>,
+    views: usize,
+    combine: Combine,
+}
+
+impl ViewNet {
+    pub fn new(inner: Box<dyn FeatureNet>, views: usize, combine: Combine) -> Result<Self> {
+        check_views(views)?;
+        Ok(ViewNet {
+            inner,
+            views,
+            combine,
+        })
+    }
+}
+
+impl FeatureNet for ViewNet {
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let n = x.dim(0)?;
+        let f = self.inner.forward(&stack_views(x, self.views)?, train)?;
+        let feats = f.dim(1)?;
+        let f = f.reshape((self.views, n, feats))?;
+        match self.combine {
+            Combine::Concat => f
+                .transpose(0, 1)?
+                .contiguous()?
+                .reshape((n, self.views * feats)),
+            Combine::Mean => f.mean(0),
+            Combine::Max => f.max(0),
+        }
+    }
+
+    fn out_features(&self) -> usize {
+        match self.combine {
+            Combine::Concat => self.views * self.inner.out_features(),
+            Combine::Mean | Combine::Max => self.inner.out_features(),
+        }
+    }
+}
+
+/// Wrap `backbone` as `cfg.invariance` asks (`none` and `augment` leave it as it is).
+pub fn wrap(cfg: &ModelConfig, backbone: Box<dyn FeatureNet>) -> Result<Box<dyn FeatureNet>> {
+    let combine = match (cfg.invariance, cfg.cyclic_pool) {
+        (Invariance::None | Invariance::Augment, _) => return Ok(backbone),
+        (Invariance::Multiview, _) => Combine::Concat,
+        (Invariance::CyclicPool, CyclicPool::Mean) => Combine::Mean,
+        (Invariance::CyclicPool, CyclicPool::Max) => Combine::Max,
+    };
+    Ok(Box::new(ViewNet::new(backbone, cfg.views, combine)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{HeadSpec, Model, Params, TreeName};
+    use crate::spec::Backbone;
+    use candle_core::{DType, Device, Var};
+
+    fn image(n: usize, size: usize) -> Tensor {
+        Params::new(5)
+            .uniform("x", &[n, 3, size, size], 1.0, &Device::Cpu)
+            .unwrap()
+    }
+
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn views_are_the_exact_permutations() {
+        let x = Tensor::arange(0f32, 9.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 3, 3))
+            .unwrap();
+        let v = |k| {
+            dihedral(&x, k)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        // 0 1 2 / 3 4 5 / 6 7 8
+        assert_eq!(v(0), [0., 1., 2., 3., 4., 5., 6., 7., 8.]);
+        assert_eq!(v(1), [2., 5., 8., 1., 4., 7., 0., 3., 6.]);
+        assert_eq!(v(2), [8., 7., 6., 5., 4., 3., 2., 1., 0.]);
+        assert_eq!(v(3), [6., 3., 0., 7., 4., 1., 8., 5., 2.]);
+        assert_eq!(v(4), [2., 1., 0., 5., 4., 3., 8., 7., 6.]);
+        let r = rot90(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(r, v(1));
+        // the 8 views are distinct, and rotating view k gives view k+1 of the same family
+        let all: Vec<Vec<f32>> = (0..8).map(v).collect();
+        for i in 0..8 {
+            for j in 0..i {
+                assert_ne!(all[i], all[j], "views {i} and {j}");
+            }
+        }
+        for k in [0, 1, 2, 4, 5, 6] {
+            let r = rot90(&dihedral(&x, k).unwrap()).unwrap();
+            assert_eq!(
+                r.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                all[k + 1]
+            );
+        }
+        assert!(dihedral(&x, 8).is_err());
+        let rect = Tensor::zeros((1, 1, 2, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(dihedral(&rect, 1).is_err());
+        assert!(stack_views(&x, 16).is_err());
+        assert!(stack_views(&x, 3).is_err());
+        assert_eq!(stack_views(&x, 8).unwrap().dims(), &[8, 1, 3, 3]);
+    }
+
+    #[test]
+    fn augment_at_right_angles_matches_the_views() {
+        use crate::data::augment::{Transform, apply};
+        let x = image(1, 10);
+        let host = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (k, angle_deg, flip) in [
+            (1, 90.0, false),
+            (2, 180.0, false),
+            (3, 270.0, false),
+            (4, 0.0, true),
+        ] {
+            let t = Transform {
+                angle_deg,
+                flip,
+                ..Transform::IDENTITY
+            };
+            let a = apply(&host, 3, 10, &t).unwrap();
+            let v = dihedral(&x, k)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert!(
+                v.iter().zip(&a).all(|(p, q)| (p - q).abs() < 1e-5),
+                "view {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn views_pass_gradients() {
+        let w = Var::from_tensor(&image(2, 4)).unwrap();
+        let y = stack_views(w.as_tensor(), 8).unwrap();
+        let coeff = Params::new(1)
+            .uniform("c", &[16, 3, 4, 4], 1.0, &Device::Cpu)
+            .unwrap();
+        let loss = (y * &coeff).unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap();
+        let grad = g.get(w.as_tensor()).unwrap();
+        // d loss / d x = sum over views of the inverse-permuted coefficients
+        let mut expect = Tensor::zeros((2, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
+        for k in 0..8 {
+            let ck = coeff.narrow(0, 2 * k, 2).unwrap();
+            // apply the inverse of view k
+            let inv = match k {
+                1 => dihedral(&ck, 3).unwrap(),
+                3 => dihedral(&ck, 1).unwrap(),
+                _ => dihedral(&ck, k).unwrap(),
+            };
+            expect = (expect + inv).unwrap();
+        }
+        assert!(max_abs_diff(grad, &expect) < 1e-5);
+    }
+
+    fn cfg(backbone: Backbone, invariance: Invariance, pool: CyclicPool) -> ModelConfig {
+        ModelConfig {
+            backbone,
+            widths: vec![4, 6],
+            dims: Some(vec![4, 4, 6, 6]),
+            depths: Some(vec![1, 1, 1, 1]),
+            invariance,
+            cyclic_pool: pool,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cyclic_pool_is_invariant_for_cnn_and_resnet() {
+        let dev = Device::Cpu;
+        let x = image(3, 12);
+        for backbone in [Backbone::CnnSmall, Backbone::Resnet] {
+            for pool in [CyclicPool::Mean, CyclicPool::Max] {
+                let c = cfg(backbone, Invariance::CyclicPool, pool);
+                let head = HeadSpec::Dieleman {
+                    tree: TreeName::Gz2,
+                    dropout: 0.0,
+                };
+                let p = Params::new(2);
+                let m = Model::with_head(&c, &head, 3, 12, &p, &dev).unwrap();
+                for train in [false, true] {
+                    let y0 = m.forward_outputs(&x, train).unwrap();
+                    assert_eq!(y0.dims(), &[3, 37]);
+                    for k in 1..8 {
+                        let yk = m.forward_outputs(&dihedral(&x, k).unwrap(), train).unwrap();
+                        let d = max_abs_diff(&y0, &yk);
+                        assert!(
+                            d <= 1e-5,
+                            "{backbone:?} {pool:?} train={train} view {k}: {d}"
+                        );
+                    }
+                }
+                // and not trivially constant
+                let other = m.forward_outputs(&image(3, 12).affine(-1.0, 0.5).unwrap(), false);
+                assert!(
+                    max_abs_diff(&m.forward_outputs(&x, false).unwrap(), &other.unwrap()) > 0.0
+                );
+            }
+            // the plain backbone is not invariant
+            let c = cfg(backbone, Invariance::None, CyclicPool::Mean);
+            let m = Model::build(&c, 3, 12, &Params::new(2), &dev).unwrap();
+            let y0 = m.forward(&x, false).unwrap();
+            let y1 = m.forward(&dihedral(&x, 1).unwrap(), false).unwrap();
+            assert!(max_abs_diff(&y0, &y1) > 1e-6, "{backbone:?}");
+        }
+    }
+
+    #[test]
+    fn multiview_shares_one_backbone() {
+        let dev = Device::Cpu;
+        let x = image(2, 12);
+        for backbone in [Backbone::CnnSmall, Backbone::Resnet] {
+            let plain = Params::new(4);
+            let pm = Model::build(
+                &cfg(backbone, Invariance::None, CyclicPool::Mean),
+                3,
+                12,
+                &plain,
+                &dev,
+            )
+            .unwrap();
+            let multi = Params::new(4);
+            let mm = Model::build(
+                &cfg(backbone, Invariance::Multiview, CyclicPool::Mean),
+                3,
+                12,
+                &multi,
+                &dev,
+            )
+            .unwrap();
+            let f = pm.features_len();
+            assert_eq!(mm.features_len(), 8 * f);
+            assert_eq!(
+                plain.names_with_prefix("backbone."),
+                multi.names_with_prefix("backbone.")
+            );
+            assert_eq!(
+                multi.names_with_prefix("head."),
+                plain.names_with_prefix("head.")
+            );
+            let count = |p: &Params, prefix: &str| -> usize {
+                p.trainable_named()
+                    .iter()
+                    .filter(|(n, _)| n.starts_with(prefix))
+                    .map(|(_, v)| v.as_tensor().elem_count())
+                    .sum()
+            };
+            assert_eq!(count(&plain, "backbone."), count(&multi, "backbone."));
+            assert_eq!(count(&plain, "head."), f + 1);
+            assert_eq!(count(&multi, "head."), 8 * f + 1);
+            // same seed, same backbone weights: the multiview features are the plain backbone's
+            // features of each view, concatenated in view order
+            let mf = mm.features(&x, false).unwrap();
+            assert_eq!(mf.dims(), &[2, 8 * f]);
+            for k in 0..8 {
+                let pf = pm.features(&dihedral(&x, k).unwrap(), false).unwrap();
+                let part = mf.narrow(1, k * f, f).unwrap();
+                assert!(max_abs_diff(&part, &pf) < 1e-5, "{backbone:?} view {k}");
+            }
+            assert_eq!(mm.forward(&x, true).unwrap().dims(), &[2]);
+        }
+    }
+
+    #[test]
+    fn wrapped_models_train_through_the_views() {
+        use crate::data::Dataset;
+        use crate::spec::TrainConfig;
+        use crate::train::{FitOptions, bce_with_logits, fit};
+        let n = 8;
+        let x = image(n, 8);
+        let data = Dataset {
+            channels: 3,
+            size: 8,
+            images: x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            targets: (0..n).map(|i| (i % 2) as f32).collect(),
+            target_len: 1,
+        };
+        for (inv, pool) in [
+            (Invariance::Multiview, CyclicPool::Mean),
+            (Invariance::CyclicPool, CyclicPool::Max),
+        ] {
+            let c = ModelConfig {
+                widths: vec![4],
+                ..cfg(Backbone::CnnSmall, inv, pool)
+            };
+            let p = Params::new(1);
+            let m = Model::build(&c, 3, 8, &p, &Device::Cpu).unwrap();
+            let before = p
+                .var("backbone.stages.0.conv.weight")
+                .unwrap()
+                .as_tensor()
+                .copy()
+                .unwrap();
+            let train = TrainConfig {
+                epochs: 2,
+                batch_size: 4,
+                ..Default::default()
+            };
+            let h = fit(
+                &m,
+                &p,
+                &bce_with_logits,
+                &data,
+                &train,
+                &Device::Cpu,
+                FitOptions {
+                    seed: 0,
+                    val: None,
+                    checkpoint: None,
+                    on_epoch: &mut |_, _, _| {},
+                },
+            )
+            .unwrap();
+            assert!(h.train_loss.iter().all(|l| l.is_finite()), "{inv:?}");
+            let after = p.var("backbone.stages.0.conv.weight").unwrap();
+            assert!(
+                max_abs_diff(&before, after.as_tensor()) > 0.0,
+                "{inv:?}: backbone trained"
+            );
+        }
+    }
+
+    #[test]
+    fn config_names_defaults_and_errors() {
+        let c: ModelConfig =
+            serde_yaml::from_str("{ backbone: resnet, invariance: cyclic-pool, cyclic_pool: max }")
+                .unwrap();
+        assert_eq!(
+            (c.invariance, c.cyclic_pool, c.views),
+            (Invariance::CyclicPool, CyclicPool::Max, 8)
+        );
+        let d: ModelConfig = serde_yaml::from_str("{ invariance: multiview, views: 4 }").unwrap();
+        assert_eq!(d.views, 4);
+        let text = serde_json::to_string(&ModelConfig::default()).unwrap();
+        assert!(!text.contains("invariance") && !text.contains("views") && !text.contains("pool"));
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(
+            text.contains(r#""invariance":"cyclic-pool""#)
+                && text.contains(r#""cyclic_pool":"max""#)
+        );
+        for name in ["none", "augment", "multiview", "cyclic-pool"] {
+            let c: ModelConfig =
+                serde_yaml::from_str(&format!("{{ invariance: {name} }}")).unwrap();
+            assert_eq!(crate::spec::yaml_name(&c.invariance), name);
+        }
+        assert!(serde_yaml::from_str::<ModelConfig>("{ invariance: rotate }").is_err());
+        let sixteen = ModelConfig {
+            widths: vec![4],
+            invariance: Invariance::Multiview,
+            views: 16,
+            ..Default::default()
+        };
+        let e = Model::build(&sixteen, 3, 8, &Params::new(0), &Device::Cpu);
+        assert!(e.err().unwrap().to_string().contains("16"));
+        // augment leaves the backbone unwrapped
+        let a = ModelConfig {
+            widths: vec![4],
+            invariance: Invariance::Augment,
+            ..Default::default()
+        };
+        assert_eq!(
+            Model::build(&a, 3, 8, &Params::new(0), &Device::Cpu)
+                .unwrap()
+                .features_len(),
+            4
+        );
+    }
+}
