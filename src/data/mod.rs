@@ -93,6 +93,7 @@ pub fn provides(source: DataSource) -> &'static [Target] {
             Target::Featured,
             Target::Merger,
             Target::Clumpy,
+            Target::Gz2Answers,
         ],
         DataSource::GzDecalsRings => &[Target::Ring],
     }

@@ -13,7 +13,9 @@ use super::{DataError, Dataset};
 use crate::spec::{Survey, Target};
 use crate::universe::observe::to_display_planes;
 use crate::universe::population::sample_galaxy;
-use crate::universe::{Galaxy, PopulationConfig, RenderConfig, TrueAnswers, render};
+use crate::universe::{
+    Galaxy, PopulationConfig, RenderConfig, TreeLink, TrueAnswers, VoteProbabilities, render,
+};
 use rayon::prelude::*;
 
 /// How many galaxies may be scanned per requested galaxy before the search gives up.
@@ -33,8 +35,29 @@ pub fn label(g: &Galaxy, target: Target) -> bool {
             TrueAnswers::from_galaxy(g).smooth_or_featured
                 == crate::universe::SmoothOrFeatured::Featured
         }
-        Target::Elongated => false,
+        Target::Elongated | Target::Gz2Answers => false,
     }
+}
+
+/// Votes per galaxy on the first question when simulating GZ2 vote fractions (later questions
+/// get the votes that reach them), about what Galaxy Zoo 2 collected.
+const GZ2_VOTES: usize = 40;
+
+/// Kaggle-style GZ2 targets of galaxy `g`: vote counts of a simulated crowd drawn from its true
+/// vote probabilities along the tree, turned into fractions and weighted by the probability of
+/// reaching each question.
+pub fn gz2_targets(g: &Galaxy, seed: u64, tree: &crate::tree::Tree, link: &TreeLink) -> Vec<f32> {
+    let a = TrueAnswers::from_galaxy(g);
+    let f = link.fractions(&a, &VoteProbabilities::from_answers(&a, g.difficulty));
+    let mut r = crate::rng::item_stream(seed, "data/gz2/votes", g.id);
+    let counts: Vec<f64> = super::pretrain::vote_counts(tree, &f, GZ2_VOTES, &mut r)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    tree.weighted_targets(&tree.fractions(&counts))
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
 }
 
 pub fn survey(s: Survey) -> crate::universe::Survey {
@@ -96,15 +119,24 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
         .par_iter()
         .map(|g| to_display_planes(&render(g, &cfg, d.seed)))
         .collect();
+    let (targets, target_len) = if d.target == Target::Gz2Answers {
+        let tree = crate::tree::Tree::gz2();
+        let link = TreeLink::new(&tree).expect("the GZ2 tree is linked");
+        let t: Vec<Vec<f32>> = galaxies
+            .par_iter()
+            .map(|g| gz2_targets(g, d.seed, &tree, &link))
+            .collect();
+        (t.concat(), tree.n_answers())
+    } else {
+        let t = galaxies.iter().map(|g| label(g, d.target) as u8 as f32);
+        (t.collect(), 1)
+    };
     Ok(Dataset {
-        target_len: 1,
+        target_len,
         channels: 3,
         size: d.size,
         images: images.concat(),
-        targets: galaxies
-            .iter()
-            .map(|g| label(g, d.target) as u8 as f32)
-            .collect(),
+        targets,
     })
 }
 
@@ -119,6 +151,18 @@ mod tests {
             survey: Survey::DecalsLike,
             target,
             positive_fraction,
+        }
+    }
+
+    #[test]
+    fn gz2_targets_are_kaggle_weighted_fractions() {
+        let d = generate(&draw(Target::Gz2Answers, None), 0, 20).unwrap();
+        assert_eq!(d.target_len, 37);
+        for row in d.targets.chunks(37) {
+            let q1: f32 = row[..3].iter().sum();
+            assert!((q1 - 1.0).abs() < 1e-5, "{q1}");
+            // Q2 (edge-on) is reached via A1.2: its answers sum to the weighted A1.2 fraction
+            assert!((row[3] + row[4] - row[1]).abs() < 1e-5);
         }
     }
 

@@ -429,6 +429,7 @@ mod tests {
                     seed: 0,
                     val: None,
                     checkpoint: None,
+                    augment: false,
                     on_epoch: &mut |_, _, _| {},
                 },
             )

@@ -1,12 +1,21 @@
 //! Kind `train`: build the data splits, load the pretrained backbone if the run has a `pretrain:`
 //! source, train the model, evaluate the requested metrics on the test set.
+//!
+//! The target decides the head and the loss: a binary target gets one logit and BCE; the 37 GZ2
+//! answers get Dieleman's tree-normalised head and MSE on the weighted vote fractions (the Kaggle
+//! Galaxy Challenge setup). `model.invariance: augment` augments every training batch;
+//! `eval.tta_views` averages test predictions over exact rotations/flips.
 
-use crate::model::{Model, Params};
-use crate::spec::RunSpec;
+use crate::eval::rotation::{dataset_equivariance_spread, predict_tta};
+use crate::model::{HeadSpec, Model, Params, TreeName, loss};
+use crate::spec::{Invariance, Metric, RunSpec};
 use crate::store::Metrics;
+use crate::train::{Net, Outputs};
 use crate::{data, eval, train};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use std::path::Path;
+
+const EVAL_BATCH: usize = 256;
 
 pub fn run(
     spec: &RunSpec,
@@ -16,14 +25,18 @@ pub fn run(
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<Metrics> {
     let splits = data::build(spec)?;
+    let binary = spec.task.target.is_binary();
+    let head = if binary {
+        HeadSpec::default()
+    } else {
+        HeadSpec::Dieleman {
+            tree: TreeName::Gz2,
+            dropout: 0.0,
+        }
+    };
     let params = Params::new(spec.seed);
-    let mut model = Model::build(
-        &spec.model,
-        splits.train.channels,
-        splits.train.size,
-        &params,
-        device,
-    )?;
+    let (c, size) = (splits.train.channels, splits.train.size);
+    let mut model = Model::with_head(&spec.model, &head, c, size, &params, device)?;
     if !spec.pretrain.is_none() {
         let cache = cache.ok_or_else(|| anyhow::anyhow!("pretraining needs a run store"))?;
         if let Some(w) =
@@ -36,10 +49,16 @@ pub fn run(
     let checkpoint_dir = dir
         .filter(|_| spec.train.checkpoint)
         .map(|d| d.join(crate::store::CHECKPOINT));
+    let outputs = Outputs(&model);
+    let (net, loss_fn): (&dyn Net, train::Loss) = if binary {
+        (&model, &train::bce_with_logits)
+    } else {
+        (&outputs, &loss::mse)
+    };
     let history = train::fit(
-        &model,
+        net,
         &params,
-        &train::bce_with_logits,
+        loss_fn,
         &splits.train,
         &spec.train,
         device,
@@ -47,13 +66,40 @@ pub fn run(
             seed: spec.seed,
             val: Some(&splits.val),
             checkpoint: checkpoint_dir.as_deref(),
+            augment: spec.model.invariance == Invariance::Augment,
             on_epoch,
         },
     )?;
-    let p = train::predict(&model, &splits.test, 256, device)?;
+    // what the metrics see: probabilities for a binary target, answer fractions otherwise
+    let shown = |x: &Tensor| -> candle_core::Result<Tensor> {
+        let y = model.forward_outputs(x, false)?;
+        if binary {
+            candle_nn::ops::sigmoid(&y)
+        } else {
+            Ok(y)
+        }
+    };
+    let rows = match spec.eval.tta_views {
+        Some(v) => predict_tta(&shown, &splits.test, v, EVAL_BATCH, device)?,
+        None => {
+            let rows = train::predict_outputs(&Outputs(&model), &splits.test, EVAL_BATCH, device)?;
+            if binary {
+                let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
+                rows.into_iter().map(|r| vec![sig(r[0])]).collect()
+            } else {
+                rows
+            }
+        }
+    };
+    let p: Vec<f32> = rows.concat();
     let mut m = Metrics::new();
     for &metric in &spec.eval.metrics {
-        let v = eval::compute(metric, &p, &splits.test.targets);
+        let v = match metric {
+            Metric::EquivarianceSpread => {
+                dataset_equivariance_spread(&shown, &splits.test, EVAL_BATCH, device)?
+            }
+            _ => eval::try_compute(metric, &p, &splits.test.targets)?,
+        };
         if v.is_finite() {
             m.insert(metric.as_str().to_string(), v);
         }
@@ -64,7 +110,7 @@ pub fn run(
     if let Some(best) = history.best_epoch {
         m.insert(
             "epochs_trained".to_string(),
-            (history.train_loss.len()) as f64,
+            history.train_loss.len() as f64,
         );
         if let Some(&v) = history.val_loss.get(best) {
             m.insert("val_loss".to_string(), v);

@@ -184,6 +184,16 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
             "pretrain needs data.image_size >= 16 and pretrain.n >= 2",
         ),
         (
+            "tta_views",
+            s.eval.tta_views.is_none_or(|v| v == 4 || v == 8),
+            "eval.tta_views must be 4 or 8",
+        ),
+        (
+            "positive_fraction",
+            s.task.target.is_binary() || s.data.positive_fraction.is_none(),
+            "data.positive_fraction applies to binary targets only",
+        ),
+        (
             "step_every",
             s.train.step_every >= 1,
             "train.step_every must be at least 1 epoch",

@@ -276,6 +276,16 @@ pub enum Target {
     Merger,
     /// `synthetic`: does it have giant star-forming clumps?
     Clumpy,
+    /// `synthetic`: the 37 Galaxy Zoo 2 answers (Kaggle Galaxy Challenge targets: vote fractions
+    /// of a simulated crowd, weighted along the tree); Dieleman's normalised head, MSE, RMSE.
+    Gz2Answers,
+}
+
+impl Target {
+    /// Whether the target is one binary label (else a vector of answers).
+    pub fn is_binary(self) -> bool {
+        self != Target::Gz2Answers
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -593,6 +603,10 @@ impl Metric {
 pub struct EvalConfig {
     #[serde(default = "d_metrics")]
     pub metrics: Vec<Metric>,
+    /// Test-time augmentation: average the predictions over this many exact rotations/flips
+    /// (4 or 8); absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tta_views: Option<usize>,
 }
 
 fn d_metrics() -> Vec<Metric> {
@@ -603,6 +617,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             metrics: d_metrics(),
+            tta_views: None,
         }
     }
 }

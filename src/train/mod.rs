@@ -43,6 +43,15 @@ impl Net for Model {
     }
 }
 
+/// A model seen through its multi-output head (`N x outputs`).
+pub struct Outputs<'a>(pub &'a Model);
+
+impl Net for Outputs<'_> {
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.0.forward_outputs(x, train)
+    }
+}
+
 /// A loss: (network outputs, targets) -> scalar tensor.
 pub type Loss<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
 
@@ -69,6 +78,8 @@ pub struct FitOptions<'a> {
     pub val: Option<&'a Dataset>,
     /// Folder for `checkpoint.safetensors` + `checkpoint.json`; resumes from them if present.
     pub checkpoint: Option<&'a Path>,
+    /// Dieleman's augmentation of every training image, drawn per (seed, epoch, image).
+    pub augment: bool,
     pub on_epoch: OnEpoch<'a>,
 }
 
@@ -76,11 +87,37 @@ pub struct FitOptions<'a> {
 /// image) or `N x K`.
 pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
     let (x, y) = data.gather(idx);
-    let x = Tensor::from_vec(x, (idx.len(), data.channels, data.size, data.size), device)?;
+    tensors(data, x, y, idx.len(), device)
+}
+
+/// The training batch of epoch `epoch`, augmented if asked.
+fn train_batch(
+    data: &Dataset,
+    idx: &[usize],
+    augment: Option<(u64, usize)>,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let (mut x, y) = data.gather(idx);
+    if let Some((seed, epoch)) = augment {
+        x = crate::data::augment::augment(&x, data.channels, data.size, seed, epoch, idx)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    }
+    tensors(data, x, y, idx.len(), device)
+}
+
+fn tensors(
+    data: &Dataset,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    n: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let idx_len = n;
+    let x = Tensor::from_vec(x, (idx_len, data.channels, data.size, data.size), device)?;
     let y = if data.target_len == 1 {
-        Tensor::from_vec(y, idx.len(), device)?
+        Tensor::from_vec(y, idx_len, device)?
     } else {
-        Tensor::from_vec(y, (idx.len(), data.target_len), device)?
+        Tensor::from_vec(y, (idx_len, data.target_len), device)?
     };
     Ok((x, y))
 }
@@ -131,7 +168,8 @@ pub fn fit(
         let mut sum = 0.0;
         for (i, idx) in order.chunks(cfg.batch_size).enumerate() {
             opt.set_lr(lr_at(cfg, epoch * steps_per_epoch + i, total, epoch));
-            let (x, y) = batch(data, idx, device)?;
+            let aug = opts.augment.then_some((seed, epoch));
+            let (x, y) = train_batch(data, idx, aug, device)?;
             let loss = loss_fn(&net.forward(&x, true)?, &y)?;
             opt.backward_step(&loss)?;
             sum += loss.to_scalar::<f32>()? as f64 * idx.len() as f64;

@@ -5,7 +5,7 @@
 //! pretrains each backbone once; the cache entry is complete only once its `COMPLETE` marker
 //! exists (written last), so an interrupted pretraining is redone.
 
-use super::{FitOptions, fit};
+use super::{FitOptions, Outputs, fit};
 use crate::data::pretrain as pdata;
 use crate::model::{HeadSpec, Model, Params, TreeName, loss};
 use crate::spec::{DataConfig, ModelConfig, PretrainConfig, PretrainSource, RUN_FORMAT_VERSION};
@@ -91,6 +91,7 @@ pub fn pretrained(
             seed: p.seed,
             val: None,
             checkpoint: None,
+            augment: false,
             on_epoch: &mut |_, _, _| {},
         },
     )?;
@@ -109,15 +110,6 @@ type LossFn = fn(&Tensor, &Tensor) -> Result<Tensor>;
 
 fn astro_loss(concentrations: &Tensor, counts: &Tensor) -> Result<Tensor> {
     loss::dirichlet_multinomial_loss(concentrations, counts, &Tree::decals())
-}
-
-/// A model seen through its multi-output head.
-struct Outputs<'a>(&'a Model);
-
-impl super::Net for Outputs<'_> {
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.0.forward_outputs(x, train)
-    }
 }
 
 #[cfg(test)]

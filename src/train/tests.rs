@@ -74,6 +74,7 @@ fn resume_from_checkpoint_is_bit_identical() {
         seed: 9,
         val: None,
         checkpoint: Some(full.path()),
+        augment: false,
         on_epoch: &mut copy_after_epoch_1,
     };
     let h_full = fit(&m, &p, &bce_with_logits, &d, &cfg, &Device::Cpu, opts).unwrap();
@@ -85,6 +86,7 @@ fn resume_from_checkpoint_is_bit_identical() {
         seed: 9,
         val: None,
         checkpoint: Some(saved.path()),
+        augment: false,
         on_epoch: &mut record,
     };
     let h_resumed = fit(&m2, &p2, &bce_with_logits, &d, &cfg, &Device::Cpu, opts).unwrap();
@@ -109,6 +111,7 @@ fn early_stopping_restores_the_best_epoch() {
         seed: 1,
         val: Some(&val),
         checkpoint: None,
+        augment: false,
         on_epoch: &mut |_, _, _| {},
     };
     let h = fit(&m, &p, &bce_with_logits, &train, &cfg, &Device::Cpu, opts).unwrap();
@@ -158,6 +161,7 @@ fn frozen_backbone_gets_no_update_and_no_optimizer_state() {
         seed: 2,
         val: None,
         checkpoint: Some(dir.path()),
+        augment: false,
         on_epoch: &mut |_, _, _| {},
     };
     fit(&m, &p, &bce_with_logits, &d, &cfg, &Device::Cpu, opts).unwrap();
