@@ -198,7 +198,7 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
             if facets.len() > 1 {
                 let suffix: String = f
                     .split(", ")
-                    .map(|kv| kv.split_once('=').map_or(kv, |(_, v)| v))
+                    .map(|kv| kv.replacen('=', "-", 1))
                     .collect::<Vec<_>>()
                     .join("_")
                     .chars()
