@@ -42,6 +42,9 @@ pub fn label(key: &str) -> String {
         "brier" => "Brier score".into(),
         "ece" => "expected calibration error".into(),
         "crowd.votes_per_galaxy" => "votes per galaxy".into(),
+        "rmse" => "RMSE over the 37 GZ2 answers".into(),
+        "equivariance_spread" => "equivariance spread (std over 8 views)".into(),
+        "clicks_per_galaxy" => "clicks per galaxy".into(),
         "train_loss" => "final training loss (nats)".into(),
         k => k.rsplit('.').next().unwrap_or(k).replace('_', " "),
     }
