@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod figures;
+pub mod fit;
 pub mod paper;
 mod style;
 mod tables;
@@ -55,6 +56,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     let dir = out_dir(store, &exp.name, profile);
     let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
     files.extend(figures::write(&exp, &rows, &dir.join("figures"))?);
+    files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     Ok(Written {
         runs: runs.len(),
         complete,

@@ -637,4 +637,7 @@ pub struct ReportConfig {
     /// Metrics to tabulate and plot, in this order; absent = every metric the runs recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Vec<String>>,
+    /// Fit `error = a * n^-b + c` of this metric against `x`, per series (a learning curve).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_law: Option<String>,
 }
