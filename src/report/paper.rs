@@ -41,7 +41,11 @@ pub fn splice(src: &Path) -> Result<String, ReportError> {
                         ),
                     )
                 })?;
-                for l in table.lines().take_while(|l| l.starts_with('|')) {
+                for l in table
+                    .lines()
+                    .skip_while(|l| !l.starts_with('|'))
+                    .take_while(|l| l.starts_with('|'))
+                {
                     out.push_str(l);
                     out.push('\n');
                 }
