@@ -324,7 +324,13 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
                 reproduce(&experiments, &at, &device, compute.jobs)?;
                 match Profile::from(at.profile) {
                     // the paper quotes the committed cpu-profile tables
-                    Profile::Cpu => build_paper(&paper),
+                    Profile::Cpu => {
+                        let grid = at.results.join("universe/figures/universe_grid.png");
+                        crate::report::grid::universe_grid(&grid, 0, 128, 6)
+                            .map_err(|e| Fail(1, e.to_string()))?;
+                        say!("wrote {}", grid.display());
+                        build_paper(&paper)
+                    }
                     p => {
                         say!(
                             "paper not rebuilt: it shows the cpu profile, this was {}",

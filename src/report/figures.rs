@@ -242,16 +242,7 @@ fn write_one(
         ls,
     )
     .map_err(|e| err(&png, e.to_string()))?;
-    let mut bytes = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut bytes),
-        &rgb,
-        w,
-        h,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|e| err(&png, e.to_string()))?;
-    write_atomic(&png, &bytes)?;
+    write_png(&png, &rgb, w, h)?;
     let mut text = String::new();
     render(
         SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
@@ -264,4 +255,21 @@ fn write_one(
     .map_err(|e| err(&svg, e.to_string()))?;
     write_atomic(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
+}
+
+/// Encode an RGB buffer as PNG and write it atomically.
+pub(super) fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<(), ReportError> {
+    let mut bytes = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut bytes),
+        rgb,
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| ReportError::Write {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    Ok(write_atomic(path, &bytes)?)
 }

@@ -5,8 +5,10 @@
 //! `results/<name>/` (the `cpu` profile) or `results/<name>/<profile>/` (the others).
 
 mod aggregate;
+mod bars;
 mod figures;
 pub mod fit;
+pub mod grid;
 pub mod paper;
 mod style;
 mod tables;
@@ -56,6 +58,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     let dir = out_dir(store, &exp.name, profile);
     let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
     files.extend(figures::write(&exp, &rows, &dir.join("figures"))?);
+    files.extend(bars::write(&exp, &rows, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     Ok(Written {
         runs: runs.len(),
