@@ -9,12 +9,13 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// One line of a plot: (x, mean, ci95) points sorted by x.
-struct Line {
-    name: String,
-    points: Vec<(f64, f64, f64)>,
+pub(super) struct Line {
+    pub name: String,
+    pub points: Vec<(f64, f64, f64)>,
 }
 
-fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Vec<Line> {
+/// One line per series value (or one line named after the metric without a series).
+pub(super) fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
     for r in rows {
         let (Some(xv), Some(s)) = (r.point.get(x).and_then(|v| v.as_f64()), r.stats.get(metric))

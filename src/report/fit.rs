@@ -4,7 +4,7 @@
 //! `a, c` for each `b` (constrained to `a >= 0`, `c >= 0`), which needs no starting guess and is
 //! deterministic. Written as `tables/<name>_power_law.{csv,md}`.
 
-use super::{ReportError, Row, tables::value_str};
+use super::{ReportError, Row};
 use crate::spec::Experiment;
 use crate::store::write_atomic;
 use std::path::{Path, PathBuf};
@@ -71,28 +71,14 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
     let (Some(metric), Some(x)) = (exp.report.power_law.as_deref(), exp.report.x.as_deref()) else {
         return Ok(vec![]);
     };
-    let mut series: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
-    for r in rows {
-        let (Some(xv), Some(s)) = (r.point.get(x).and_then(|v| v.as_f64()), r.stats.get(metric))
-        else {
-            continue;
-        };
-        let name = exp
-            .report
-            .series
-            .as_ref()
-            .and_then(|k| r.point.get(k))
-            .map(value_str)
-            .unwrap_or_else(|| metric.to_string());
-        let e = error_of(metric, s.mean);
-        match series.iter_mut().find(|l| l.0 == name) {
-            Some(l) => {
-                l.1.push(xv);
-                l.2.push(e);
-            }
-            None => series.push((name, vec![xv], vec![e])),
-        }
-    }
+    let series: Vec<(String, Vec<f64>, Vec<f64>)> = super::figures::lines(exp, rows, x, metric)
+        .into_iter()
+        .map(|l| {
+            let n = l.points.iter().map(|p| p.0).collect();
+            let e = l.points.iter().map(|p| error_of(metric, p.1)).collect();
+            (l.name, n, e)
+        })
+        .collect();
     let mut csv = String::from("series,a,b,c,rmse,points\n");
     let mut md = format!(
         "Power-law fit of the error ({}) against {x}: error = a * n^-b + c\n\n| series | a | b | c | rmse | points |\n|---|---|---|---|---|---|\n",
