@@ -120,6 +120,26 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Lay out the first cutouts of a catalogue CSV (real or synthetic) as a captioned grid PNG,
+    /// e.g. `gzbench grid ../shared/data/gz-decals-rings/catalog.csv --label ring --out rings.png`.
+    Grid {
+        catalogue: PathBuf,
+        /// Column holding the image path (relative to the catalogue's folder).
+        #[arg(long, default_value = "file")]
+        image_column: String,
+        /// Columns shown under each cutout (repeatable; at most two lines are drawn).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[arg(long, default_value_t = 12)]
+        n: usize,
+        #[arg(long, default_value_t = 6)]
+        cols: usize,
+        /// Tile side in pixels.
+        #[arg(long, default_value_t = 128)]
+        size: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Simulate volunteers answering one Galaxy Zoo DECaLS question for synthetic galaxies and
     /// write the raw classifications (`volunteer,galaxy,question,answer,time`) as CSV.
     CrowdSim {
@@ -279,6 +299,31 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             seed,
             out,
         } => synth(n, size, survey, seed, out),
+        Command::Grid {
+            catalogue,
+            image_column,
+            labels,
+            n,
+            cols,
+            size,
+            out,
+        } => {
+            if size == 0 || n == 0 {
+                return Err(bad_input("--size and --n must be positive"));
+            }
+            crate::report::grid::catalogue_grid(
+                &catalogue,
+                &image_column,
+                &labels,
+                n,
+                cols,
+                size,
+                &out,
+            )
+            .map_err(bad_input)?;
+            say!("wrote {}", out.display());
+            Ok(())
+        }
         Command::CrowdSim {
             question,
             galaxies,
