@@ -19,7 +19,7 @@
 
 use crate::data::Dataset;
 use crate::model::invariance::{check_views, dihedral};
-use crate::train::batch;
+use crate::train::for_each_batch;
 use candle_core::{DType, Device, Result, Tensor};
 
 /// A network as evaluation sees it: images -> outputs (`N` or `N x O`).
@@ -71,12 +71,10 @@ pub fn predict_tta(
 ) -> Result<Vec<Vec<f32>>> {
     check_views(views)?;
     let mut out = Vec::with_capacity(data.len());
-    let all: Vec<usize> = (0..data.len()).collect();
-    for idx in all.chunks(batch_size.max(1)) {
-        let (x, _) = batch(data, idx, device)?;
-        let y = view_outputs(net, &x, views)?.mean(0)?;
-        out.extend(y.to_vec2::<f32>()?);
-    }
+    for_each_batch(data, batch_size, device, |_, x, _| {
+        out.extend(view_outputs(net, x, views)?.mean(0)?.to_vec2::<f32>()?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -88,12 +86,11 @@ pub fn dataset_equivariance_spread(
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
-    let all: Vec<usize> = (0..data.len()).collect();
     let mut sum = 0.0;
-    for idx in all.chunks(batch_size.max(1)) {
-        let (x, _) = batch(data, idx, device)?;
-        sum += equivariance_spread(net, &x)?.iter().sum::<f64>();
-    }
+    for_each_batch(data, batch_size, device, |_, x, _| {
+        sum += equivariance_spread(net, x)?.iter().sum::<f64>();
+        Ok(())
+    })?;
     Ok(if data.is_empty() {
         f64::NAN
     } else {

@@ -82,13 +82,12 @@ pub fn run(
     let rows = match spec.eval.tta_views {
         Some(v) => predict_tta(&shown, &splits.test, v, EVAL_BATCH, device)?,
         None => {
-            let rows = train::predict_outputs(&Outputs(&model), &splits.test, EVAL_BATCH, device)?;
-            if binary {
-                let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
-                rows.into_iter().map(|r| vec![sig(r[0])]).collect()
-            } else {
-                rows
-            }
+            let mut rows = Vec::with_capacity(splits.test.len());
+            train::for_each_batch(&splits.test, EVAL_BATCH, device, |_, x, _| {
+                rows.extend(shown(x)?.to_vec2::<f32>()?);
+                Ok(())
+            })?;
+            rows
         }
     };
     let p: Vec<f32> = rows.concat();

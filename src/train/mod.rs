@@ -276,6 +276,22 @@ pub fn precise_batchnorm(
     Ok(())
 }
 
+/// Calls `f(indices, images, targets)` for consecutive batches of `batch_size` covering every
+/// image of `data` in order (the evaluation loop every metric and prediction shares).
+pub fn for_each_batch(
+    data: &Dataset,
+    batch_size: usize,
+    device: &Device,
+    mut f: impl FnMut(&[usize], &Tensor, &Tensor) -> Result<()>,
+) -> Result<()> {
+    let all: Vec<usize> = (0..data.len()).collect();
+    for idx in all.chunks(batch_size.max(1)) {
+        let (x, y) = batch(data, idx, device)?;
+        f(idx, &x, &y)?;
+    }
+    Ok(())
+}
+
 /// Mean loss over `data` in evaluation mode.
 pub fn evaluate_loss(
     net: &dyn Net,
@@ -284,13 +300,12 @@ pub fn evaluate_loss(
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
-    let all: Vec<usize> = (0..data.len()).collect();
     let mut sum = 0.0;
-    for idx in all.chunks(batch_size.max(1)) {
-        let (x, y) = batch(data, idx, device)?;
-        let l = loss_fn(&net.forward(&x, false)?, &y)?;
+    for_each_batch(data, batch_size, device, |idx, x, y| {
+        let l = loss_fn(&net.forward(x, false)?, y)?;
         sum += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
-    }
+        Ok(())
+    })?;
     Ok(sum / data.len().max(1) as f64)
 }
 
@@ -321,29 +336,15 @@ pub fn predict_outputs(
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(data.len());
-    let all: Vec<usize> = (0..data.len()).collect();
-    for idx in all.chunks(batch_size.max(1)) {
-        let (x, _) = batch(data, idx, device)?;
-        let y = net.forward(&x, false)?;
+    for_each_batch(data, batch_size, device, |_, x, _| {
+        let y = net.forward(x, false)?;
         match y.rank() {
             1 => out.extend(y.to_vec1::<f32>()?.into_iter().map(|v| vec![v])),
             _ => out.extend(y.to_vec2::<f32>()?),
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
-}
-
-/// Predicted probabilities (sigmoid of the single logit) for every image of `data`.
-pub fn predict(
-    net: &dyn Net,
-    data: &Dataset,
-    batch_size: usize,
-    device: &Device,
-) -> Result<Vec<f32>> {
-    Ok(predict_outputs(net, data, batch_size, device)?
-        .into_iter()
-        .map(|r| 1.0 / (1.0 + (-r[0]).exp()))
-        .collect())
 }
 
 #[cfg(test)]
