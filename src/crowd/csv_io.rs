@@ -9,6 +9,27 @@ use super::{Aggregate, Classifications, CrowdError};
 
 const COLUMNS: [&str; 4] = ["volunteer", "galaxy", "question", "answer"];
 
+/// Opens a CSV file and reads its header; errors name the file (and line 1 for the header).
+pub(super) fn open_csv(
+    path: &Path,
+) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), CrowdError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .from_path(path)
+        .map_err(|e| CrowdError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let header = rdr
+        .headers()
+        .map_err(|e| CrowdError::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: format!("bad header: {e}"),
+        })?
+        .clone();
+    Ok((rdr, header))
+}
+
 /// Reads a classification CSV. Required columns (any order): `volunteer`, `galaxy`, `question`,
 /// `answer`; optional `time` (seconds; default: row number). Answers are numbered per question
 /// in sorted order (numerically when all are integers), see [`Interner`].
@@ -19,16 +40,7 @@ pub fn read_csv(path: impl AsRef<Path>) -> Result<Classifications, CrowdError> {
         line,
         reason,
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .from_path(path)
-        .map_err(|e| CrowdError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    let header = rdr
-        .headers()
-        .map_err(|e| parse(1, format!("bad header: {e}")))?
-        .clone();
+    let (mut rdr, header) = open_csv(path)?;
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let mut idx = [0usize; 4];
     for (i, name) in COLUMNS.iter().enumerate() {

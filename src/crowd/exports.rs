@@ -133,16 +133,7 @@ pub fn read_panoptes_classifications(
         line,
         reason,
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .from_path(path)
-        .map_err(|e| CrowdError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    let header = rdr
-        .headers()
-        .map_err(|e| perr(1, format!("bad header: {e}")))?
-        .clone();
+    let (mut rdr, header) = super::csv_io::open_csv(path)?;
     let col = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {
             perr(
@@ -223,17 +214,7 @@ pub fn read_panoptes_classifications(
 mod tests {
     use super::*;
     use crate::crowd::{Aggregator, MajorityVote};
-
-    /// `$GZBENCH_SHARED_DATA/rel`, else `CARGO_MANIFEST_DIR/../shared/data/rel` (as tree/).
-    pub(crate) fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
-        let mut roots = Vec::new();
-        if let Some(dir) = std::env::var_os("GZBENCH_SHARED_DATA") {
-            roots.push(std::path::PathBuf::from(dir));
-        }
-        roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-        roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-        roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists())
-    }
+    use crate::tree::shared_data;
 
     #[test]
     fn times() {

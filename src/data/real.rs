@@ -164,16 +164,13 @@ mod tests {
     use super::*;
 
     fn rings() -> Option<PathBuf> {
-        let p = shared_data().join("gz-decals-rings");
-        if p.is_dir() {
-            Some(p)
-        } else {
+        let p = crate::tree::shared_data("gz-decals-rings");
+        if p.is_none() {
             eprintln!(
-                "SKIPPED: {} not found (set GZBENCH_SHARED_DATA); real ring loader untested",
-                p.display()
+                "SKIPPED: gz-decals-rings not found (set GZBENCH_SHARED_DATA); real ring loader untested"
             );
-            None
         }
+        p
     }
 
     #[test]
