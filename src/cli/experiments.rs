@@ -1,0 +1,308 @@
+//! The experiment commands: `validate`, `run`, `report`, `list`, `reproduce [--check]` and the
+//! progress bar they draw.
+
+use super::*;
+
+pub(super) fn validate(files: &[PathBuf]) -> Result<(), Fail> {
+    let mut bad = 0;
+    for f in files {
+        let checked: Result<Vec<(Profile, usize, String)>, spec::SpecError> =
+            [Profile::Smoke, Profile::Cpu, Profile::Gpu]
+                .into_iter()
+                .map(|p| runner::plan(f, p).map(|(exp, runs)| (p, runs.len(), exp.name)))
+                .collect();
+        match checked {
+            Ok(per_profile) => {
+                let n: Vec<String> = per_profile
+                    .iter()
+                    .map(|(p, n, _)| format!("{n} {}", p.as_str()))
+                    .collect();
+                say!(
+                    "ok  {}: `{}`, runs: {}",
+                    f.display(),
+                    per_profile[0].2,
+                    n.join(", ")
+                );
+            }
+            Err(e) => {
+                esay!("{e}");
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        Err(Fail(
+            2,
+            format!("{bad} of {} experiment files are invalid", files.len()),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+}
+
+impl Progress for Bar {
+    fn start(&self, total: usize, done: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+    fn epoch(&self, id: &str, epoch: usize, epochs: usize, loss: f64, rate: f64) {
+        self.bar.set_message(format!(
+            "run {id} epoch {}/{epochs} loss {loss:.4} {rate:.0} img/s",
+            epoch + 1
+        ));
+    }
+    fn run_finished(&self, _id: &str) {
+        self.bar.inc(1);
+        let per = self.started.elapsed().as_secs_f64() / self.bar.position().max(1) as f64;
+        self.bar.set_prefix(format!("{per:.1} s/run"));
+    }
+}
+
+pub(super) fn run(
+    file: &Path,
+    at: &Where,
+    device: &candle_core::Device,
+    jobs: usize,
+) -> Result<Summary, Fail> {
+    let store = Store::new(&at.results);
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs, eta {eta} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let progress = Bar {
+        bar,
+        started: Instant::now(),
+    };
+    let wait = |p: &Path| {
+        esay!(
+            "waiting: another gzbench is writing to this store ({} is locked)",
+            p.display()
+        )
+    };
+    let (summary, errors) = runner::run_experiment(
+        file,
+        at.profile.into(),
+        &store,
+        device,
+        jobs,
+        &progress,
+        wait,
+    )
+    .map_err(|e| match e {
+        runner::RunError::Spec(e) => bad_input(e),
+        e => Fail(1, e.to_string()),
+    })?;
+    progress.bar.finish_and_clear();
+    say!(
+        "{}: {} runs ({} already complete, {} computed, {} failed) in {:.1} s on {}",
+        summary.experiment,
+        summary.total,
+        summary.skipped,
+        summary.computed,
+        summary.failed,
+        summary.seconds,
+        engine::describe(device)
+    );
+    if summary.unavailable > 0 {
+        esay!(
+            "skipped {} runs whose data is not on this machine:",
+            summary.unavailable
+        );
+        for why in &summary.unavailable_reasons {
+            esay!("  {why}");
+        }
+    }
+    report(file, at)?;
+    if !errors.is_empty() {
+        for e in &errors {
+            esay!("{e}");
+        }
+        return Err(Fail(
+            1,
+            format!("{} of {} runs failed", errors.len(), summary.total),
+        ));
+    }
+    Ok(summary)
+}
+
+pub(super) fn report(file: &Path, at: &Where) -> Result<(), Fail> {
+    let store = Store::new(&at.results);
+    let w = crate::report::report(file, at.profile.into(), &store).map_err(|e| match e {
+        crate::report::ReportError::Spec(e) => bad_input(e),
+        e => Fail(1, e.to_string()),
+    })?;
+    if w.complete < w.runs {
+        esay!(
+            "note: {} of {} runs are complete; the report covers those",
+            w.complete,
+            w.runs
+        );
+    }
+    for f in &w.files {
+        say!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+pub(super) fn experiment_files(dir: &Path) -> Result<Vec<PathBuf>, Fail> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| bad_input(format!("{}: cannot list experiments: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+pub(super) fn list(dir: &Path, at: &Where) -> Result<(), Fail> {
+    let store = Store::new(&at.results);
+    let profile: Profile = at.profile.into();
+    say!(
+        "{:<32} {:>10}  question",
+        format!("experiment ({})", profile.as_str()),
+        "complete"
+    );
+    for f in experiment_files(dir)? {
+        match runner::plan(&f, profile) {
+            Ok((exp, runs)) => {
+                let done = runs
+                    .iter()
+                    .filter(|r| store.is_complete(&run_id(r)))
+                    .count();
+                say!(
+                    "{:<32} {:>10}  {}",
+                    exp.name,
+                    format!("{done}/{}", runs.len()),
+                    exp.question.unwrap_or_default()
+                );
+            }
+            Err(e) => say!("{:<32} {:>10}  {e}", f.display(), "invalid"),
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn build_paper(dir: &Path) -> Result<(), Fail> {
+    if !dir.join("gzbench.md").is_file() {
+        esay!(
+            "no paper source at {}; paper not built",
+            dir.join("gzbench.md").display()
+        );
+        return Ok(());
+    }
+    let built = crate::report::paper::build(dir).map_err(|e| Fail(1, e.to_string()))?;
+    for f in &built.files {
+        say!("wrote {}", f.display());
+    }
+    if let Some(why) = built.pdf_skipped {
+        say!("{why}");
+    }
+    Ok(())
+}
+
+/// `reproduce --check`: every run recomputed in a temporary store, tables compared.
+pub(super) fn reproduce_check(
+    dir: &Path,
+    at: &Where,
+    device: &candle_core::Device,
+    jobs: usize,
+) -> Result<(), Fail> {
+    let scratch = std::env::temp_dir().join(format!("gzbench-check-{}", std::process::id()));
+    let fresh = Where {
+        results: scratch.clone(),
+        profile: at.profile,
+    };
+    let result = reproduce(dir, &fresh, device, jobs);
+    // experiments whose data is not on this machine cannot be checked here
+    let mut names = Vec::new();
+    for f in experiment_files(dir)? {
+        let Ok((exp, runs)) = runner::plan(&f, at.profile.into()) else {
+            continue;
+        };
+        match runs.iter().find_map(crate::data::unavailable) {
+            Some(why) => say!("not checked: {} ({why})", exp.name),
+            None => names.push(exp.name),
+        }
+    }
+    let diffs = crate::report::compare_tables(
+        &names,
+        at.profile.into(),
+        &Store::new(&at.results),
+        &Store::new(&scratch),
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    if diffs.is_empty() {
+        say!(
+            "check passed: {} experiments' tables match the committed ones",
+            names.len()
+        );
+        Ok(())
+    } else {
+        for d in &diffs {
+            esay!("{d}");
+        }
+        Err(Fail(1, format!("{} table lines differ", diffs.len())))
+    }
+}
+
+pub(super) fn reproduce(
+    dir: &Path,
+    at: &Where,
+    device: &candle_core::Device,
+    jobs: usize,
+) -> Result<(), Fail> {
+    let started = Instant::now();
+    let files = experiment_files(dir)?;
+    // validate everything first: a typo in the last file should not cost the first file's hours
+    for f in &files {
+        runner::plan(f, at.profile.into()).map_err(bad_input)?;
+    }
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for f in &files {
+        match run(f, at, device, jobs) {
+            Ok(s) => rows.push(s),
+            Err(Fail(code, msg)) => {
+                esay!("error: {}: {msg}", f.display());
+                failed = true;
+                if code == 2 {
+                    return Err(Fail(2, msg));
+                }
+            }
+        }
+    }
+    say!(
+        "\n{:<32} {:>6} {:>8} {:>9} {:>7} {:>9}",
+        "experiment",
+        "runs",
+        "skipped",
+        "computed",
+        "failed",
+        "seconds"
+    );
+    for s in &rows {
+        say!(
+            "{:<32} {:>6} {:>8} {:>9} {:>7} {:>9.1}",
+            s.experiment,
+            s.total,
+            s.skipped,
+            s.computed,
+            s.failed,
+            s.seconds
+        );
+    }
+    say!("total {:.1} s", started.elapsed().as_secs_f64());
+    if failed {
+        Err(Fail(1, "some experiments failed".into()))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,365 @@
+//! The command line: arguments, dispatch and exit codes (0 ok, 1 a run failed, 2 bad input).
+//! Errors are turned into messages here and nowhere else. [`experiments`] holds `validate`, `run`,
+//! `report`, `list` and `reproduce`; [`tools`] holds `synth`, `grid`, `crowd-sim`, `aggregate` and
+//! `bench`.
+
+use crate::engine::{self, DeviceChoice};
+use crate::runner::{self, Progress, Summary};
+use crate::spec::{self, Profile, run_id};
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "gzbench",
+    version,
+    about = "Reproducible benchmarks for deep learning on galaxy images",
+    long_about = "gzbench runs experiments described in YAML files (see experiments/), stores every run \
+                  under results/runs/<run-id>/, and builds tables and figures from the stored runs.\n\n\
+                  Typical use:\n  gzbench validate experiments/*.yaml\n  gzbench run experiments/shapes_baseline.yaml --profile smoke\n  \
+                  gzbench report experiments/shapes_baseline.yaml --profile smoke\n  gzbench reproduce          # every experiment, every report\n\n\
+                  Profiles scale an experiment: smoke (seconds, for tests), cpu (default; minutes on a laptop), gpu (paper scale).\n\
+                  Finished runs are never recomputed: a run's id is the hash of its resolved spec."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Where {
+    /// Results folder: the run store (`runs/`) and the tables and figures of each experiment.
+    #[arg(long, default_value = "results", global = true)]
+    results: PathBuf,
+    /// Experiment scale.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Cpu, global = true)]
+    profile: ProfileArg,
+}
+
+#[derive(clap::Args, Clone)]
+struct Compute {
+    /// Where tensors are computed.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Runs computed at the same time.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProfileArg {
+    Smoke,
+    Cpu,
+    Gpu,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Smoke => Profile::Smoke,
+            ProfileArg::Cpu => Profile::Cpu,
+            ProfileArg::Gpu => Profile::Gpu,
+        }
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SurveyArg {
+    SdssLike,
+    DecalsLike,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check experiment files without running anything (every profile, every grid point).
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run an experiment's incomplete runs, then write its report.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        compute: Compute,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Rebuild an experiment's tables and figures from the run store (no training).
+    Report {
+        file: PathBuf,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// List the experiments in a folder and how many of their runs are complete.
+    List {
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Render galaxies of the synthetic universe to PNG cutouts plus a truth catalogue
+    /// (`catalogue.csv`, `catalogue.parquet`: every truth column, clump boxes, true answers and
+    /// vote fractions in the GZ2 and GZ DECaLS trees).
+    Synth {
+        /// Number of galaxies.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Cutout side in pixels (Galaxy Zoo uses 424).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Survey the cutouts imitate.
+        #[arg(long, value_enum, default_value_t = SurveyArg::DecalsLike)]
+        survey: SurveyArg,
+        /// Seed of the population and of the pixel noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder (created; `images/` and the catalogue go inside).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Lay out the first cutouts of a catalogue CSV (real or synthetic) as a captioned grid PNG,
+    /// e.g. `gzbench grid ../shared/data/gz-decals-rings/catalog.csv --label ring --out rings.png`.
+    Grid {
+        catalogue: PathBuf,
+        /// Column holding the image path (relative to the catalogue's folder).
+        #[arg(long, default_value = "file")]
+        image_column: String,
+        /// Columns shown under each cutout (repeatable; at most two lines are drawn).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[arg(long, default_value_t = 12)]
+        n: usize,
+        #[arg(long, default_value_t = 6)]
+        cols: usize,
+        /// Tile side in pixels.
+        #[arg(long, default_value_t = 128)]
+        size: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Simulate volunteers answering one Galaxy Zoo DECaLS question for synthetic galaxies and
+    /// write the raw classifications (`volunteer,galaxy,question,answer,time`) as CSV.
+    CrowdSim {
+        /// Question name, e.g. `smooth-or-featured`, `bar`, `has-spiral-arms`.
+        #[arg(long, default_value = "smooth-or-featured")]
+        question: String,
+        #[arg(long, default_value_t = 1000)]
+        galaxies: usize,
+        /// Votes per galaxy.
+        #[arg(long, default_value_t = 10)]
+        votes: usize,
+        #[arg(long, default_value_t = 300)]
+        volunteers: usize,
+        /// Crowd quality preset: good, default or noisy.
+        #[arg(long, default_value = "default")]
+        crowd: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Aggregate a classification CSV (`volunteer,galaxy,question,answer[,time]`) into one label
+    /// and answer probabilities per galaxy with a registered strategy (majority-vote,
+    /// vote-fraction, wawa, gz2-weighting, dawid-skene, one-coin-dawid-skene, swap).
+    Aggregate {
+        input: PathBuf,
+        #[arg(long)]
+        strategy: String,
+        /// Which question of the file (needed when it holds several).
+        #[arg(long)]
+        question: Option<String>,
+        /// Write `galaxy,label,p_<answer>...` here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Repeat the aggregation N times and print the best time of the aggregation alone.
+        #[arg(long)]
+        time: Option<usize>,
+    },
+    /// Performance benchmarks (timings only; nothing is stored).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Run every experiment in `experiments/` (skipping finished runs), rebuild every report and
+    /// the paper (`paper/gzbench.html`).
+    Reproduce {
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        /// Recompute every run from scratch in a temporary store and compare the tables with the
+        /// committed ones to their printed precision (exit 1 on any difference).
+        #[arg(long)]
+        check: bool,
+        /// Folder of the paper source.
+        #[arg(long, default_value = "paper")]
+        paper: PathBuf,
+        #[command(flatten)]
+        compute: Compute,
+        #[command(flatten)]
+        at: Where,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Time the real training step (forward, BCE loss, backward, AdamW) on a fixed random batch;
+    /// prints ms/step (`benches/peers/train_step_ratio.sh` compares it with PyTorch).
+    TrainStep {
+        #[arg(long, value_enum, default_value_t = BackboneArg::CnnSmall)]
+        backbone: BackboneArg,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Image side in pixels (3 channels).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Channels per stage (cnn-small).
+        #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128])]
+        widths: Vec<usize>,
+        /// Width multiplier (resnet, dieleman, convnext).
+        #[arg(long, default_value_t = 1.0)]
+        width_multiplier: f64,
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// `gzbench`: the fused kernels of `engine`; `candle`: candle's own conv and composed
+        /// batch-norm (the "before").
+        #[arg(long, value_enum, default_value_t = KernelsArg::Gzbench)]
+        kernels: KernelsArg,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackboneArg {
+    CnnSmall,
+    Linear,
+    Resnet,
+    Dieleman,
+    Convnext,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelsArg {
+    Gzbench,
+    Candle,
+}
+
+/// `println!` that ignores a closed stdout (`gzbench list | head` must not panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr.
+macro_rules! esay {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+mod experiments;
+mod tools;
+
+/// An error with its exit code.
+struct Fail(u8, String);
+
+fn bad_input(e: impl std::fmt::Display) -> Fail {
+    Fail(2, e.to_string())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(code, msg)) => {
+            esay!("error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Fail> {
+    match cli.command {
+        Command::Validate { files } => experiments::validate(&files),
+        Command::Run { file, compute, at } => {
+            let device = engine::device(compute.device).map_err(bad_input)?;
+            experiments::run(&file, &at, &device, compute.jobs).map(|_| ())
+        }
+        Command::Report { file, at } => experiments::report(&file, &at),
+        Command::Synth {
+            n,
+            size,
+            survey,
+            seed,
+            out,
+        } => tools::synth(n, size, survey, seed, out),
+        Command::Grid {
+            catalogue,
+            image_column,
+            labels,
+            n,
+            cols,
+            size,
+            out,
+        } => tools::grid(&catalogue, &image_column, &labels, n, cols, size, &out),
+        Command::CrowdSim {
+            question,
+            galaxies,
+            votes,
+            volunteers,
+            crowd,
+            seed,
+            out,
+        } => tools::crowd_sim(&question, galaxies, votes, volunteers, &crowd, seed, &out),
+        Command::Aggregate {
+            input,
+            strategy,
+            question,
+            out,
+            time,
+        } => tools::aggregate(&input, &strategy, question.as_deref(), out.as_deref(), time),
+        Command::List { experiments, at } => experiments::list(&experiments, &at),
+        Command::Bench { what } => tools::bench(what),
+        Command::Reproduce {
+            experiments,
+            check,
+            paper,
+            compute,
+            at,
+        } => {
+            let device = engine::device(compute.device).map_err(bad_input)?;
+            if check {
+                experiments::reproduce_check(&experiments, &at, &device, compute.jobs)
+            } else {
+                experiments::reproduce(&experiments, &at, &device, compute.jobs)?;
+                match Profile::from(at.profile) {
+                    // the paper quotes the committed cpu-profile tables
+                    Profile::Cpu => {
+                        let grid = at.results.join("universe/figures/universe_grid.png");
+                        crate::report::grid::universe_grid(&grid, 0, 128, 6)
+                            .map_err(|e| Fail(1, e.to_string()))?;
+                        say!("wrote {}", grid.display());
+                        experiments::build_paper(&paper)
+                    }
+                    p => {
+                        say!(
+                            "paper not rebuilt: it shows the cpu profile, this was {}",
+                            p.as_str()
+                        );
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The tool commands: `synth`, `grid`, `crowd-sim`, `aggregate` and `bench train-step`.
+
+use super::*;
+
+pub(super) fn grid(
+    catalogue: &Path,
+    image_column: &str,
+    labels: &[String],
+    n: usize,
+    cols: usize,
+    size: u32,
+    out: &Path,
+) -> Result<(), Fail> {
+    if size == 0 || n == 0 {
+        return Err(bad_input("--size and --n must be positive"));
+    }
+    crate::report::grid::catalogue_grid(catalogue, image_column, labels, n, cols, size, out)
+        .map_err(bad_input)?;
+    say!("wrote {}", out.display());
+    Ok(())
+}
+
+pub(super) fn crowd_sim(
+    question: &str,
+    galaxies: usize,
+    votes: usize,
+    volunteers: usize,
+    crowd: &str,
+    seed: u64,
+    out: &Path,
+) -> Result<(), Fail> {
+    let preset: crate::spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
+        bad_input(format!(
+            "--crowd {crowd}: unknown crowd; expected good, default or noisy"
+        ))
+    })?;
+    let n = crate::crowd::tools::simulate_to_csv(
+        out, question, galaxies, votes, volunteers, preset, seed,
+    )
+    .map_err(bad_input)?;
+    say!("wrote {n} classifications to {}", out.display());
+    Ok(())
+}
+
+pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
+    let BenchWhat::TrainStep {
+        backbone,
+        batch,
+        size,
+        widths,
+        width_multiplier,
+        steps,
+        warmup,
+        kernels,
+        device,
+    } = what;
+    if batch == 0 || size == 0 || steps == 0 || widths.contains(&0) {
+        return Err(bad_input(
+            "--batch, --size, --steps and --widths must be positive",
+        ));
+    }
+    let device = engine::device(device).map_err(bad_input)?;
+    engine::use_candle_kernels(matches!(kernels, KernelsArg::Candle));
+    let backbone_name = match backbone {
+        BackboneArg::CnnSmall => "cnn-small",
+        BackboneArg::Linear => "linear",
+        BackboneArg::Resnet => "resnet",
+        BackboneArg::Dieleman => "dieleman",
+        BackboneArg::Convnext => "convnext",
+    };
+    let b = crate::train::bench::StepBench {
+        model: spec::ModelConfig {
+            backbone: match backbone {
+                BackboneArg::CnnSmall => spec::Backbone::CnnSmall,
+                BackboneArg::Linear => spec::Backbone::Linear,
+                BackboneArg::Resnet => spec::Backbone::Resnet,
+                BackboneArg::Dieleman => spec::Backbone::Dieleman,
+                BackboneArg::Convnext => spec::Backbone::Convnext,
+            },
+            widths,
+            width_multiplier,
+            ..Default::default()
+        },
+        batch,
+        channels: 3,
+        size,
+        warmup,
+        steps,
+        seed: 0,
+    };
+    let t =
+        crate::train::bench::time_train_step(&b, &device).map_err(|e| Fail(1, e.to_string()))?;
+    say!(
+        "train-step {backbone_name} batch {batch} 3x{size}x{size} kernels {} on {}: mean {:.1} ms/step, median {:.1} ({steps} steps after {warmup} warm-up; loss {:.4})",
+        match kernels {
+            KernelsArg::Gzbench => "gzbench",
+            KernelsArg::Candle => "candle",
+        },
+        engine::describe(&device),
+        t.mean(),
+        t.median(),
+        t.last_loss
+    );
+    say!("ms_per_step={:.3}", t.mean());
+    say!("final_loss={:e}", t.last_loss);
+    Ok(())
+}
+
+pub(super) fn synth(
+    n: usize,
+    size: usize,
+    survey: SurveyArg,
+    seed: u64,
+    out: PathBuf,
+) -> Result<(), Fail> {
+    use crate::data::synth::{SynthConfig, SynthError};
+    let survey = match survey {
+        SurveyArg::SdssLike => crate::universe::Survey::SdssLike,
+        SurveyArg::DecalsLike => crate::universe::Survey::DecalsLike,
+    };
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} galaxies, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let cfg = SynthConfig {
+        n,
+        size,
+        survey,
+        seed,
+        out,
+    };
+    let paths = crate::data::synth::synth(&cfg, &|done| bar.set_position(done as u64)).map_err(
+        |e| match e {
+            SynthError::Size(_) => bad_input(e),
+            SynthError::Write { .. } => Fail(1, e.to_string()),
+        },
+    )?;
+    bar.finish_and_clear();
+    say!(
+        "{n} cutouts in {}; catalogue: {}",
+        cfg.out.join("images").display(),
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+pub(super) fn aggregate(
+    input: &Path,
+    strategy: &str,
+    question: Option<&str>,
+    out: Option<&Path>,
+    time: Option<usize>,
+) -> Result<(), Fail> {
+    use crate::crowd::StrategyImpl;
+    let s = crate::spec::Strategy::from_name(strategy).ok_or_else(|| {
+        let names: Vec<String> = crate::spec::Strategy::ALL
+            .iter()
+            .map(|s| format!("`{}`", s.name()))
+            .collect();
+        bad_input(format!(
+            "--strategy {strategy}: unknown strategy; expected one of {}",
+            names.join(", ")
+        ))
+    })?;
+    let a = crate::crowd::tools::aggregate_csv(input, question, s, time.unwrap_or(1), out)
+        .map_err(bad_input)?;
+    match time {
+        Some(n) => say!(
+            "{{\"strategy\":\"{strategy}\",\"seconds\":{},\"votes\":{},\"galaxies\":{},\"repeats\":{n},\"threads\":{}}}",
+            a.seconds,
+            a.votes,
+            a.galaxies,
+            rayon::current_num_threads()
+        ),
+        None => say!(
+            "{} galaxies, {} votes aggregated with {strategy}{}",
+            a.galaxies,
+            a.votes,
+            out.map(|p| format!("; labels in {}", p.display()))
+                .unwrap_or_default()
+        ),
+    }
+    Ok(())
+}
