@@ -16,10 +16,12 @@
 mod crowd;
 mod grid;
 mod load;
+mod pretrain;
 
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
 pub use load::{SpecError, load, locate, parse_str, with_profile};
+pub use pretrain::{PretrainConfig, PretrainSource};
 
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -119,75 +121,6 @@ pub enum DataSource {
     /// Real GZ DECaLS cutouts with expert ring labels (`gz-decals-rings/`: a 350-galaxy pool
     /// for training, a fixed 120-galaxy test split); target `ring`.
     GzDecalsRings,
-}
-
-/// Registry of pretraining sources (implemented in `train::pretrain`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PretrainSource {
-    /// Random initialisation.
-    #[default]
-    None,
-    /// Zoobot-style: predict every GZ DECaLS answer of `n` synthetic galaxies from simulated
-    /// vote counts with the Dirichlet-multinomial loss.
-    Astro,
-    /// ImageNet-style: classify `n` terrestrial proxy images (dead-leaves scenes, 8 classes)
-    /// with cross-entropy.
-    Terrestrial,
-}
-
-/// How the backbone is pretrained before the task. The pretrained weights are cached in the
-/// store under `pretrained/<hash of this section, the model and the image size>`, so a sweep
-/// pretrains each backbone once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PretrainConfig {
-    #[serde(default)]
-    pub source: PretrainSource,
-    /// Pretraining images.
-    #[serde(default = "d_pretrain_n")]
-    pub n: usize,
-    #[serde(default = "d_epochs")]
-    pub epochs: usize,
-    #[serde(default = "d_lr")]
-    pub lr: f64,
-    #[serde(default = "d_batch")]
-    pub batch_size: usize,
-    /// `astro`: volunteer votes on the first question (later questions get the votes that
-    /// reach them), drawn from each galaxy's true vote probabilities.
-    #[serde(default = "d_votes")]
-    pub votes: usize,
-    /// Seed of the pretraining data and initialisation (not the run seed: one pretraining
-    /// serves every seed of the downstream sweep).
-    #[serde(default)]
-    pub seed: u64,
-}
-
-fn d_pretrain_n() -> usize {
-    2000
-}
-fn d_votes() -> usize {
-    40
-}
-
-impl Default for PretrainConfig {
-    fn default() -> Self {
-        PretrainConfig {
-            source: PretrainSource::None,
-            n: d_pretrain_n(),
-            epochs: d_epochs(),
-            lr: d_lr(),
-            batch_size: d_batch(),
-            votes: d_votes(),
-            seed: 0,
-        }
-    }
-}
-
-impl PretrainConfig {
-    pub fn is_none(&self) -> bool {
-        self.source == PretrainSource::None
-    }
 }
 
 /// Registry of survey profiles the synthetic universe imitates (implemented in `universe`).
@@ -531,13 +464,13 @@ fn d_step_gamma() -> f64 {
     0.1
 }
 
-fn d_lr() -> f64 {
+pub(super) fn d_lr() -> f64 {
     3e-3
 }
-fn d_epochs() -> usize {
+pub(super) fn d_epochs() -> usize {
     5
 }
-fn d_batch() -> usize {
+pub(super) fn d_batch() -> usize {
     32
 }
 
