@@ -55,8 +55,26 @@ pub fn try_compute(metric: Metric, p: &[f32], y: &[f32]) -> Result<f64, EvalErro
         Metric::F1 => f1(p, y),
         Metric::LogLoss => log_loss(p, y),
         Metric::Rmse => rmse(p, y),
-        Metric::EquivarianceSpread => f64::NAN, // unreachable: rejected above
+        Metric::EquivarianceSpread | Metric::RmseMeanBaseline => f64::NAN, // rejected above
     })
+}
+
+/// The constant prediction "mean training target of each answer", repeated for each of `n`
+/// galaxies: `train` holds `answers`-long target rows (image-major). Score it with [`rmse`] for
+/// the `rmse_mean_baseline` metric.
+pub fn mean_baseline(train: &[f32], answers: usize, n: usize) -> Vec<f32> {
+    let rows = train.len() / answers.max(1);
+    let mut mean = vec![0f64; answers];
+    for row in train.chunks_exact(answers.max(1)) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64;
+        }
+    }
+    let mean: Vec<f32> = mean
+        .iter()
+        .map(|m| (m / rows.max(1) as f64) as f32)
+        .collect();
+    mean.repeat(n)
 }
 
 /// Kaggle Galaxy Zoo RMSE: `sqrt(mean over galaxies and answers of (pred - target)^2)`, with
@@ -162,6 +180,17 @@ mod tests {
             -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
         assert!((log_loss(&p, &y) - ll).abs() < 1e-6);
         assert!(roc_auc(&p, &[1.0; 5]).is_nan());
+    }
+
+    #[test]
+    fn mean_baseline_hand_computed() {
+        // two answers, three training rows: means 0.5 and 0.2
+        let train = [0.0, 0.1, 1.0, 0.3, 0.5, 0.2];
+        let p = mean_baseline(&train, 2, 2);
+        assert_eq!(p, vec![0.5, 0.2, 0.5, 0.2]);
+        // test targets (1, 0.2), (0, 0.4): squared errors 0.25, 0, 0.25, 0.04
+        let y = [1.0, 0.2, 0.0, 0.4];
+        assert!((rmse(&p, &y) - (0.54f64 / 4.0).sqrt()).abs() < 1e-7);
     }
 
     #[test]

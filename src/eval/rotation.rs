@@ -18,12 +18,21 @@
 //! ```
 
 use crate::data::Dataset;
-use crate::model::invariance::{check_views, dihedral};
+use crate::model::invariance::dihedral;
 use crate::train::for_each_batch;
 use candle_core::{DType, Device, Result, Tensor};
 
 /// A network as evaluation sees it: images -> outputs (`N` or `N x O`).
 pub type NetFn<'a> = &'a dyn Fn(&Tensor) -> Result<Tensor>;
+
+/// An error unless `views` is 4 or 8: the exact views evaluation uses (Dieleman's 16 parts are
+/// crops, not whole images, so they are a model input, not a test-time view).
+fn check_views(views: usize) -> Result<()> {
+    if views == 4 || views == 8 {
+        return Ok(());
+    }
+    candle_core::bail!("test-time views must be 4 (rotations) or 8 (rotations x flip), got {views}")
+}
 
 /// Outputs of `net` on each of the first `views` exact views of `x`, as `views x N x O`
 /// (a rank-1 output is treated as `O = 1`). Each view is one call of `net`.

@@ -114,6 +114,11 @@ enum Transform {
     TreeNormalise(Tree),
 }
 
+/// Standard deviation of the `dieleman` head's initial weights (drawn uniformly).
+pub const DIELEMAN_INIT_STD: f64 = 0.01;
+/// Initial bias of every `dieleman` head output.
+pub const DIELEMAN_INIT_BIAS: f64 = 0.1;
+
 /// A built head.
 pub struct Head {
     dropout: Dropout,
@@ -133,9 +138,23 @@ impl Head {
             HeadSpec::Dieleman { tree, .. } => Transform::TreeNormalise(tree.tree()),
             _ => Transform::Identity,
         };
+        let fc = match spec {
+            // Dieleman's output layer starts with weights of std 0.01 and biases 0.1 (his
+            // kaggle-galaxies code), so every answer starts positive: behind the ReLU of
+            // `tree_normalise` a question whose outputs all start negative would get no gradient.
+            HeadSpec::Dieleman { .. } => Linear::with_init(
+                p,
+                "head",
+                (features, outputs),
+                DIELEMAN_INIT_STD * 3f64.sqrt(),
+                DIELEMAN_INIT_BIAS,
+                dev,
+            )?,
+            _ => Linear::new(p, "head", features, outputs, dev)?,
+        };
         Ok(Head {
             dropout: Dropout::new(p, "head.dropout", spec.dropout())?,
-            fc: Linear::new(p, "head", features, outputs, dev)?,
+            fc,
             transform,
             outputs,
         })
@@ -263,6 +282,43 @@ mod tests {
             assert!((*a as f64 - b).abs() < 1e-6);
         }
         assert!(tree_normalise(&Tensor::ones((1, 3), DType::F32, &dev).unwrap(), &tree).is_err());
+    }
+
+    #[test]
+    fn dieleman_head_starts_with_every_question_alive() {
+        // A question is dead for an image when all its raw outputs are <= 0 (the ReLU of
+        // `tree_normalise` then passes no gradient). Dieleman's init: none; PyTorch's: many.
+        let dev = Device::Cpu;
+        let tree = Tree::gz2();
+        let dead = |raw: &Linear, f: &Tensor| -> usize {
+            let y = raw.forward(f).unwrap().to_vec2::<f32>().unwrap();
+            y.iter()
+                .map(|row| {
+                    tree.question_slices()
+                        .iter()
+                        .filter(|s| row[(*s).clone()].iter().all(|&v| v <= 0.0))
+                        .count()
+                })
+                .sum()
+        };
+        let p = Params::new(3);
+        let f = p.uniform("f", &[64, 64], 1.0, &dev).unwrap();
+        let spec = HeadSpec::Dieleman {
+            tree: TreeName::Gz2,
+            dropout: 0.0,
+        };
+        let h = Head::new(&spec, &p, 64, &dev).unwrap();
+        let b = p
+            .var("head.bias")
+            .unwrap()
+            .as_tensor()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(b.iter().all(|&v| v == DIELEMAN_INIT_BIAS as f32));
+        assert_eq!(dead(&h.fc, &f), 0);
+        let plain = Params::new(3);
+        let raw = Linear::new(&plain, "head", 64, 37, &dev).unwrap();
+        assert!(dead(&raw, &f) > 50, "{}", dead(&raw, &f));
     }
 
     #[test]

@@ -12,10 +12,12 @@
 //! (`multiview`, `N x V*F`, Dieleman et al. 2015) or pooled over views (`cyclic-pool`, `N x F`,
 //! mean or max). Pooling over the full set of 8 views makes the model exactly invariant to
 //! rotations by multiples of 90 degrees and flips, because such a transform of the input only
-//! permutes its views. Random-angle augmentation (`augment`) lives in `data::augment`; this
+//! permutes its views. `views: 16` uses Dieleman's 16 corner parts of the image and of its
+//! 45-degree rotation instead (`model::parts`; the backbone then sees `P x P` parts,
+//! [`backbone_size`]). Random-angle augmentation (`augment`) lives in `data::augment`; this
 //! module owns no parameters of its own and does no training.
 
-use super::FeatureNet;
+use super::{FeatureNet, parts};
 pub use crate::spec::SUPPORTED_VIEWS;
 use crate::spec::{CyclicPool, Invariance, ModelConfig};
 use candle_core::{Result, Tensor};
@@ -49,10 +51,14 @@ pub fn dihedral(x: &Tensor, k: usize) -> Result<Tensor> {
     v.contiguous()
 }
 
-/// The first `views` dihedral views of `x` stacked view-major: `(views * N) x C x H x W`, rows
+/// The first `views` (4 or 8) dihedral views of `x`, or for `views = 16` Dieleman's 16 parts
+/// ([`parts::stack_parts`]), stacked view-major: `(views * N) x C x H' x W'`, rows
 /// `v*N .. (v+1)*N` holding view `v` of every image.
 pub fn stack_views(x: &Tensor, views: usize) -> Result<Tensor> {
     check_views(views)?;
+    if views == parts::PARTS {
+        return parts::stack_parts(x);
+    }
     let all = (0..views)
         .map(|k| dihedral(x, k))
         .collect::<Result<Vec<_>>>()?;
@@ -64,13 +70,21 @@ pub fn check_views(views: usize) -> Result<()> {
     if SUPPORTED_VIEWS.contains(&views) {
         return Ok(());
     }
-    if views == 16 {
-        candle_core::bail!(
-            "model.views: 16 (Dieleman's variant adding a 45-degree-rotated set) is not \
-             implemented; use views: 8 (rotations x flip) or 4 (rotations)"
-        );
+    candle_core::bail!(
+        "model.views: {views} is not supported; use 8 (rotations x flip), 4 (rotations) or 16 \
+         (Dieleman's parts)"
+    )
+}
+
+/// Side of the images the wrapped backbone sees for `size x size` inputs: the input size for
+/// the exact views, [`parts::part_size`] for Dieleman's 16 parts.
+pub fn backbone_size(cfg: &ModelConfig, size: usize) -> usize {
+    match cfg.invariance {
+        Invariance::Multiview | Invariance::CyclicPool if cfg.views == parts::PARTS => {
+            parts::part_size(size)
+        }
+        _ => size,
     }
-    candle_core::bail!("model.views: {views} is not supported; use 8 (rotations x flip) or 4")
 }
 
 fn square(x: &Tensor) -> Result<()> {
@@ -84,7 +98,13 @@ fn square(x: &Tensor) -> Result<()> {
 /// How [`ViewNet`] combines the per-view features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Combine {
-    /// Concatenate per image: `N x (views * F)`, view 0's features first.
+    /// Concatenate per image: `N x (views * F)`, view 0's features first, each divided by the
+    /// number of views. The scale is a reparametrisation (the head can express the same
+    /// functions) that keeps the head's logits moving as fast per Adam step as on one view's
+    /// features: Adam moves every weight by about `lr`, so a head on the raw concatenation of
+    /// `V` views moves its logits `V` times faster, which behind `dieleman`'s ReLU kills answers
+    /// (measured: test RMSE 0.203 without the scale, 0.131 with it, for the 16-part cnn-small of
+    /// `experiments/rotation_invariance.yaml` on 1,000 galaxies, seed 0).
     Concat,
     /// Mean over views: `N x F`.
     Mean,
@@ -117,7 +137,7 @@ impl FeatureNet for ViewNet {
         let feats = f.dim(1)?;
         let f = f.reshape((self.views, n, feats))?;
         match self.combine {
-            Combine::Concat => f
+            Combine::Concat => (f / self.views as f64)?
                 .transpose(0, 1)?
                 .contiguous()?
                 .reshape((n, self.views * feats)),
@@ -215,7 +235,6 @@ mod tests {
         assert!(dihedral(&x, 8).is_err());
         let rect = Tensor::zeros((1, 1, 2, 3), DType::F32, &Device::Cpu).unwrap();
         assert!(dihedral(&rect, 1).is_err());
-        assert!(stack_views(&x, 16).is_err());
         assert!(stack_views(&x, 3).is_err());
         assert_eq!(stack_views(&x, 8).unwrap().dims(), &[8, 1, 3, 3]);
     }
@@ -290,40 +309,79 @@ mod tests {
     #[test]
     fn cyclic_pool_is_invariant_for_cnn_and_resnet() {
         let dev = Device::Cpu;
-        let x = image(3, 12);
-        for backbone in [Backbone::CnnSmall, Backbone::Resnet] {
-            for pool in [CyclicPool::Mean, CyclicPool::Max] {
-                let c = cfg(backbone, Invariance::CyclicPool, pool);
-                let head = HeadSpec::Dieleman {
-                    tree: TreeName::Gz2,
-                    dropout: 0.0,
-                };
-                let p = Params::new(2);
-                let m = Model::with_head(&c, &head, 3, 12, &p, &dev).unwrap();
-                for train in [false, true] {
-                    let y0 = m.forward_outputs(&x, train).unwrap();
-                    assert_eq!(y0.dims(), &[3, 37]);
-                    for k in 1..8 {
-                        let yk = m.forward_outputs(&dihedral(&x, k).unwrap(), train).unwrap();
-                        let d = max_abs_diff(&y0, &yk);
-                        assert!(
-                            d <= 1e-5,
-                            "{backbone:?} {pool:?} train={train} view {k}: {d}"
-                        );
+        // the 8 exact views at 12 px, Dieleman's 16 parts (10 px each) at 16 px
+        for (views, size) in [(8, 12), (16, 16)] {
+            let x = image(3, size);
+            for backbone in [Backbone::CnnSmall, Backbone::Resnet] {
+                for pool in [CyclicPool::Mean, CyclicPool::Max] {
+                    let c = ModelConfig {
+                        views,
+                        ..cfg(backbone, Invariance::CyclicPool, pool)
+                    };
+                    let head = HeadSpec::Dieleman {
+                        tree: TreeName::Gz2,
+                        dropout: 0.0,
+                    };
+                    let p = Params::new(2);
+                    let m = Model::with_head(&c, &head, 3, size, &p, &dev).unwrap();
+                    for train in [false, true] {
+                        let y0 = m.forward_outputs(&x, train).unwrap();
+                        assert_eq!(y0.dims(), &[3, 37]);
+                        for k in 1..8 {
+                            let yk = m.forward_outputs(&dihedral(&x, k).unwrap(), train).unwrap();
+                            let d = max_abs_diff(&y0, &yk);
+                            assert!(
+                                d <= 1e-5,
+                                "{views} {backbone:?} {pool:?} train={train} view {k}: {d}"
+                            );
+                        }
                     }
+                    // and not trivially constant
+                    let other =
+                        m.forward_outputs(&image(3, size).affine(-1.0, 0.5).unwrap(), false);
+                    assert!(
+                        max_abs_diff(&m.forward_outputs(&x, false).unwrap(), &other.unwrap()) > 0.0
+                    );
                 }
-                // and not trivially constant
-                let other = m.forward_outputs(&image(3, 12).affine(-1.0, 0.5).unwrap(), false);
-                assert!(
-                    max_abs_diff(&m.forward_outputs(&x, false).unwrap(), &other.unwrap()) > 0.0
-                );
+                // the plain backbone is not invariant
+                let c = cfg(backbone, Invariance::None, CyclicPool::Mean);
+                let m = Model::build(&c, 3, size, &Params::new(2), &dev).unwrap();
+                let y0 = m.forward(&x, false).unwrap();
+                let y1 = m.forward(&dihedral(&x, 1).unwrap(), false).unwrap();
+                assert!(max_abs_diff(&y0, &y1) > 1e-6, "{backbone:?}");
             }
-            // the plain backbone is not invariant
-            let c = cfg(backbone, Invariance::None, CyclicPool::Mean);
-            let m = Model::build(&c, 3, 12, &Params::new(2), &dev).unwrap();
-            let y0 = m.forward(&x, false).unwrap();
-            let y1 = m.forward(&dihedral(&x, 1).unwrap(), false).unwrap();
-            assert!(max_abs_diff(&y0, &y1) > 1e-6, "{backbone:?}");
+        }
+    }
+
+    #[test]
+    fn multiview_16_parts_share_one_backbone() {
+        let dev = Device::Cpu;
+        let (size, part) = (16, parts::part_size(16));
+        let x = image(2, size);
+        let plain = Params::new(4);
+        let c = cfg(Backbone::CnnSmall, Invariance::None, CyclicPool::Mean);
+        let pm = Model::build(&c, 3, part, &plain, &dev).unwrap();
+        let multi = Params::new(4);
+        let c16 = ModelConfig {
+            views: 16,
+            ..cfg(Backbone::CnnSmall, Invariance::Multiview, CyclicPool::Mean)
+        };
+        let mm = Model::build(&c16, 3, size, &multi, &dev).unwrap();
+        let f = pm.features_len();
+        assert_eq!(mm.features_len(), 16 * f);
+        assert_eq!(
+            plain.names_with_prefix("backbone."),
+            multi.names_with_prefix("backbone.")
+        );
+        let mf = mm.features(&x, false).unwrap();
+        let parts = parts::stack_parts(&x).unwrap();
+        for k in 0..16 {
+            let pf = pm
+                .features(&parts.narrow(0, 2 * k, 2).unwrap(), false)
+                .unwrap();
+            let pf = (pf / 16.0).unwrap();
+            let got = mf.narrow(1, k * f, f).unwrap();
+            assert!(max_abs_diff(&got, &pf) < 1e-5, "part {k}");
         }
     }
 
@@ -371,11 +429,11 @@ mod tests {
             assert_eq!(count(&plain, "head."), f + 1);
             assert_eq!(count(&multi, "head."), 8 * f + 1);
             // same seed, same backbone weights: the multiview features are the plain backbone's
-            // features of each view, concatenated in view order
+            // features of each view, divided by the 8 views, concatenated in view order
             let mf = mm.features(&x, false).unwrap();
             assert_eq!(mf.dims(), &[2, 8 * f]);
             for k in 0..8 {
-                let pf = pm.features(&dihedral(&x, k).unwrap(), false).unwrap();
+                let pf = (pm.features(&dihedral(&x, k).unwrap(), false).unwrap() / 8.0).unwrap();
                 let part = mf.narrow(1, k * f, f).unwrap();
                 assert!(max_abs_diff(&part, &pf) < 1e-5, "{backbone:?} view {k}");
             }
@@ -467,14 +525,19 @@ mod tests {
             assert_eq!(crate::spec::yaml_name(&c.invariance), name);
         }
         assert!(serde_yaml::from_str::<ModelConfig>("{ invariance: rotate }").is_err());
-        let sixteen = ModelConfig {
+        let five = ModelConfig {
             widths: vec![4],
             invariance: Invariance::Multiview,
-            views: 16,
+            views: 5,
             ..Default::default()
         };
-        let e = Model::build(&sixteen, 3, 8, &Params::new(0), &Device::Cpu);
-        assert!(e.err().unwrap().to_string().contains("16"));
+        let e = Model::build(&five, 3, 8, &Params::new(0), &Device::Cpu);
+        assert!(
+            e.err()
+                .unwrap()
+                .to_string()
+                .contains("16 (Dieleman's parts)")
+        );
         // augment leaves the backbone unwrapped
         let a = ModelConfig {
             widths: vec![4],

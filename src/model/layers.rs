@@ -22,6 +22,21 @@ impl Linear {
         Ok(Linear(candle_nn::Linear::new(w, Some(b))))
     }
 
+    /// Weight uniform in `±weight_bound`, every bias `bias` (for output layers that need a
+    /// particular start, like Dieleman's).
+    pub fn with_init(
+        p: &Params,
+        name: &str,
+        (inp, out): (usize, usize),
+        weight_bound: f64,
+        bias: f64,
+        dev: &Device,
+    ) -> Result<Self> {
+        let w = p.uniform(&format!("{name}.weight"), &[out, inp], weight_bound, dev)?;
+        let b = p.constant(&format!("{name}.bias"), &[out], bias, true, dev)?;
+        Ok(Linear(candle_nn::Linear::new(w, Some(b))))
+    }
+
     /// `x`: `N x inp` (or `... x inp`) -> `... x out`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.0.forward(x)

@@ -25,6 +25,7 @@ pub mod loss;
 mod params;
 #[cfg(test)]
 mod parity;
+pub mod parts;
 mod resnet;
 
 pub use heads::{Head, HeadSpec, TreeName};
@@ -106,7 +107,8 @@ impl Model {
         params: &Params,
         device: &Device,
     ) -> Result<Self> {
-        let backbone = invariance::wrap(cfg, backbone(cfg, channels, size, params, device)?)?;
+        let inner = invariance::backbone_size(cfg, size);
+        let backbone = invariance::wrap(cfg, backbone(cfg, channels, inner, params, device)?)?;
         let head = Head::new(head, params, backbone.out_features(), device)?;
         Ok(Model {
             backbone,

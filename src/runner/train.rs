@@ -97,6 +97,11 @@ pub fn run(
             Metric::EquivarianceSpread => {
                 dataset_equivariance_spread(&shown, &splits.test, EVAL_BATCH, device)?
             }
+            Metric::RmseMeanBaseline => {
+                let t = splits.test.target_len;
+                let base = eval::mean_baseline(&splits.train.targets, t, splits.test.len());
+                eval::rmse(&base, &splits.test.targets)
+            }
             _ => eval::try_compute(metric, &p, &splits.test.targets)?,
         };
         if v.is_finite() {

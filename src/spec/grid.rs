@@ -221,8 +221,7 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
         (
             "views",
             crate::spec::SUPPORTED_VIEWS.contains(&s.model.views),
-            "model.views must be 8 (rotations x flip) or 4 (rotations); 16 (Dieleman's \
-             45-degree set) is not implemented",
+            "model.views must be 8 (rotations x flip), 4 (rotations) or 16 (Dieleman's parts)",
         ),
     ];
     for (key, ok, msg) in checks {
@@ -291,8 +290,10 @@ mod tests {
             .count();
         assert_eq!(cyclic, 6);
         let t = format!("{T}model: {{ invariance: multiview, views: 16 }}\n");
+        assert_eq!(parse_str(&t, "g.yaml").unwrap().model.views, 16);
+        let t = format!("{T}model: {{ invariance: multiview, views: 12 }}\n");
         let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
         assert!(e.contains("model.views must be 8"), "{e}");
-        assert!(e.contains("16"), "{e}");
+        assert!(e.contains("16 (Dieleman's parts)"), "{e}");
     }
 }

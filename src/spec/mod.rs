@@ -282,9 +282,10 @@ pub struct ModelConfig {
     /// How the model handles the rotation / flip symmetry of galaxy images.
     #[serde(default, skip_serializing_if = "Invariance::is_none")]
     pub invariance: Invariance,
-    /// `multiview` / `cyclic-pool`: exact views per image: 8 (rotations by 0/90/180/270 degrees of
-    /// the image and of its mirror image) or 4 (rotations only). Dieleman's 16-part variant
-    /// (adding a 45-degree-rotated set) is not implemented and is rejected by validation.
+    /// `multiview` / `cyclic-pool`: views per image: 8 (exact rotations by 0/90/180/270 degrees of
+    /// the image and of its mirror image), 4 (rotations only) or 16 (Dieleman's parts: four
+    /// overlapping corner crops of the image, its mirror image, its 45-degree rotation and that
+    /// rotation's mirror image; `model::parts`).
     #[serde(default = "d_views", skip_serializing_if = "is_d_views")]
     pub views: usize,
     /// `cyclic-pool`: how the per-view features are pooled.
@@ -331,8 +332,9 @@ impl CyclicPool {
     }
 }
 
-/// Values `model.views` may take: 8 (rotations x flip) or 4 (rotations only).
-pub const SUPPORTED_VIEWS: [usize; 2] = [4, 8];
+/// Values `model.views` may take: 8 (rotations x flip), 4 (rotations only) or 16 (Dieleman's
+/// parts).
+pub const SUPPORTED_VIEWS: [usize; 3] = [4, 8, 16];
 
 fn d_views() -> usize {
     8
@@ -510,6 +512,10 @@ pub enum Metric {
     /// 8 exact rotations / flips of the input, of the predictions (averaged over outputs). Needs
     /// the model, not only its predictions: `eval::rotation::equivariance_spread`.
     EquivarianceSpread,
+    /// The `rmse` of a constant prediction, the mean training target of each answer: the floor a
+    /// network must beat to have learned anything from the images. Needs the training targets:
+    /// `eval::mean_baseline`.
+    RmseMeanBaseline,
 }
 
 impl Metric {
@@ -521,13 +527,15 @@ impl Metric {
             Metric::LogLoss => "log_loss",
             Metric::Rmse => "rmse",
             Metric::EquivarianceSpread => "equivariance_spread",
+            Metric::RmseMeanBaseline => "rmse_mean_baseline",
         }
     }
 
     /// Whether [`crate::eval::compute`] can score the metric from predictions and targets
-    /// alone; `false` for metrics that must run the model on transformed inputs.
+    /// alone; `false` for metrics that must run the model on transformed inputs or need the
+    /// training set.
     pub fn from_predictions(self) -> bool {
-        !matches!(self, Metric::EquivarianceSpread)
+        !matches!(self, Metric::EquivarianceSpread | Metric::RmseMeanBaseline)
     }
 }
 
