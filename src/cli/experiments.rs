@@ -133,6 +133,16 @@ pub(super) fn run(
 
 pub(super) fn report(file: &Path, at: &Where) -> Result<(), Fail> {
     let store = Store::new(&at.results);
+    // no complete run (e.g. its real data is not on this machine): keep what was written before
+    let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    if !runs.iter().any(|r| store.is_complete(&run_id(r))) {
+        esay!(
+            "{}: no complete runs in {}; its tables and figures are left as they are",
+            exp.name,
+            at.results.display()
+        );
+        return Ok(());
+    }
     let w = crate::report::report(file, at.profile.into(), &store).map_err(|e| match e {
         crate::report::ReportError::Spec(e) => bad_input(e),
         e => Fail(1, e.to_string()),
