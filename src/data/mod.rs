@@ -6,6 +6,7 @@
 //! well, so error bars over seeds include the sampling of the training set.
 
 pub mod augment;
+pub mod fits;
 pub mod pretrain;
 pub mod real;
 mod shapes;

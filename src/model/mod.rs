@@ -18,6 +18,7 @@ mod cnn_small;
 mod convnext;
 mod dieleman;
 pub mod heads;
+mod import;
 pub mod invariance;
 mod layers;
 mod linear;
@@ -29,6 +30,7 @@ pub mod parts;
 mod resnet;
 
 pub use heads::{Head, HeadSpec, TreeName};
+pub use import::{CLASSIFIER_KEYS, ImportMismatch, ImportReport, is_ignored_key};
 pub use loss::LossKind;
 pub use params::{Params, ParamsError};
 

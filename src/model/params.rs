@@ -5,7 +5,9 @@
 //! `head.weight`) and is drawn from its own random stream `model/init/<name>`, so adding a layer
 //! never changes the initial values of the others. Names of a backbone are exactly timm's /
 //! torchvision's under the `backbone.` prefix, so real encoder weights load with
-//! [`Params::load_prefixed`]`(file, "backbone.", "")`. This module does no compute.
+//! [`Params::import_encoder`]`(file, "backbone.", "")` (checked: every key compared, see
+//! `model::import`, which also owns the name / shape comparison behind
+//! [`Params::load_prefixed`]). This module does no compute.
 //!
 //! ```
 //! use gzbench::model::Params;
@@ -18,7 +20,7 @@
 use crate::rng::stream;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand_distr::{Distribution, Uniform};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -53,12 +55,10 @@ pub enum ParamsError {
     NoParams { file: PathBuf, prefix: String },
     #[error("cannot write weights file {file}: {msg}")]
     Write { file: PathBuf, msg: String },
-}
-
-/// A shape without its trailing size-1 dimensions.
-fn squeeze_trailing(dims: &[usize]) -> &[usize] {
-    let keep = dims.iter().rposition(|&d| d != 1).map_or(0, |i| i + 1);
-    &dims[..keep]
+    /// An encoder file that does not match the model, every difference listed (from
+    /// [`Params::import_encoder`]).
+    #[error("{0}")]
+    Mismatch(Box<super::import::ImportMismatch>),
 }
 
 /// Named parameters of one model: trainable weights and buffers, seeded per name.
@@ -194,45 +194,41 @@ impl Params {
         self.load_prefixed(file, "", "")
     }
 
+    /// Parameters and buffers whose name starts with `prefix`, sorted by name.
+    pub(super) fn selected(&self, prefix: &str) -> Vec<(String, Var)> {
+        self.vars
+            .lock()
+            .expect("param lock")
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
+    }
+
     /// Load the parameters whose name starts with `param_prefix`: parameter
-    /// `<param_prefix><rest>` takes file tensor `<file_prefix><rest>`. For timm weights of a
-    /// backbone: `load_prefixed(file, "backbone.", "")`. Every selected parameter must be in
-    /// the file with the same shape (extra tensors in the file are ignored); values are cast
-    /// to the parameter's dtype. Nothing is changed unless all of them are found.
+    /// `<param_prefix><rest>` takes file tensor `<file_prefix><rest>`. Every selected parameter
+    /// must be in the file with the same shape (extra tensors in the file are ignored; a 1x1
+    /// conv kernel loads into a linear weight); values are cast to the parameter's dtype.
+    /// Nothing is changed unless all of them are found. Fails on the first missing or
+    /// mis-shaped tensor; [`Params::import_encoder`] is the checked variant for encoder files,
+    /// which lists every difference.
     pub fn load_prefixed(
         &self,
         file: &Path,
         param_prefix: &str,
         file_prefix: &str,
     ) -> std::result::Result<(), ParamsError> {
-        let vars = self.vars.lock().expect("param lock");
-        let selected: Vec<(&String, &Var)> = vars
-            .iter()
-            .filter(|(n, _)| n.starts_with(param_prefix))
-            .collect();
-        if selected.is_empty() {
-            return Err(ParamsError::NoParams {
-                file: file.to_path_buf(),
-                prefix: param_prefix.to_string(),
-            });
-        }
-        let device = selected[0].1.device().clone();
-        let read = |msg: String| ParamsError::Read {
-            file: file.to_path_buf(),
-            msg,
-        };
-        let loaded: HashMap<String, Tensor> =
-            candle_core::safetensors::load(file, &device).map_err(|e| read(e.to_string()))?;
-        let mut updates = Vec::with_capacity(selected.len());
-        for (param, var) in selected {
-            let name = format!("{file_prefix}{}", &param[param_prefix.len()..]);
-            let Some(t) = loaded.get(&name) else {
+        let selected = self.selected(param_prefix);
+        let loaded = super::import::read(file, &selected, param_prefix)?;
+        let plan = super::import::Plan::new(file, &selected, &loaded, param_prefix, file_prefix)?;
+        match plan.problems.into_iter().next() {
+            Some(super::import::Problem::Missing { param, name, .. }) => {
                 let mut keys: Vec<&String> = loaded.keys().collect();
                 keys.sort();
-                return Err(ParamsError::Missing {
+                Err(ParamsError::Missing {
                     file: file.to_path_buf(),
                     name,
-                    param: param.clone(),
+                    param,
                     available: loaded.len(),
                     example: keys
                         .iter()
@@ -240,34 +236,22 @@ impl Params {
                         .map(|k| format!("`{k}`"))
                         .collect::<Vec<_>>()
                         .join(", "),
-                });
-            };
-            // A 1x1 conv kernel (`out x in x 1 x 1`) loads into a linear weight (`out x in`)
-            // and back: timm's `conv_mlp` ConvNeXt variants (e.g. convnext_nano) store their
-            // MLP that way.
-            let t = if t.dims() != var.dims()
-                && squeeze_trailing(t.dims()) == squeeze_trailing(var.dims())
-            {
-                t.reshape(var.dims()).map_err(|e| read(e.to_string()))?
-            } else {
-                t.clone()
-            };
-            if t.dims() != var.dims() {
-                return Err(ParamsError::Shape {
-                    file: file.to_path_buf(),
-                    name,
-                    param: param.clone(),
-                    expected: var.dims().to_vec(),
-                    found: t.dims().to_vec(),
-                });
+                })
             }
-            let t = t.to_dtype(var.dtype()).map_err(|e| read(e.to_string()))?;
-            updates.push((var.clone(), t));
+            Some(super::import::Problem::Shape {
+                param,
+                name,
+                expected,
+                found,
+            }) => Err(ParamsError::Shape {
+                file: file.to_path_buf(),
+                name,
+                param,
+                expected,
+                found,
+            }),
+            None => super::import::apply(file, plan.updates),
         }
-        for (var, t) in updates {
-            var.set(&t).map_err(|e| read(e.to_string()))?;
-        }
-        Ok(())
     }
 
     /// Save every parameter and buffer to a safetensors file (written atomically).
