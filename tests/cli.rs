@@ -264,7 +264,7 @@ fn missing_real_data_is_skipped_with_a_message() {
     let yaml = write(
         dir.path(),
         "real.yaml",
-        "name: real\nkind: train\ndata: { source: gz-decals-rings, path: /nonexistent/rings, train_size: 10, test_size: 10 }\ntask: { target: ring }\n",
+        "name: real\nkind: train\ndata: { source: catalog, path: /nonexistent/rings, train_size: 10, test_size: 10, catalog: { file: catalog.csv, file_column: file, label_column: ring } }\ntask: { target: label }\n",
     );
     let o = gz()
         .args(["run", "--results"])
@@ -276,7 +276,7 @@ fn missing_real_data_is_skipped_with_a_message() {
     let err = stderr(&o);
     assert!(err.contains("skipped 1 runs"), "{err}");
     assert!(
-        err.contains("/nonexistent/rings: real-data folder not found"),
+        err.contains("/nonexistent/rings/catalog.csv: catalogue not found"),
         "{err}"
     );
     // tables written on a machine that had the data survive a run on one that has not
@@ -290,19 +290,181 @@ fn missing_real_data_is_skipped_with_a_message() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("real: no complete runs in"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("real: no complete runs in"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(&table).unwrap(), "| committed |\n");
     // a target the source does not provide is bad input, found by validate
     let bad = write(
         dir.path(),
         "bad.yaml",
-        "name: bad\nkind: train\ndata: { source: gz-decals-rings }\ntask: { target: bar }\n",
+        "name: bad\nkind: train\ndata: { source: catalog, catalog: { file: c.csv, file_column: f } }\ntask: { target: bar }\n",
     );
     let o = gz().arg("validate").arg(&bad).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("bad.yaml:4:9: task.target `bar` is not provided by data.source `gz-decals-rings`; expected one of `ring`"),
+        stderr(&o).contains("bad.yaml:4:9: task.target `bar` is not provided by data.source `catalog`; expected one of `label`"),
         "{}",
         stderr(&o)
     );
+}
+
+/// `validate` reads a catalogue dataset and decodes its images without training: missing files
+/// are listed (first few and the count) and fail validation; a good catalogue passes.
+#[test]
+fn validate_checks_a_catalogue_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("img")).unwrap();
+    let mut rows = String::from("id,ring\n");
+    for i in 0..6 {
+        rows.push_str(&format!("g{i},{}\n", i % 2));
+        if i < 4 {
+            image::RgbImage::from_pixel(8, 8, image::Rgb([9, 9, 9]))
+                .save(dir.path().join(format!("img/g{i}.png")))
+                .unwrap();
+        }
+    }
+    std::fs::write(dir.path().join("cat.csv"), rows).unwrap();
+    let yaml = write(
+        dir.path(),
+        "cat.yaml",
+        &format!(
+            "name: cat\nkind: train\ndata: {{ source: catalog, path: {}, train_size: 2, test_size: 2, catalog: {{ file: cat.csv, file_pattern: 'img/{{id}}.png', label_column: ring }} }}\ntask: {{ target: label }}\n",
+            dir.path().display()
+        ),
+    );
+    let o = gz().arg("validate").arg(&yaml).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cat.csv: 2 image files are missing, e.g. `"),
+        "{err}"
+    );
+    assert!(err.contains("img/g4.png` (id g4)"), "{err}");
+    for i in 4..6 {
+        image::RgbImage::from_pixel(8, 8, image::Rgb([9, 9, 9]))
+            .save(dir.path().join(format!("img/g{i}.png")))
+            .unwrap();
+    }
+    let o = gz().arg("validate").arg(&yaml).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("4 galaxies in the pool, 2 in the test split; every image readable"),
+        "{out}"
+    );
+}
+
+/// `pretrain: { source: file }` starts from a timm encoder file: the fixture's resnet layout
+/// trains from it; a wider model fails the run (exit 1) with the mis-shaped tensors listed, and a
+/// missing file is named with the folder a relative path resolves against.
+#[test]
+fn pretrain_file_imports_a_timm_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/fixtures/timm_resnet.safetensors");
+    let yaml = |name: &str, dims: &str, weights: &str| {
+        write(
+            dir.path(),
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\nkind: train\ndata: {{ source: shapes, image_size: 16, train_size: 8, test_size: 8 }}\nmodel: {{ backbone: resnet, depths: [2, 2, 2, 2], dims: [{dims}] }}\ntrain: {{ epochs: 1 }}\npretrain: {{ source: file, weights: '{weights}' }}\n"
+            ),
+        )
+    };
+    let run = |file: &Path| {
+        gz().arg("run")
+            .arg(file)
+            .arg("--results")
+            .arg(dir.path().join("res"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let good = yaml("timm", "2, 4, 8, 16", &fixture.display().to_string());
+    let o = gz().arg("validate").arg(&good).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&good);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("(0 already complete, 1 computed, 0 failed)"),
+        "{out}"
+    );
+
+    let wide = yaml("wide", "4, 8, 16, 32", &fixture.display().to_string());
+    let o = run(&wide);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    for part in [
+        "pretrain.weights: ",
+        "timm_resnet.safetensors: does not match the resnet backbone: 100 mis-shaped (",
+        "conv1.weight: file [2, 3, 3, 3], model [4, 3, 3, 3]",
+        "1 of 1 runs failed",
+    ] {
+        assert!(err.contains(part), "`{part}` not in:\n{err}");
+    }
+
+    let missing = yaml("missing", "2, 4, 8, 16", "encoder.safetensors");
+    let o = run(&missing);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("pretrain.weights `encoder.safetensors`: no such file"),
+        "{err}"
+    );
+    let cwd = dir.path().canonicalize().unwrap();
+    assert!(err.contains(&cwd.display().to_string()), "{err}");
+}
+
+/// Real-style vote counts train Zoobot's Dirichlet head end to end: a catalogue of DECaLS vote
+/// counts (every answer column) plus PNG cutouts, scored by the RMSE of the expected fractions.
+#[test]
+fn catalogue_vote_counts_train_a_dirichlet_head() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("img")).unwrap();
+    let cols = gzbench::tree::Tree::decals().answer_columns();
+    let mut text = format!("id,{}\n", cols.join(","));
+    for i in 0..12u8 {
+        let smooth = i % 4;
+        image::RgbImage::from_pixel(16, 16, image::Rgb([20 * i, 40, 200 - 10 * i]))
+            .save(dir.path().join(format!("img/g{i}.png")))
+            .unwrap();
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match c.as_str() {
+                "smooth-or-featured_smooth" => smooth.to_string(),
+                "smooth-or-featured_featured-or-disk" => (5 - smooth).to_string(),
+                _ => "0".into(),
+            })
+            .collect();
+        text.push_str(&format!("g{i},{}\n", cells.join(",")));
+    }
+    std::fs::write(dir.path().join("votes.csv"), text).unwrap();
+    let yaml = write(
+        dir.path(),
+        "votes.yaml",
+        &format!(
+            "name: votes\nkind: train\ndata: {{ source: catalog, path: {}, image_size: 16, train_size: 8, test_size: 4, catalog: {{ file: votes.csv, file_pattern: 'img/{{id}}.png', votes: decals }} }}\ntask: {{ target: votes }}\nmodel: {{ backbone: cnn-small, widths: [4] }}\ntrain: {{ epochs: 2, batch_size: 4 }}\neval: {{ metrics: [rmse] }}\n",
+            dir.path().display()
+        ),
+    );
+    let res = dir.path().join("res");
+    let o = gz()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--results")
+        .arg(&res)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let runs = complete_runs(&res);
+    assert_eq!(runs.len(), 1);
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs[0].join("metrics.json")).unwrap()).unwrap();
+    let rmse = m["rmse"].as_f64().unwrap();
+    assert!(rmse > 0.0 && rmse < 1.0, "{m}");
+    assert!(m["train_loss"].as_f64().unwrap().is_finite(), "{m}");
 }

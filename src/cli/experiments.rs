@@ -17,12 +17,18 @@ pub(super) fn validate(files: &[PathBuf]) -> Result<(), Fail> {
                     .iter()
                     .map(|(p, n, _)| format!("{n} {}", p.as_str()))
                     .collect();
-                say!(
-                    "ok  {}: `{}`, runs: {}",
-                    f.display(),
-                    per_profile[0].2,
-                    n.join(", ")
-                );
+                match check_catalogue(f) {
+                    Ok(()) => say!(
+                        "ok  {}: `{}`, runs: {}",
+                        f.display(),
+                        per_profile[0].2,
+                        n.join(", ")
+                    ),
+                    Err(e) => {
+                        esay!("{}: {e}", f.display());
+                        bad += 1;
+                    }
+                }
             }
             Err(e) => {
                 esay!("{e}");
@@ -38,6 +44,36 @@ pub(super) fn validate(files: &[PathBuf]) -> Result<(), Fail> {
     } else {
         Ok(())
     }
+}
+
+/// `validate` of a catalogue experiment: read its catalogues and decode every image (the
+/// first run's mapping; data not on this machine is reported, not failed).
+fn check_catalogue(f: &Path) -> Result<(), crate::data::DataError> {
+    use crate::data::{catalog, catalog_splits, unavailable};
+    let Ok((_, runs)) = runner::plan(f, Profile::Cpu) else {
+        return Ok(());
+    };
+    let Some(spec) = runs.first() else {
+        return Ok(());
+    };
+    let Some(c) = &spec.data.catalog else {
+        return Ok(());
+    };
+    if let Some(why) = unavailable(spec) {
+        say!("    {}: catalogue not checked: {why}", f.display());
+        return Ok(());
+    }
+    let (pool, test, path) = catalog_splits(spec, c)?;
+    let opt = catalog::ImageOptions::new(spec.data.image_size, c);
+    catalog::load(&pool, &opt)?;
+    catalog::load(&test, &opt)?;
+    say!(
+        "    {}: {} galaxies in the pool, {} in the test split; every image readable",
+        path.display(),
+        pool.len(),
+        test.len()
+    );
+    Ok(())
 }
 
 struct Bar {

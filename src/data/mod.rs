@@ -6,9 +6,9 @@
 //! well, so error bars over seeds include the sampling of the training set.
 
 pub mod augment;
+pub mod catalog;
 pub mod fits;
 pub mod pretrain;
-pub mod real;
 mod shapes;
 pub mod synth;
 pub mod synthetic;
@@ -79,8 +79,10 @@ pub enum DataError {
         scanned: u64,
         missing: usize,
     },
+    #[error("data.catalog is required for data.source `catalog`")]
+    NoCatalog,
     #[error(transparent)]
-    Real(#[from] real::RealError),
+    Catalog(#[from] catalog::CatalogError),
 }
 
 /// The targets each data source provides.
@@ -96,7 +98,7 @@ pub fn provides(source: DataSource) -> &'static [Target] {
             Target::Clumpy,
             Target::Gz2Answers,
         ],
-        DataSource::GzDecalsRings => &[Target::Ring],
+        DataSource::Catalog => &[Target::Label, Target::Votes],
     }
 }
 
@@ -117,28 +119,23 @@ pub fn check(spec: &RunSpec) -> Result<(), DataError> {
     })
 }
 
-/// Why a run's data cannot be read on this machine (a real-data folder is absent), if so: such
+/// Why a run's data cannot be read on this machine (a catalogue file is absent), if so: such
 /// runs are skipped with this message rather than failed.
 pub fn unavailable(spec: &RunSpec) -> Option<String> {
-    match spec.data.source {
-        DataSource::Shapes | DataSource::Synthetic => None,
-        DataSource::GzDecalsRings => {
-            let folder = rings_folder(spec);
-            (!folder.is_dir()).then(|| {
-                real::RealError::Missing {
-                    path: folder.display().to_string(),
-                }
-                .to_string()
-            })
-        }
+    let c = spec.data.catalog.as_ref()?;
+    if spec.data.source != DataSource::Catalog {
+        return None;
     }
-}
-
-fn rings_folder(spec: &RunSpec) -> std::path::PathBuf {
-    match &spec.data.path {
-        Some(p) => p.into(),
-        None => real::shared_data().join("gz-decals-rings"),
-    }
+    let files = std::iter::once(&c.file).chain(&c.test_file);
+    files
+        .map(|f| catalog::resolve(spec.data.path.as_deref(), f))
+        .find(|p| !p.is_file())
+        .map(|p| {
+            catalog::CatalogError::Missing {
+                path: p.display().to_string(),
+            }
+            .to_string()
+        })
 }
 
 /// Index ranges of the item streams: test items first, each seed's training pool after.
@@ -175,17 +172,61 @@ pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
                 val: synthetic::generate(&draw, train_start + TRAIN_OFFSET / 2, d.val_size)?,
             })
         }
-        DataSource::GzDecalsRings => {
-            let folder = rings_folder(spec);
-            let pool = real::read_catalogue(&folder)?;
-            let test = real::read_catalogue(&folder.join("test"))?;
+        DataSource::Catalog => {
+            let c = d.catalog.as_ref().ok_or(DataError::NoCatalog)?;
+            let (pool, test, path) = catalog_splits(spec, c)?;
             let (train, val) =
-                real::draw_pool(&pool, &folder, spec.seed, d.train_size, d.val_size)?;
+                catalog::draw_pool(&pool, &path, spec.seed, d.train_size, d.val_size)?;
+            let opt = catalog::ImageOptions::new(d.image_size, c);
             Ok(Splits {
-                train: real::load(&train, d.image_size)?,
-                val: real::load(&val, d.image_size)?,
-                test: real::load(&test, d.image_size)?,
+                train: catalog::load(&train, &opt)?,
+                val: catalog::load(&val, &opt)?,
+                test: catalog::load(&test, &opt)?,
             })
         }
     }
+}
+
+/// The training pool and test rows of a catalogue run (the `test_file` catalogue, or
+/// `test_size` rows held out by `data_seed`), checked: ids unique across both, every image file
+/// present. Also the catalogue's path, for messages.
+pub fn catalog_splits(
+    spec: &RunSpec,
+    c: &crate::spec::CatalogConfig,
+) -> Result<(Vec<catalog::Entry>, Vec<catalog::Entry>, std::path::PathBuf), DataError> {
+    let base = spec.data.path.as_deref();
+    let path = catalog::resolve(base, &c.file);
+    let images = c.images.as_ref().map(|i| catalog::resolve(base, i));
+    let tree = c.votes.map(|t| match t {
+        crate::spec::VoteTree::Decals => crate::tree::Tree::decals(),
+    });
+    let want = match (spec.task.target, &c.label_column, &tree) {
+        (Target::Label, Some(col), _) => catalog::Want::Label(col),
+        (Target::Votes, _, Some(t)) => catalog::Want::Votes(t),
+        _ => catalog::Want::Nothing,
+    };
+    let rows = catalog::read_catalogue(&path, images.as_deref(), c, want)?;
+    catalog::check_files(&path, &rows)?;
+    let (test, pool) = match &c.test_file {
+        Some(t) => {
+            let tp = catalog::resolve(base, t);
+            let test = catalog::read_catalogue(&tp, None, c, want)?;
+            let ids: std::collections::HashSet<&str> = rows.iter().map(|e| e.id.as_str()).collect();
+            if let Some(dup) = test.iter().find(|e| ids.contains(e.id.as_str())) {
+                return Err(catalog::CatalogError::Read {
+                    path: tp.display().to_string(),
+                    msg: format!(
+                        "test galaxy `{}` is also in {}; expected disjoint training and test catalogues",
+                        dup.id,
+                        path.display()
+                    ),
+                }
+                .into());
+            }
+            catalog::check_files(&tp, &test)?;
+            (test, rows)
+        }
+        None => catalog::hold_out(rows, spec.data.test_size, spec.data.data_seed),
+    };
+    Ok((pool, test, path))
 }

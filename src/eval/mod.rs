@@ -8,6 +8,7 @@
 pub mod rotation;
 
 use crate::spec::Metric;
+use crate::tree::Tree;
 
 /// Why a metric cannot be computed from the values given.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -57,6 +58,24 @@ pub fn try_compute(metric: Metric, p: &[f32], y: &[f32]) -> Result<f64, EvalErro
         Metric::Rmse => rmse(p, y),
         Metric::EquivarianceSpread | Metric::RmseMeanBaseline => f64::NAN, // rejected above
     })
+}
+
+/// Predicted and observed vote fractions of the questions each galaxy was asked (a question
+/// total above 0), flattened: `pred` holds `N x answers` predicted fractions, `counts` the
+/// `N x answers` vote counts of the same galaxies. Score the pair with [`rmse`].
+pub fn asked_fractions(pred: &[f32], counts: &[f32], tree: &Tree) -> (Vec<f32>, Vec<f32>) {
+    let a = tree.n_answers();
+    let (mut p, mut y) = (Vec::new(), Vec::new());
+    for (pr, cr) in pred.chunks_exact(a).zip(counts.chunks_exact(a)) {
+        for s in tree.question_slices() {
+            let total: f32 = cr[s.clone()].iter().sum();
+            if total > 0.0 {
+                p.extend_from_slice(&pr[s.clone()]);
+                y.extend(cr[s].iter().map(|c| c / total));
+            }
+        }
+    }
+    (p, y)
 }
 
 /// The constant prediction "mean training target of each answer", repeated for each of `n`
@@ -180,6 +199,21 @@ mod tests {
             -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
         assert!((log_loss(&p, &y) - ll).abs() < 1e-6);
         assert!(roc_auc(&p, &[1.0; 5]).is_nan());
+    }
+
+    #[test]
+    fn asked_fractions_skip_unasked_questions() {
+        let tree = Tree::decals();
+        let n = tree.n_answers();
+        let pred = vec![0.5f32; n];
+        let mut counts = vec![0f32; n];
+        counts[0] = 3.0; // first question: 3 smooth, 1 featured, 0 artifact
+        counts[1] = 1.0;
+        let (p, y) = asked_fractions(&pred, &counts, &tree);
+        assert_eq!(p, vec![0.5, 0.5, 0.5]);
+        assert_eq!(y, vec![0.75, 0.25, 0.0]);
+        // squared errors 0.0625, 0.0625, 0.25 over 3 answers
+        assert!((rmse(&p, &y) - (0.375f64 / 3.0).sqrt()).abs() < 1e-7);
     }
 
     #[test]

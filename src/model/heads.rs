@@ -180,6 +180,20 @@ pub fn dirichlet_concentrations(x: &Tensor) -> Result<Tensor> {
     candle_nn::ops::sigmoid(x)?.affine(100.0, 1.0)
 }
 
+/// The expected vote fractions of Dirichlet concentrations `N x answers`: each answer's
+/// concentration over its question's total (the mean of the Dirichlet).
+pub fn expected_fractions(concentrations: &Tensor, tree: &Tree) -> Result<Tensor> {
+    let parts = tree
+        .question_slices()
+        .into_iter()
+        .map(|s| {
+            let q = concentrations.narrow(1, s.start, s.len())?;
+            q.broadcast_div(&q.sum_keepdim(1)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&parts, 1)
+}
+
 /// Added to each question's sum before dividing (as in Dieleman's solution).
 pub const TREE_NORMALISE_EPS: f64 = 1e-12;
 
@@ -319,6 +333,25 @@ mod tests {
         let plain = Params::new(3);
         let raw = Linear::new(&plain, "head", 64, 37, &dev).unwrap();
         assert!(dead(&raw, &f) > 50, "{}", dead(&raw, &f));
+    }
+
+    #[test]
+    fn expected_fractions_hand_computed() {
+        let tree = Tree::decals();
+        let n = tree.n_answers();
+        let mut c = vec![1f32; n];
+        // first question (3 answers): concentrations 1, 2, 5 -> 1/8, 2/8, 5/8
+        c[1] = 2.0;
+        c[2] = 5.0;
+        let t = Tensor::from_vec(c, (1, n), &Device::Cpu).unwrap();
+        let f = expected_fractions(&t, &tree)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(&f[0][..3], &[0.125, 0.25, 0.625]);
+        let s = tree.question_slices()[1].clone();
+        let k = s.len() as f32;
+        assert!(f[0][s].iter().all(|&v| (v - 1.0 / k).abs() < 1e-7));
     }
 
     #[test]

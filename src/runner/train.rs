@@ -3,14 +3,18 @@
 //!
 //! The target decides the head and the loss: a binary target gets one logit and BCE; the 37 GZ2
 //! answers get Dieleman's tree-normalised head and MSE on the weighted vote fractions (the Kaggle
-//! Galaxy Challenge setup). `model.invariance: augment` augments every training batch;
+//! Galaxy Challenge setup); vote counts of a catalogue get Zoobot's Dirichlet head and the
+//! Dirichlet-multinomial loss, and the metrics see the expected vote fractions of the questions
+//! each galaxy was asked. `model.invariance: augment` augments every training batch;
 //! `eval.tta_views` averages test predictions over exact rotations/flips.
 
 use crate::eval::rotation::{dataset_equivariance_spread, predict_tta};
+use crate::model::heads::expected_fractions;
 use crate::model::{HeadSpec, Model, Params, TreeName, loss};
-use crate::spec::{Invariance, Metric, RunSpec};
+use crate::spec::{Invariance, Metric, RunSpec, Target};
 use crate::store::Metrics;
 use crate::train::{Net, Outputs};
+use crate::tree::Tree;
 use crate::{data, eval, train};
 use candle_core::{Device, Tensor};
 use std::path::Path;
@@ -26,34 +30,36 @@ pub fn run(
 ) -> anyhow::Result<Metrics> {
     let splits = data::build(spec)?;
     let binary = spec.task.target.is_binary();
-    let head = if binary {
-        HeadSpec::default()
-    } else {
-        HeadSpec::Dieleman {
+    let votes = (spec.task.target == Target::Votes).then(Tree::decals);
+    let head = match (binary, &votes) {
+        (true, _) => HeadSpec::default(),
+        (false, Some(_)) => HeadSpec::Dirichlet {
+            tree: TreeName::Decals,
+            dropout: 0.0,
+        },
+        (false, None) => HeadSpec::Dieleman {
             tree: TreeName::Gz2,
             dropout: 0.0,
-        }
+        },
     };
     let params = Params::new(spec.seed);
     let (c, size) = (splits.train.channels, splits.train.size);
     let mut model = Model::with_head(&spec.model, &head, c, size, &params, device)?;
-    if !spec.pretrain.is_none() {
-        let cache = cache.ok_or_else(|| anyhow::anyhow!("pretraining needs a run store"))?;
-        if let Some(w) =
-            train::pretrain::pretrained(&spec.pretrain, &spec.model, &spec.data, cache, device)?
-        {
-            params.load_prefixed(&w, "backbone.", "backbone.")?;
-        }
-    }
+    let (pretrain, data) = (&spec.pretrain, &spec.data);
+    train::pretrain::load_backbone(pretrain, &spec.model, data, cache, &params, device)?;
     model.set_frozen_backbone(spec.train.freeze_backbone);
     let checkpoint_dir = dir
         .filter(|_| spec.train.checkpoint)
         .map(|d| d.join(crate::store::CHECKPOINT));
     let outputs = Outputs(&model);
+    let answers = |o: &Tensor, y: &Tensor| match &votes {
+        Some(tree) => loss::dirichlet_multinomial_loss(o, y, tree),
+        None => loss::mse(o, y),
+    };
     let (net, loss_fn): (&dyn Net, train::Loss) = if binary {
         (&model, &train::bce_with_logits)
     } else {
-        (&outputs, &loss::mse)
+        (&outputs, &answers)
     };
     let history = train::fit(
         net,
@@ -73,10 +79,10 @@ pub fn run(
     // what the metrics see: probabilities for a binary target, answer fractions otherwise
     let shown = |x: &Tensor| -> candle_core::Result<Tensor> {
         let y = model.forward_outputs(x, false)?;
-        if binary {
-            candle_nn::ops::sigmoid(&y)
-        } else {
-            Ok(y)
+        match (binary, &votes) {
+            (true, _) => candle_nn::ops::sigmoid(&y),
+            (false, Some(tree)) => expected_fractions(&y, tree),
+            (false, None) => Ok(y),
         }
     };
     let rows = match spec.eval.tta_views {
@@ -91,6 +97,11 @@ pub fn run(
         }
     };
     let p: Vec<f32> = rows.concat();
+    // vote counts: compare fractions, on the questions each galaxy was asked
+    let (p, targets) = match &votes {
+        Some(tree) => eval::asked_fractions(&p, &splits.test.targets, tree),
+        None => (p, splits.test.targets.clone()),
+    };
     let mut m = Metrics::new();
     for &metric in &spec.eval.metrics {
         let v = match metric {
@@ -102,7 +113,7 @@ pub fn run(
                 let base = eval::mean_baseline(&splits.train.targets, t, splits.test.len());
                 eval::rmse(&base, &splits.test.targets)
             }
-            _ => eval::try_compute(metric, &p, &splits.test.targets)?,
+            _ => eval::try_compute(metric, &p, &targets)?,
         };
         if v.is_finite() {
             m.insert(metric.as_str().to_string(), v);

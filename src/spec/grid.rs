@@ -180,8 +180,45 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
         ),
         (
             "source",
-            s.pretrain.is_none() || (s.data.image_size >= 16 && s.pretrain.n >= 2),
+            !s.pretrain.pretrains() || (s.data.image_size >= 16 && s.pretrain.n >= 2),
             "pretrain needs data.image_size >= 16 and pretrain.n >= 2",
+        ),
+        (
+            s.pretrain.problem().map_or("pretrain", |p| p.0),
+            s.pretrain.problem().is_none(),
+            s.pretrain.problem().map_or("", |p| p.1),
+        ),
+        (
+            "catalog",
+            (s.data.source == crate::spec::DataSource::Catalog) == s.data.catalog.is_some(),
+            "data.catalog is required for data.source `catalog`, and only there",
+        ),
+        (
+            "catalog",
+            s.data
+                .catalog
+                .as_ref()
+                .is_none_or(|c| c.problem().is_none()),
+            s.data
+                .catalog
+                .as_ref()
+                .and_then(|c| c.problem())
+                .unwrap_or(""),
+        ),
+        (
+            "label_column",
+            s.task.target != crate::spec::Target::Label
+                || s.data
+                    .catalog
+                    .as_ref()
+                    .is_some_and(|c| c.label_column.is_some()),
+            "task.target `label` needs data.catalog.label_column",
+        ),
+        (
+            "votes",
+            s.task.target != crate::spec::Target::Votes
+                || s.data.catalog.as_ref().is_some_and(|c| c.votes.is_some()),
+            "task.target `votes` needs data.catalog.votes (the tree: decals)",
         ),
         (
             "tta_views",

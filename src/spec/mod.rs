@@ -13,11 +13,13 @@
 //! assert_eq!(exp.name, "demo");
 //! ```
 
+mod catalog;
 mod crowd;
 mod grid;
 mod load;
 mod pretrain;
 
+pub use catalog::{CatalogConfig, Stretch, VoteTree};
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
 pub use load::{SpecError, load, locate, parse_str, with_profile};
@@ -118,9 +120,9 @@ pub enum DataSource {
     Shapes,
     /// Galaxies of the synthetic universe, rendered as survey-like cutouts, with known truth.
     Synthetic,
-    /// Real GZ DECaLS cutouts with expert ring labels (`gz-decals-rings/`: a 350-galaxy pool
-    /// for training, a fixed 120-galaxy test split); target `ring`.
-    GzDecalsRings,
+    /// A catalogue (CSV / Parquet) plus an image folder (PNG, JPEG, FITS), mapped by the
+    /// `data.catalog` section (`data::catalog`); target `label`.
+    Catalog,
 }
 
 /// Registry of survey profiles the synthetic universe imitates (implemented in `universe`).
@@ -158,10 +160,13 @@ pub struct DataConfig {
     /// absent = the population's natural prevalence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub positive_fraction: Option<f64>,
-    /// Real-data sources: the folder to read; absent = the shared fixtures
-    /// (`$GZBENCH_SHARED_DATA` or `../shared/data`).
+    /// `catalog`: the folder relative catalogue and image paths start from; absent = the shared
+    /// fixtures (`$GZBENCH_SHARED_DATA` or `../shared/data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// `catalog`: the catalogue file, image folder and column mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogConfig>,
 }
 
 fn d_image_size() -> usize {
@@ -186,6 +191,7 @@ impl Default for DataConfig {
             survey: Survey::default(),
             positive_fraction: None,
             path: None,
+            catalog: None,
         }
     }
 }
@@ -212,12 +218,18 @@ pub enum Target {
     /// `synthetic`: the 37 Galaxy Zoo 2 answers (Kaggle Galaxy Challenge targets: vote fractions
     /// of a simulated crowd, weighted along the tree); Dieleman's normalised head, MSE, RMSE.
     Gz2Answers,
+    /// `catalog`: the binary label in column `data.catalog.label_column`.
+    Label,
+    /// `catalog`: the vote counts of every answer of tree `data.catalog.votes`; Zoobot's
+    /// Dirichlet head and Dirichlet-multinomial loss; scored by the RMSE of the expected vote
+    /// fractions on the questions each galaxy was asked.
+    Votes,
 }
 
 impl Target {
     /// Whether the target is one binary label (else a vector of answers).
     pub fn is_binary(self) -> bool {
-        self != Target::Gz2Answers
+        !matches!(self, Target::Gz2Answers | Target::Votes)
     }
 }
 

@@ -3,11 +3,12 @@
 //! cache its weights under `<cache>/pretrained/<key>/`, where the key hashes everything the
 //! weights depend on (pretraining section, model, image size, survey, run format). A sweep thus
 //! pretrains each backbone once; the cache entry is complete only once its `COMPLETE` marker
-//! exists (written last), so an interrupted pretraining is redone.
+//! exists (written last), so an interrupted pretraining is redone. Source `file` pretrains
+//! nothing: [`load_backbone`] imports the user's encoder file (`Params::import_encoder`).
 
 use super::{FitOptions, Outputs, fit};
 use crate::data::pretrain as pdata;
-use crate::model::{HeadSpec, Model, Params, TreeName, loss};
+use crate::model::{HeadSpec, ImportReport, Model, Params, TreeName, loss};
 use crate::spec::{DataConfig, ModelConfig, PretrainConfig, PretrainSource, RUN_FORMAT_VERSION};
 use crate::tree::Tree;
 use crate::universe::terrestrial::CLASSES;
@@ -31,8 +32,55 @@ fn key(p: &PretrainConfig, m: &ModelConfig, d: &DataConfig) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Sets the backbone of the model built on `params` as the `pretrain:` section says: `file`
+/// imports the encoder at `weights` (under `file_prefix`; any missing, unexpected or mis-shaped
+/// tensor fails the run with the full list); `astro` / `terrestrial` load the cached pretrained
+/// backbone from the store at `cache`, pretraining it first if needed; `none` keeps the random
+/// initialisation. Returns what a `file` import loaded.
+pub fn load_backbone(
+    p: &PretrainConfig,
+    m: &ModelConfig,
+    d: &DataConfig,
+    cache: Option<&Path>,
+    params: &Params,
+    device: &Device,
+) -> anyhow::Result<Option<ImportReport>> {
+    match p.source {
+        PretrainSource::None => Ok(None),
+        PretrainSource::File => import_file(p, params).map(Some),
+        PretrainSource::Astro | PretrainSource::Terrestrial => {
+            let cache = cache.ok_or_else(|| anyhow::anyhow!("pretraining needs a run store"))?;
+            if let Some(w) = pretrained(p, m, d, cache, device)? {
+                params.load_prefixed(&w, "backbone.", "backbone.")?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// `file`: the encoder at `p.weights` (relative to the current directory) into `backbone.`.
+fn import_file(p: &PretrainConfig, params: &Params) -> anyhow::Result<ImportReport> {
+    let w = p
+        .weights
+        .as_deref()
+        .filter(|w| !w.as_os_str().is_empty())
+        .ok_or_else(|| anyhow::anyhow!("pretrain.source `file` needs pretrain.weights"))?;
+    if !w.is_file() {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        anyhow::bail!(
+            "pretrain.weights `{}`: no such file; expected a .safetensors encoder (a relative \
+             path resolves against the current directory, {})",
+            w.display(),
+            cwd.display()
+        );
+    }
+    params
+        .import_encoder(w, "backbone.", &p.file_prefix)
+        .map_err(|e| anyhow::anyhow!("pretrain.weights: {e}"))
+}
+
 /// The cached pretrained weights for this configuration, pretraining them first if needed.
-/// `None` when the source is `none`.
+/// `None` when there is nothing to pretrain (source `none` or `file`).
 pub fn pretrained(
     p: &PretrainConfig,
     m: &ModelConfig,
@@ -44,7 +92,7 @@ pub fn pretrained(
         candle_core::Error::Msg(format!("{}: {e}", path.display()))
     };
     let (head, loss): (HeadSpec, LossFn) = match p.source {
-        PretrainSource::None => return Ok(None),
+        PretrainSource::None | PretrainSource::File => return Ok(None),
         PretrainSource::Astro => (
             HeadSpec::Dirichlet {
                 tree: TreeName::Decals,
@@ -171,5 +219,121 @@ mod tests {
             .unwrap()
             .is_none()
         );
+    }
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/fixtures/timm_resnet.safetensors")
+    }
+
+    /// The resnet layout of the timm fixture (`model::import` tests).
+    fn fixture_model(dims: Vec<usize>) -> ModelConfig {
+        ModelConfig {
+            backbone: Backbone::Resnet,
+            depths: Some(vec![2, 2, 2, 2]),
+            dims: Some(dims),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn file_source_imports_the_encoder_without_pretraining() {
+        let m = fixture_model(vec![2, 4, 8, 16]);
+        let d = DataConfig {
+            image_size: 16,
+            ..Default::default()
+        };
+        let file = fixture();
+        let stored = candle_core::safetensors::load(&file, &Device::Cpu).unwrap();
+        let p = PretrainConfig {
+            source: PretrainSource::File,
+            weights: Some(file.clone()),
+            ..Default::default()
+        };
+        let cache = tempfile::tempdir().unwrap();
+        assert!(
+            pretrained(&p, &m, &d, cache.path(), &Device::Cpu)
+                .unwrap()
+                .is_none()
+        );
+        let params = Params::new(3);
+        Model::build(&m, 3, 16, &params, &Device::Cpu).unwrap();
+        // no store needed: nothing is pretrained or cached
+        let report = load_backbone(&p, &m, &d, None, &params, &Device::Cpu)
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.loaded, params.names_with_prefix("backbone."));
+        assert!(std::fs::read_dir(cache.path()).unwrap().next().is_none());
+        let got = params.var("backbone.layer1.0.conv1.weight").unwrap();
+        let got = got.as_tensor().flatten_all().unwrap().to_vec1::<f32>();
+        let want = stored["layer1.0.conv1.weight"].flatten_all().unwrap();
+        assert_eq!(got.unwrap(), want.to_vec1::<f32>().unwrap());
+
+        // `file_prefix`: the same encoder stored under `encoder.`
+        let dir = tempfile::tempdir().unwrap();
+        let prefixed = dir.path().join("prefixed.safetensors");
+        let renamed: std::collections::HashMap<_, _> = stored
+            .iter()
+            .map(|(k, v)| (format!("encoder.{k}"), v.clone()))
+            .collect();
+        candle_core::safetensors::save(&renamed, &prefixed).unwrap();
+        let q = PretrainConfig {
+            weights: Some(prefixed),
+            file_prefix: "encoder.".into(),
+            ..p.clone()
+        };
+        let params = Params::new(3);
+        Model::build(&m, 3, 16, &params, &Device::Cpu).unwrap();
+        load_backbone(&q, &m, &d, None, &params, &Device::Cpu).unwrap();
+        // without the prefix, no file key matches a parameter
+        let q = PretrainConfig {
+            file_prefix: String::new(),
+            ..q
+        };
+        let e = load_backbone(&q, &m, &d, None, &params, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing") && e.contains("unexpected"), "{e}");
+    }
+
+    #[test]
+    fn file_source_errors_name_the_file_and_the_mismatch() {
+        let d = DataConfig::default();
+        let missing = PretrainConfig {
+            source: PretrainSource::File,
+            weights: Some(PathBuf::from("no/such/encoder.safetensors")),
+            ..Default::default()
+        };
+        let m = fixture_model(vec![2, 4, 8, 16]);
+        let params = Params::new(3);
+        Model::build(&m, 3, 16, &params, &Device::Cpu).unwrap();
+        let e = load_backbone(&missing, &m, &d, None, &params, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("pretrain.weights `no/such/encoder.safetensors`: no such file"),
+            "{e}"
+        );
+        assert!(
+            e.contains("relative path resolves against the current directory"),
+            "{e}"
+        );
+        // a wider model: every tensor is listed as mis-shaped and nothing is loaded
+        let wide = fixture_model(vec![4, 8, 16, 32]);
+        let params = Params::new(3);
+        Model::build(&wide, 3, 16, &params, &Device::Cpu).unwrap();
+        let before = params.var("backbone.conv1.weight").unwrap();
+        let before = before.as_tensor().flatten_all().unwrap().to_vec1::<f32>();
+        let p = PretrainConfig {
+            weights: Some(fixture()),
+            ..missing
+        };
+        let e = load_backbone(&p, &wide, &d, None, &params, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("pretrain.weights: "), "{e}");
+        assert!(e.contains("100 mis-shaped"), "{e}");
+        let after = params.var("backbone.conv1.weight").unwrap();
+        let after = after.as_tensor().flatten_all().unwrap().to_vec1::<f32>();
+        assert_eq!(before.unwrap(), after.unwrap());
     }
 }

@@ -2,6 +2,7 @@
 //! (2-D images and cubes of 1 or 3 bands, any standard BITPIX, BSCALE / BZERO / BLANK) and
 //! stretching them to display range 0..1. Resizing and catalogues are not this module's concern.
 
+pub use crate::spec::Stretch;
 use std::path::Path;
 
 const BLOCK: usize = 2880;
@@ -389,41 +390,6 @@ fn parse(bytes: &[u8], p: &str, hdu: Option<&str>) -> Result<FitsImage, FitsErro
 
 fn be<const N: usize>(c: &[u8]) -> [u8; N] {
     c.try_into().unwrap_or([0; N])
-}
-
-fn default_lo() -> f64 {
-    0.5
-}
-fn default_hi() -> f64 {
-    99.5
-}
-fn default_softening() -> f64 {
-    0.1
-}
-
-/// How to map an image to display range 0..1, per band. `lo` and `hi` are the band's
-/// `lo_percentile` and `hi_percentile` over its finite pixels (linear interpolation between
-/// order statistics, as numpy's default), and `x = clamp((v - lo) / (hi - lo), 0, 1)`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
-pub enum Stretch {
-    /// `out = x`.
-    Linear {
-        #[serde(default = "default_lo")]
-        lo_percentile: f64,
-        #[serde(default = "default_hi")]
-        hi_percentile: f64,
-    },
-    /// Lupton-style: `out = asinh(x / softening) / asinh(1 / softening)`; small softening
-    /// brightens faint structure, large softening approaches linear.
-    Asinh {
-        #[serde(default = "default_lo")]
-        lo_percentile: f64,
-        #[serde(default = "default_hi")]
-        hi_percentile: f64,
-        #[serde(default = "default_softening")]
-        softening: f64,
-    },
 }
 
 /// Stretches every band of `img` to 0..1 (see [`Stretch`]), keeping its layout. NaN pixels map to
