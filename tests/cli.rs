@@ -54,7 +54,7 @@ fn validate_reports_location_and_exits_2() {
         (
             "kind.yaml",
             SWEEP.replace("kind: train", "kind: trian"),
-            "kind.yaml:2:7: kind: unknown name `trian`; expected `train`",
+            "kind.yaml:2:7: kind: unknown name `trian`; expected one of `train`, `crowd`, `votes`",
         ),
     ];
     for (file, text, want) in &cases {

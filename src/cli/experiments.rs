@@ -63,6 +63,15 @@ fn check_catalogue(f: &Path) -> Result<(), crate::data::DataError> {
         say!("    {}: catalogue not checked: {why}", f.display());
         return Ok(());
     }
+    if c.file_column.is_none() && c.file_pattern.is_none() {
+        let (rows, path) = crate::data::catalog_rows(spec, c)?;
+        say!(
+            "    {}: {} galaxies read and checked (no images)",
+            path.display(),
+            rows.len()
+        );
+        return Ok(());
+    }
     let (pool, test, path) = catalog_splits(spec, c)?;
     let opt = catalog::ImageOptions::new(spec.data.image_size, c);
     catalog::load(&pool, &opt)?;

@@ -76,6 +76,9 @@ pub enum Want<'a> {
     Label(&'a str),
     /// Vote counts of every answer of this tree, checked against it.
     Votes(&'a Tree),
+    /// A class index from this column: class names (numbered in this order) with the column
+    /// values meaning each, and values whose rows are left out.
+    Class(&'a str, &'a [(String, Vec<String>)], &'a [String]),
 }
 
 /// How images become network input (shared by every split).
@@ -222,7 +225,9 @@ pub fn read_catalogue(
         None => None,
     };
     let labels = match want {
-        Want::Label(c) => Some(column(&df, path, c, "data.catalog.label_column")?),
+        Want::Label(c) | Want::Class(c, ..) => {
+            Some(column(&df, path, c, "data.catalog.label_column")?)
+        }
         _ => None,
     };
     let votes = match want {
@@ -265,7 +270,7 @@ pub fn read_catalogue(
             (None, Some(p)) => p.replace("{id}", id),
             (None, None) => String::new(),
         };
-        if file.is_empty() {
+        if file.is_empty() && cfg.file_column.is_some() {
             return Err(bad(i, "no image file name; expected a path".into()));
         }
         let target = match want {
@@ -278,6 +283,31 @@ pub fn read_catalogue(
                         format!("column `{name}` = {cell:?}; expected 0 or 1 (or true/false)"),
                     )
                 })?]
+            }
+            Want::Class(name, classes, exclude) => {
+                let cell = labels.as_ref().and_then(|l| l[i].as_deref()).unwrap_or("");
+                let cell = cell.trim();
+                if exclude.iter().any(|x| x == cell) {
+                    continue;
+                }
+                let Some(k) = classes
+                    .iter()
+                    .position(|(_, v)| v.iter().any(|x| x == cell))
+                else {
+                    let known: Vec<&str> = classes
+                        .iter()
+                        .flat_map(|(_, v)| v.iter().map(String::as_str))
+                        .chain(exclude.iter().map(String::as_str))
+                        .collect();
+                    return Err(bad(
+                        i,
+                        format!(
+                            "column `{name}` = {cell:?}; expected one of {} (data.catalog.classes or exclude)",
+                            known.join(", ")
+                        ),
+                    ));
+                };
+                vec![k as f32]
             }
             Want::Votes(tree) => {
                 let mut counts = Vec::with_capacity(votes.len());
@@ -423,6 +453,32 @@ pub fn load(entries: &[Entry], opt: &ImageOptions) -> Result<Dataset, CatalogErr
     })
 }
 
+/// Cross-validation: rows of fold `fold` (of `k`, cut by `data_seed`, stream
+/// `data/catalog/folds`) as the test split and the rest as the training pool, both in
+/// catalogue order.
+pub fn cv_fold(
+    rows: Vec<Entry>,
+    k: usize,
+    fold: usize,
+    data_seed: u64,
+) -> (Vec<Entry>, Vec<Entry>) {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.shuffle(&mut stream(data_seed, "data/catalog/folds"));
+    let mut in_fold = vec![false; rows.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        in_fold[i] = rank % k == fold % k;
+    }
+    split_by(rows, &in_fold)
+}
+
+fn split_by(rows: Vec<Entry>, first: &[bool]) -> (Vec<Entry>, Vec<Entry>) {
+    let (a, b): (Vec<_>, Vec<_>) = rows.into_iter().zip(first).partition(|(_, t)| **t);
+    (
+        a.into_iter().map(|(e, _)| e).collect(),
+        b.into_iter().map(|(e, _)| e).collect(),
+    )
+}
+
 /// The `n` test rows held out from `rows` by `data_seed` (stream `data/catalog/test`), and the
 /// rest as the training pool, both in catalogue order.
 pub fn hold_out(rows: Vec<Entry>, n: usize, data_seed: u64) -> (Vec<Entry>, Vec<Entry>) {
@@ -432,11 +488,7 @@ pub fn hold_out(rows: Vec<Entry>, n: usize, data_seed: u64) -> (Vec<Entry>, Vec<
     for &i in order.iter().take(n) {
         is_test[i] = true;
     }
-    let (test, pool): (Vec<_>, Vec<_>) = rows.into_iter().zip(is_test).partition(|(_, t)| *t);
-    (
-        test.into_iter().map(|(e, _)| e).collect(),
-        pool.into_iter().map(|(e, _)| e).collect(),
-    )
+    split_by(rows, &is_test)
 }
 
 /// Train and validation entries drawn from the pool by `seed`, without replacement.

@@ -98,7 +98,7 @@ pub fn provides(source: DataSource) -> &'static [Target] {
             Target::Clumpy,
             Target::Gz2Answers,
         ],
-        DataSource::Catalog => &[Target::Label, Target::Votes],
+        DataSource::Catalog => &[Target::Label, Target::Class, Target::Votes],
     }
 }
 
@@ -195,22 +195,12 @@ pub fn catalog_splits(
     c: &crate::spec::CatalogConfig,
 ) -> Result<(Vec<catalog::Entry>, Vec<catalog::Entry>, std::path::PathBuf), DataError> {
     let base = spec.data.path.as_deref();
-    let path = catalog::resolve(base, &c.file);
-    let images = c.images.as_ref().map(|i| catalog::resolve(base, i));
-    let tree = c.votes.map(|t| match t {
-        crate::spec::VoteTree::Decals => crate::tree::Tree::decals(),
-    });
-    let want = match (spec.task.target, &c.label_column, &tree) {
-        (Target::Label, Some(col), _) => catalog::Want::Label(col),
-        (Target::Votes, _, Some(t)) => catalog::Want::Votes(t),
-        _ => catalog::Want::Nothing,
-    };
-    let rows = catalog::read_catalogue(&path, images.as_deref(), c, want)?;
+    let (rows, path) = catalog_rows(spec, c)?;
     catalog::check_files(&path, &rows)?;
     let (test, pool) = match &c.test_file {
         Some(t) => {
             let tp = catalog::resolve(base, t);
-            let test = catalog::read_catalogue(&tp, None, c, want)?;
+            let test = read_rows(spec, c, &tp, None)?;
             let ids: std::collections::HashSet<&str> = rows.iter().map(|e| e.id.as_str()).collect();
             if let Some(dup) = test.iter().find(|e| ids.contains(e.id.as_str())) {
                 return Err(catalog::CatalogError::Read {
@@ -226,7 +216,42 @@ pub fn catalog_splits(
             catalog::check_files(&tp, &test)?;
             (test, rows)
         }
-        None => catalog::hold_out(rows, spec.data.test_size, spec.data.data_seed),
+        None => match c.cv_folds {
+            Some(k) => catalog::cv_fold(rows, k, spec.seed as usize, spec.data.data_seed),
+            None => catalog::hold_out(rows, spec.data.test_size, spec.data.data_seed),
+        },
     };
     Ok((pool, test, path))
+}
+
+/// The rows of a run's catalogue (`data.catalog.file`) with the targets its task needs, not
+/// checking that the image files exist; and the catalogue's path.
+pub fn catalog_rows(
+    spec: &RunSpec,
+    c: &crate::spec::CatalogConfig,
+) -> Result<(Vec<catalog::Entry>, std::path::PathBuf), DataError> {
+    let base = spec.data.path.as_deref();
+    let path = catalog::resolve(base, &c.file);
+    let images = c.images.as_ref().map(|i| catalog::resolve(base, i));
+    Ok((read_rows(spec, c, &path, images.as_deref())?, path))
+}
+
+fn read_rows(
+    spec: &RunSpec,
+    c: &crate::spec::CatalogConfig,
+    path: &std::path::Path,
+    images: Option<&std::path::Path>,
+) -> Result<Vec<catalog::Entry>, DataError> {
+    let tree = c.votes.map(|t| match t {
+        crate::spec::VoteTree::Decals => crate::tree::Tree::decals(),
+    });
+    let classes: Vec<(String, Vec<String>)> =
+        c.classes.clone().unwrap_or_default().into_iter().collect();
+    let want = match (spec.task.target, &c.label_column, &tree) {
+        (Target::Label, Some(col), _) => catalog::Want::Label(col),
+        (Target::Class, Some(col), _) => catalog::Want::Class(col, &classes, &c.exclude),
+        (Target::Votes, _, Some(t)) => catalog::Want::Votes(t),
+        _ => catalog::Want::Nothing,
+    };
+    Ok(catalog::read_catalogue(path, images, c, want)?)
 }

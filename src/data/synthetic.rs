@@ -35,7 +35,9 @@ pub fn label(g: &Galaxy, target: Target) -> bool {
             TrueAnswers::from_galaxy(g).smooth_or_featured
                 == crate::universe::SmoothOrFeatured::Featured
         }
-        Target::Elongated | Target::Gz2Answers | Target::Label | Target::Votes => false,
+        Target::Elongated | Target::Gz2Answers | Target::Label | Target::Votes | Target::Class => {
+            false
+        }
     }
 }
 

@@ -60,6 +60,27 @@ pub fn try_compute(metric: Metric, p: &[f32], y: &[f32]) -> Result<f64, EvalErro
     })
 }
 
+/// Multi-class accuracy: the share of rows whose largest value (class probability or logit)
+/// is at the index `y` holds (class indices as `f32`). NaN for no rows.
+pub fn multiclass_accuracy(rows: &[Vec<f32>], y: &[f32]) -> f64 {
+    if rows.is_empty() {
+        return f64::NAN;
+    }
+    let hits = rows
+        .iter()
+        .zip(y)
+        .filter(|&(r, &t)| {
+            let best =
+                r.iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                );
+            best.0 as f32 == t
+        })
+        .count();
+    hits as f64 / rows.len() as f64
+}
+
 /// Predicted and observed vote fractions of the questions each galaxy was asked (a question
 /// total above 0), flattened: `pred` holds `N x answers` predicted fractions, `counts` the
 /// `N x answers` vote counts of the same galaxies. Score the pair with [`rmse`].
@@ -199,6 +220,17 @@ mod tests {
             -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
         assert!((log_loss(&p, &y) - ll).abs() < 1e-6);
         assert!(roc_auc(&p, &[1.0; 5]).is_nan());
+    }
+
+    #[test]
+    fn multiclass_accuracy_hand_computed() {
+        let rows = vec![
+            vec![0.1, 0.7, 0.2],
+            vec![0.5, 0.3, 0.2],
+            vec![0.2, 0.2, 0.6],
+        ];
+        assert_eq!(multiclass_accuracy(&rows, &[1.0, 0.0, 1.0]), 2.0 / 3.0);
+        assert!(multiclass_accuracy(&[], &[]).is_nan());
     }
 
     #[test]

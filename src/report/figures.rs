@@ -170,6 +170,36 @@ fn facet(exp: &Experiment, row: &Row, x: &str) -> String {
         .join(", ")
 }
 
+/// Rows grouped by [`facet`] (sweep keys other than `x` and the series), in first-seen order.
+pub(super) fn facets(exp: &Experiment, rows: &[Row], x: &str) -> Vec<(String, Vec<Row>)> {
+    let mut facets: Vec<(String, Vec<Row>)> = Vec::new();
+    for r in rows {
+        let f = facet(exp, r, x);
+        match facets.iter_mut().find(|(k, _)| *k == f) {
+            Some((_, v)) => v.push(r.clone()),
+            None => facets.push((f, vec![r.clone()])),
+        }
+    }
+    facets
+}
+
+/// A facet as a file-name suffix: `freeze_backbone=true` -> `freeze_backbone-true`.
+pub(super) fn facet_suffix(f: &str) -> String {
+    f.split(", ")
+        .map(|kv| kv.replacen('=', "-", 1))
+        .collect::<Vec<_>>()
+        .join("_")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Write `<name>_<metric>.png` and `.svg` for every metric (one pair per facet, suffixed with
 /// its values, when sweep keys other than `x` and `series` vary); nothing without a `report.x`.
 pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
@@ -180,14 +210,7 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
     let mut metrics: Vec<&String> = rows.iter().flat_map(|r| r.stats.keys()).collect();
     metrics.sort();
     metrics.dedup();
-    let mut facets: Vec<(String, Vec<Row>)> = Vec::new();
-    for r in rows {
-        let f = facet(exp, r, x);
-        match facets.iter_mut().find(|(k, _)| *k == f) {
-            Some((_, v)) => v.push(r.clone()),
-            None => facets.push((f, vec![r.clone()])),
-        }
-    }
+    let facets = facets(exp, rows, x);
     let mut out = Vec::new();
     for metric in metrics {
         for (f, frows) in &facets {
@@ -197,21 +220,7 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
             }
             let mut name = format!("{}_{}", exp.name, metric);
             if facets.len() > 1 {
-                let suffix: String = f
-                    .split(", ")
-                    .map(|kv| kv.replacen('=', "-", 1))
-                    .collect::<Vec<_>>()
-                    .join("_")
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                name = format!("{name}_{suffix}");
+                name = format!("{name}_{}", facet_suffix(f));
             }
             out.extend(write_one(exp, x, metric, f, &ls, &dir.join(name))?);
         }

@@ -6,6 +6,7 @@
 
 mod crowd;
 mod train;
+mod votes;
 
 use crate::spec::{self, ExperimentKind, Profile, RunSpec, SpecError, run_id};
 use crate::store::{Metrics, Store, StoreError};
@@ -75,6 +76,7 @@ pub fn run_one(
     match spec.kind {
         ExperimentKind::Train => train::run(spec, dir, cache, device, on_epoch),
         ExperimentKind::Crowd => crowd::run(spec),
+        ExperimentKind::Votes => votes::run(spec),
     }
 }
 

@@ -5,7 +5,7 @@
 //! answers get Dieleman's tree-normalised head and MSE on the weighted vote fractions (the Kaggle
 //! Galaxy Challenge setup); vote counts of a catalogue get Zoobot's Dirichlet head and the
 //! Dirichlet-multinomial loss, and the metrics see the expected vote fractions of the questions
-//! each galaxy was asked. `model.invariance: augment` augments every training batch;
+//! each galaxy was asked; classes get a softmax head, cross-entropy and multi-class accuracy. `model.invariance: augment` augments every training batch;
 //! `eval.tta_views` averages test predictions over exact rotations/flips.
 
 use crate::eval::rotation::{dataset_equivariance_spread, predict_tta};
@@ -31,8 +31,16 @@ pub fn run(
     let splits = data::build(spec)?;
     let binary = spec.task.target.is_binary();
     let votes = (spec.task.target == Target::Votes).then(Tree::decals);
+    let classes = (spec.task.target == Target::Class)
+        .then(|| spec.data.catalog.as_ref().and_then(|c| c.classes.as_ref()))
+        .flatten()
+        .map(|c| c.len());
     let head = match (binary, &votes) {
         (true, _) => HeadSpec::default(),
+        (false, _) if classes.is_some() => HeadSpec::MultiClass {
+            classes: classes.unwrap_or(2),
+            dropout: 0.0,
+        },
         (false, Some(_)) => HeadSpec::Dirichlet {
             tree: TreeName::Decals,
             dropout: 0.0,
@@ -52,9 +60,10 @@ pub fn run(
         .filter(|_| spec.train.checkpoint)
         .map(|d| d.join(crate::store::CHECKPOINT));
     let outputs = Outputs(&model);
-    let answers = |o: &Tensor, y: &Tensor| match &votes {
-        Some(tree) => loss::dirichlet_multinomial_loss(o, y, tree),
-        None => loss::mse(o, y),
+    let answers = |o: &Tensor, y: &Tensor| match (&votes, classes) {
+        (Some(tree), _) => loss::dirichlet_multinomial_loss(o, y, tree),
+        (None, Some(_)) => loss::cross_entropy(o, y),
+        (None, None) => loss::mse(o, y),
     };
     let (net, loss_fn): (&dyn Net, train::Loss) = if binary {
         (&model, &train::bce_with_logits)
@@ -82,6 +91,7 @@ pub fn run(
         match (binary, &votes) {
             (true, _) => candle_nn::ops::sigmoid(&y),
             (false, Some(tree)) => expected_fractions(&y, tree),
+            (false, None) if classes.is_some() => candle_nn::ops::softmax_last_dim(&y),
             (false, None) => Ok(y),
         }
     };
@@ -112,6 +122,9 @@ pub fn run(
                 let t = splits.test.target_len;
                 let base = eval::mean_baseline(&splits.train.targets, t, splits.test.len());
                 eval::rmse(&base, &splits.test.targets)
+            }
+            Metric::Accuracy if classes.is_some() => {
+                eval::multiclass_accuracy(&rows, &splits.test.targets)
             }
             _ => eval::try_compute(metric, &p, &targets)?,
         };

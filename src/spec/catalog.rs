@@ -3,6 +3,7 @@
 //! here; `data::catalog` reads and checks the files.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A dataset from a catalogue (CSV or Parquet, one row per galaxy) plus an image folder.
 ///
@@ -28,6 +29,20 @@ pub struct CatalogConfig {
     /// `task.target: label`: the column with the binary label (1/0, true/false, yes/no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_column: Option<String>,
+    /// `task.target: class`: class name -> the `label_column` values that mean it, e.g.
+    /// `{ spiral: ["1", "2"], elliptical: ["0"] }`. Classes are numbered in alphabetical order
+    /// of their names; a value listed in no class and not in `exclude` is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<BTreeMap<String, Vec<String>>>,
+    /// `task.target: class`: `label_column` values whose galaxies are left out (e.g. Galaxy Zoo
+    /// 1's "don't know").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Cross-validation instead of a test split: the catalogue is cut into `cv_folds` folds by
+    /// `data.data_seed`, and the run with seed `s` tests on fold `s mod cv_folds` and trains on
+    /// the rest (so `seeds: [0, 1, 2, 3, 4]` with 5 folds is 5-fold cross-validation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv_folds: Option<usize>,
     /// `task.target: votes`: the decision tree whose vote-count columns the catalogue holds:
     /// `decals` (GZ DECaLS names, `<question>_<answer>`, e.g. `has-spiral-arms_yes`). Counts
     /// are checked against the tree.
@@ -111,15 +126,24 @@ fn is_d_stretch(s: &Stretch) -> bool {
 }
 
 impl CatalogConfig {
-    /// What is wrong with the column mapping, if anything (no I/O).
+    /// What is wrong with the column mapping, if anything (no I/O). A catalogue without
+    /// `file_column` or `file_pattern` has no images (kind `votes` reads only its columns).
     pub fn problem(&self) -> Option<&'static str> {
         match (&self.file_column, &self.file_pattern) {
-            (None, None) => Some("data.catalog needs file_column or file_pattern"),
             (Some(_), Some(_)) => Some("data.catalog: give file_column or file_pattern, not both"),
             (None, Some(p)) if !p.contains("{id}") => {
                 Some("data.catalog.file_pattern must contain {id}")
             }
             _ if self.centre_crop == Some(0) => Some("data.catalog.centre_crop must be positive"),
+            _ if self.cv_folds.is_some_and(|k| k < 2) => {
+                Some("data.catalog.cv_folds must be at least 2")
+            }
+            _ if self.cv_folds.is_some() && self.test_file.is_some() => {
+                Some("data.catalog: give cv_folds or test_file, not both")
+            }
+            _ if self.classes.as_ref().is_some_and(|c| c.len() < 2) => {
+                Some("data.catalog.classes needs at least 2 classes")
+            }
             _ => None,
         }
     }
@@ -143,8 +167,9 @@ mod tests {
         let p: CatalogConfig =
             serde_yaml::from_str("{ file: a.csv, file_pattern: 'x.png' }").unwrap();
         assert!(p.problem().unwrap().contains("{id}"));
-        let n: CatalogConfig = serde_yaml::from_str("{ file: a.csv }").unwrap();
-        assert!(n.problem().unwrap().contains("file_column or file_pattern"));
+        let n: CatalogConfig =
+            serde_yaml::from_str("{ file: a.csv, file_column: f, file_pattern: '{id}' }").unwrap();
+        assert!(n.problem().unwrap().contains("not both"));
         let s: CatalogConfig = serde_yaml::from_str(
             "{ file: a.fits, file_pattern: '{id}.fits', stretch: { kind: linear } }",
         )

@@ -129,7 +129,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 ),
             }
         })?;
-        check_sizes(&s, text, file)?;
+        check_sizes(&s, exp.kind, text, file)?;
         for &seed in &exp.seeds {
             runs.push(RunSpec {
                 experiment: exp.name.clone(),
@@ -151,7 +151,12 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
     Ok(runs)
 }
 
-fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
+fn check_sizes(
+    s: &Sections,
+    kind: ExperimentKind,
+    text: &str,
+    file: &str,
+) -> Result<(), SpecError> {
     let checks = [
         (
             "image_size",
@@ -213,6 +218,43 @@ fn check_sizes(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
                     .as_ref()
                     .is_some_and(|c| c.label_column.is_some()),
             "task.target `label` needs data.catalog.label_column",
+        ),
+        (
+            "catalog",
+            kind != ExperimentKind::Train
+                || s.data
+                    .catalog
+                    .as_ref()
+                    .is_none_or(|c| c.file_column.is_some() || c.file_pattern.is_some()),
+            "data.catalog needs file_column or file_pattern (the images to train on)",
+        ),
+        (
+            "classes",
+            s.task.target != crate::spec::Target::Class
+                || s.data
+                    .catalog
+                    .as_ref()
+                    .is_some_and(|c| c.label_column.is_some() && c.classes.is_some()),
+            "task.target `class` needs data.catalog.label_column and data.catalog.classes",
+        ),
+        (
+            "metrics",
+            s.task.target != crate::spec::Target::Class
+                || s.eval
+                    .metrics
+                    .iter()
+                    .all(|m| *m == crate::spec::Metric::Accuracy),
+            "task.target `class` is scored by eval.metrics [accuracy] only",
+        ),
+        (
+            "question",
+            (kind == ExperimentKind::Votes)
+                == s.task
+                    .question
+                    .as_deref()
+                    .is_some_and(|q| crate::tree::Tree::decals().question_index(q).is_some()),
+            "kind `votes` needs task.question, a question of the decals tree (smooth-or-featured, \
+             disk-edge-on, has-spiral-arms, bar, ...), and only kind `votes` takes one",
         ),
         (
             "votes",

@@ -109,6 +109,9 @@ pub enum ExperimentKind {
     /// A simulated crowd answers one question for synthetic galaxies; a strategy aggregates the
     /// votes; labels are scored against the truth (the `crowd:` section).
     Crowd,
+    /// Statistics of one question (`task.question`) of a real vote table (`data.source:
+    /// catalog` with `catalog.votes`): galaxies asked, votes, agreement. No images, no model.
+    Votes,
 }
 
 /// Registry of data sources (implemented in `data`).
@@ -220,6 +223,9 @@ pub enum Target {
     Gz2Answers,
     /// `catalog`: the binary label in column `data.catalog.label_column`.
     Label,
+    /// `catalog`: one of several classes, from column `data.catalog.label_column` mapped by
+    /// `data.catalog.classes`; softmax head, cross-entropy, (multi-class) accuracy.
+    Class,
     /// `catalog`: the vote counts of every answer of tree `data.catalog.votes`; Zoobot's
     /// Dirichlet head and Dirichlet-multinomial loss; scored by the RMSE of the expected vote
     /// fractions on the questions each galaxy was asked.
@@ -229,7 +235,7 @@ pub enum Target {
 impl Target {
     /// Whether the target is one binary label (else a vector of answers).
     pub fn is_binary(self) -> bool {
-        !matches!(self, Target::Gz2Answers | Target::Votes)
+        !matches!(self, Target::Gz2Answers | Target::Votes | Target::Class)
     }
 }
 
@@ -238,6 +244,9 @@ impl Target {
 pub struct TaskConfig {
     #[serde(default)]
     pub target: Target,
+    /// Kind `votes`: the decision-tree question to describe, e.g. `has-spiral-arms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
 }
 
 /// Registry of backbones (implemented in `model`, one file each).

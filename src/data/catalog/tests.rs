@@ -368,3 +368,54 @@ fn the_real_decals_vote_table_obeys_its_tree() {
     assert!(first.iter().all(|&t| t >= 1.0));
     assert_eq!(first.iter().filter(|&&t| t < 3.0).count(), 17);
 }
+
+#[test]
+fn classes_map_values_exclude_rows_and_name_unknown_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = catalogue(
+        dir.path(),
+        "name,path,cls\na,img/a.png,1\nb,img/b.png,4\nc,img/c.png,2\nd,img/d.png,0\n",
+    );
+    let classes = vec![
+        ("elliptical".to_string(), vec!["0".to_string()]),
+        ("spiral".to_string(), vec!["1".to_string(), "2".to_string()]),
+    ];
+    let exclude = vec!["4".to_string()];
+    let c = cfg("{ file: cat.csv, id_column: name, file_column: path }");
+    let rows = read_catalogue(&p, None, &c, Want::Class("cls", &classes, &exclude)).unwrap();
+    let got: Vec<(&str, f32)> = rows.iter().map(|r| (r.id.as_str(), r.target[0])).collect();
+    assert_eq!(got, [("a", 1.0), ("c", 1.0), ("d", 0.0)]);
+    let e = read_catalogue(&p, None, &c, Want::Class("cls", &classes, &[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("cat.csv:3: column `cls` = \"4\"; expected one of 0, 1, 2 (data.catalog.classes or exclude)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cross_validation_folds_cover_every_row_once() {
+    let rows: Vec<Entry> = (0..23)
+        .map(|i| Entry {
+            id: i.to_string(),
+            image: PathBuf::new(),
+            target: vec![0.0],
+        })
+        .collect();
+    let mut seen = [0; 23];
+    for fold in 0..5 {
+        let (test, pool) = cv_fold(rows.clone(), 5, fold, 3);
+        assert_eq!(test.len() + pool.len(), 23);
+        assert!((4..=5).contains(&test.len()), "{}", test.len());
+        for t in &test {
+            seen[t.id.parse::<usize>().unwrap()] += 1;
+        }
+        assert_eq!(
+            cv_fold(rows.clone(), 5, fold + 5, 3).0,
+            test,
+            "seed wraps around"
+        );
+    }
+    assert!(seen.iter().all(|&n| n == 1));
+}
