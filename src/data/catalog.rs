@@ -76,6 +76,9 @@ pub enum Want<'a> {
     Label(&'a str),
     /// Vote counts of every answer of this tree, checked against it.
     Votes(&'a Tree),
+    /// Weighted vote fractions of every answer of this tree in its column names (Galaxy Zoo 2
+    /// in Kaggle form: `Class1.1` ... `Class11.6`), each in 0..1.
+    Fractions(&'a Tree),
     /// A class index from this column: class names (numbered in this order) with the column
     /// values meaning each, and values whose rows are left out.
     Class(&'a str, &'a [(String, Vec<String>)], &'a [String]),
@@ -231,7 +234,7 @@ pub fn read_catalogue(
         _ => None,
     };
     let votes = match want {
-        Want::Votes(tree) => tree
+        Want::Votes(tree) | Want::Fractions(tree) => tree
             .answer_columns()
             .into_iter()
             .map(|c| {
@@ -309,25 +312,34 @@ pub fn read_catalogue(
                 };
                 vec![k as f32]
             }
-            Want::Votes(tree) => {
-                let mut counts = Vec::with_capacity(votes.len());
+            Want::Votes(tree) | Want::Fractions(tree) => {
+                let fractions = matches!(want, Want::Fractions(_));
+                let mut values = Vec::with_capacity(votes.len());
                 for (name, col) in &votes {
                     let cell = col[i].as_deref().unwrap_or("").trim();
                     match cell.parse::<f64>() {
-                        Ok(v) if v.is_finite() && v >= 0.0 => counts.push(v),
+                        Ok(v) if v.is_finite() && v >= 0.0 && (!fractions || v <= 1.0) => {
+                            values.push(v)
+                        }
                         _ => {
+                            let want = if fractions {
+                                "a vote fraction in 0..1"
+                            } else {
+                                "a finite vote count >= 0"
+                            };
                             return Err(bad(
                                 i,
-                                format!(
-                                    "column `{name}` = {cell:?}; expected a finite vote count >= 0"
-                                ),
+                                format!("column `{name}` = {cell:?}; expected {want}"),
                             ));
                         }
                     }
                 }
-                tree.check_votes(&counts)
-                    .map_err(|e| bad(i, format!("votes break the {} tree: {e}", tree.name())))?;
-                counts.iter().map(|&v| v as f32).collect()
+                if !fractions {
+                    tree.check_votes(&values).map_err(|e| {
+                        bad(i, format!("votes break the {} tree: {e}", tree.name()))
+                    })?;
+                }
+                values.iter().map(|&v| v as f32).collect()
             }
         };
         out.push(Entry {

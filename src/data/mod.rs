@@ -98,7 +98,12 @@ pub fn provides(source: DataSource) -> &'static [Target] {
             Target::Clumpy,
             Target::Gz2Answers,
         ],
-        DataSource::Catalog => &[Target::Label, Target::Class, Target::Votes],
+        DataSource::Catalog => &[
+            Target::Label,
+            Target::Class,
+            Target::Votes,
+            Target::Gz2Answers,
+        ],
     }
 }
 
@@ -247,7 +252,9 @@ fn read_rows(
     });
     let classes: Vec<(String, Vec<String>)> =
         c.classes.clone().unwrap_or_default().into_iter().collect();
+    let gz2 = crate::tree::Tree::gz2();
     let want = match (spec.task.target, &c.label_column, &tree) {
+        (Target::Gz2Answers, ..) => catalog::Want::Fractions(&gz2),
         (Target::Label, Some(col), _) => catalog::Want::Label(col),
         (Target::Class, Some(col), _) => catalog::Want::Class(col, &classes, &c.exclude),
         (Target::Votes, _, Some(t)) => catalog::Want::Votes(t),

@@ -220,6 +220,7 @@ pub enum Target {
     Clumpy,
     /// `synthetic`: the 37 Galaxy Zoo 2 answers (Kaggle Galaxy Challenge targets: vote fractions
     /// of a simulated crowd, weighted along the tree); Dieleman's normalised head, MSE, RMSE.
+    /// `catalog`: the same from columns `Class1.1` ... `Class11.6` (the Kaggle training file).
     Gz2Answers,
     /// `catalog`: the binary label in column `data.catalog.label_column`.
     Label,

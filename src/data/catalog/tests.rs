@@ -419,3 +419,51 @@ fn cross_validation_folds_cover_every_row_once() {
     }
     assert!(seen.iter().all(|&n| n == 1));
 }
+
+#[test]
+fn kaggle_gz2_fractions_are_read_in_tree_order_and_range_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::gz2();
+    let cols = tree.answer_columns();
+    let row = |id: &str, first: &str| {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                if c == "Class1.1" {
+                    first.to_string()
+                } else {
+                    "0.25".into()
+                }
+            })
+            .collect();
+        format!("{id},{}\n", cells.join(","))
+    };
+    let p = dir.path().join("training_solutions_rev1.csv");
+    std::fs::write(
+        &p,
+        format!(
+            "GalaxyID,{}\n{}{}",
+            cols.join(","),
+            row("100008", "0.4"),
+            row("100023", "1.5")
+        ),
+    )
+    .unwrap();
+    let c = cfg("{ file: x, id_column: GalaxyID, file_pattern: '{id}.jpg' }");
+    let e = read_catalogue(&p, None, &c, Want::Fractions(&tree))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with(":3: column `Class1.1` = \"1.5\"; expected a vote fraction in 0..1"),
+        "{e}"
+    );
+    std::fs::write(
+        &p,
+        format!("GalaxyID,{}\n{}", cols.join(","), row("100008", "0.4")),
+    )
+    .unwrap();
+    let rows = read_catalogue(&p, None, &c, Want::Fractions(&tree)).unwrap();
+    assert_eq!(rows[0].target.len(), 37);
+    assert_eq!(&rows[0].target[..2], &[0.4, 0.25]);
+    assert_eq!(rows[0].image, dir.path().join("100008.jpg"));
+}
