@@ -16,12 +16,14 @@
 mod catalog;
 mod crowd;
 mod grid;
+mod invariance;
 mod load;
 mod pretrain;
 
 pub use catalog::{CatalogConfig, Stretch, VoteTree};
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
+pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, parse_str, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
 
@@ -314,49 +316,6 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "CyclicPool::is_mean")]
     pub cyclic_pool: CyclicPool,
 }
-
-/// Registry of rotation handling (implemented in `model::invariance` and `data::augment`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Invariance {
-    /// The plain backbone; no augmentation.
-    #[default]
-    None,
-    /// The plain backbone trained on Dieleman-style augmented images (random rotation, flip,
-    /// translation, zoom; `data::augment`).
-    Augment,
-    /// Dieleman's multi-view network: every exact view goes through one shared backbone and the
-    /// features are concatenated (`views x F`) before the head.
-    Multiview,
-    /// Like `multiview`, but the per-view features are pooled (`cyclic_pool`: mean or max), so
-    /// the model is exactly invariant to the views' rotations / flips.
-    CyclicPool,
-}
-
-impl Invariance {
-    pub fn is_none(&self) -> bool {
-        *self == Invariance::None
-    }
-}
-
-/// Pooling over views of `invariance: cyclic-pool`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum CyclicPool {
-    #[default]
-    Mean,
-    Max,
-}
-
-impl CyclicPool {
-    pub fn is_mean(&self) -> bool {
-        *self == CyclicPool::Mean
-    }
-}
-
-/// Values `model.views` may take: 8 (rotations x flip), 4 (rotations only) or 16 (Dieleman's
-/// parts).
-pub const SUPPORTED_VIEWS: [usize; 3] = [4, 8, 16];
 
 fn d_views() -> usize {
     8
