@@ -7,7 +7,8 @@
 //! The statistics are returned (detached) so the caller can update its running buffers with
 //! [`update_running_stats`] (momentum, unbiased running variance, as in PyTorch).
 //!
-//! Off the CPU, or for non-`f32` tensors, the same functions compute with plain candle ops.
+//! On a GPU (the `cuda` feature) the op runs cuDNN's batch norm ([`super::cuda::bn`]); for
+//! non-`f32` tensors the same functions compute with plain candle ops.
 //!
 //! Determinism: every per-channel sum is accumulated by one thread, in `f64`, in a fixed lane
 //! order, so results are bit-identical whatever the number of rayon threads.
@@ -63,7 +64,7 @@ pub fn batch_norm_train(
         bail!("batch_norm: empty batch {dims:?}")
     }
     let fused = !super::candle_kernels()
-        && matches!(x.device(), Device::Cpu)
+        && super::own_kernels_on(x.device())
         && [x, gamma, beta].iter().all(|t| t.dtype() == DType::F32);
     if !fused {
         return reference_train(x, gamma, beta, eps);
@@ -76,11 +77,26 @@ pub fn batch_norm_train(
     let y = x
         .contiguous()?
         .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
-    let Some(s) = saved.get() else {
-        bail!("batch_norm: statistics were not computed")
+    let (mean, var) = match saved.get() {
+        Some(Saved::Cpu { mean, var, .. }) => (
+            Tensor::from_vec(mean.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?,
+            Tensor::from_vec(var.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?,
+        ),
+        #[cfg(feature = "cuda")]
+        Some(Saved::Cuda(stats)) => {
+            let Device::Cuda(dev) = x.device() else {
+                bail!("batch_norm: CUDA statistics of a tensor not on a GPU")
+            };
+            let wrap = |s: &cudarc::driver::CudaSlice<f32>| {
+                let st = candle_core::Storage::Cuda(super::cuda::storage(s.clone(), dev));
+                Tensor::from_storage(st, c, candle_core::op::BackpropOp::none(), false)
+            };
+            // cuDNN saves 1/sqrt(var + eps): var = invstd^-2 - eps.
+            let var = (wrap(&stats.invstd).sqr()?.recip()? - eps)?;
+            (wrap(&stats.mean), var)
+        }
+        None => bail!("batch_norm: statistics were not computed"),
     };
-    let mean = Tensor::from_vec(s.mean.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?;
-    let var = Tensor::from_vec(s.var.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?;
     Ok(BatchNormOut {
         y,
         mean,
@@ -156,10 +172,14 @@ pub fn reference_train(
 }
 
 /// Per-channel statistics kept by the forward for the backward.
-struct Saved {
-    mean: Vec<f64>,
-    var: Vec<f64>,
-    invstd: Vec<f64>,
+enum Saved {
+    Cpu {
+        mean: Vec<f64>,
+        var: Vec<f64>,
+        invstd: Vec<f64>,
+    },
+    #[cfg(feature = "cuda")]
+    Cuda(super::cuda::bn::Stats),
 }
 
 /// `(n, c, inner)` of an `N x C x ...` shape.
@@ -270,8 +290,29 @@ impl CustomOp3 for BnTrain {
                 });
         }
         // The op runs once per instance; a second run would recompute identical statistics.
-        let _ = self.saved.set(Saved { mean, var, invstd });
+        let _ = self.saved.set(Saved::Cpu { mean, var, invstd });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let dev = s1.device();
+        let x = cuda::f32_view(s1, l1, self.name())?;
+        let gamma = cuda::f32_view(s2, l2, self.name())?;
+        let beta = cuda::f32_view(s3, l3, self.name())?;
+        let nci = nci(l1.shape())?;
+        let (y, stats) = cuda::bn::forward_train(dev, nci, &x, &gamma, &beta, self.eps)?;
+        let _ = self.saved.set(Saved::Cuda(stats));
+        Ok((cuda::storage(y, dev), l1.shape().clone()))
     }
 
     fn bwd(
@@ -282,19 +323,29 @@ impl CustomOp3 for BnTrain {
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Some(s) = self.saved.get() else {
-            bail!("gzbench-batchnorm: backward before forward")
-        };
         let c = x.dim(1)?;
         let numel = x.elem_count();
-        let packed = x.apply_op3_no_bwd(
-            &dy.contiguous()?,
-            gamma,
-            &BnBwd {
-                mean: s.mean.clone(),
-                invstd: s.invstd.clone(),
-            },
-        )?;
+        let dy = dy.contiguous()?;
+        let packed = match self.saved.get() {
+            Some(Saved::Cpu { mean, invstd, .. }) => x.apply_op3_no_bwd(
+                &dy,
+                gamma,
+                &BnBwd {
+                    mean: mean.clone(),
+                    invstd: invstd.clone(),
+                },
+            )?,
+            #[cfg(feature = "cuda")]
+            Some(Saved::Cuda(_)) => x.apply_op3_no_bwd(
+                &dy,
+                gamma,
+                &BnBwdCuda {
+                    eps: self.eps,
+                    saved: self.saved.clone(),
+                },
+            )?,
+            None => bail!("gzbench-batchnorm: backward before forward"),
+        };
         let dx = packed.narrow(0, 0, numel)?.reshape(x.shape())?;
         let dgamma = packed.narrow(0, numel, c)?;
         let dbeta = packed.narrow(0, numel + c, c)?;
@@ -363,6 +414,56 @@ impl CustomOp3 for BnBwd {
         }
         let len = out.len();
         Ok((CpuStorage::F32(out), len.into()))
+    }
+}
+
+/// Training-mode backward on a GPU: `(x, dy, gamma) -> [dx, dgamma, dbeta]` from the
+/// statistics cuDNN saved in the forward pass.
+#[cfg(feature = "cuda")]
+struct BnBwdCuda {
+    eps: f64,
+    saved: Arc<OnceLock<Saved>>,
+}
+
+#[cfg(feature = "cuda")]
+impl CustomOp3 for BnBwdCuda {
+    fn name(&self) -> &'static str {
+        "gzbench-batchnorm-bwd-cuda"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        bail!("gzbench-batchnorm-bwd-cuda: the forward ran on a GPU, the backward on the CPU")
+    }
+
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let Some(Saved::Cuda(stats)) = self.saved.get() else {
+            bail!("{}: no CUDA statistics saved", self.name())
+        };
+        let dev = s1.device();
+        let x = cuda::f32_view(s1, l1, self.name())?;
+        let dy = cuda::f32_view(s2, l2, self.name())?;
+        let gamma = cuda::f32_view(s3, l3, self.name())?;
+        let (n, c, inner) = nci(l1.shape())?;
+        let out = cuda::bn::backward(dev, (n, c, inner), &x, &dy, &gamma, stats, self.eps)?;
+        let len = n * c * inner + 2 * c;
+        Ok((cuda::storage(out, dev), len.into()))
     }
 }
 

@@ -1,10 +1,10 @@
 //! Fused CPU 2-D convolution: im2col + `gemm`, rayon across images, as a candle custom op with
 //! its own backward (grad of the input by `W^T·dY` + col2im, grad of the weight by `dY·cols^T`).
 //!
-//! [`conv2d`] is the only entry point the models use. On the CPU with contiguous-able `f32`
-//! tensors and `groups == 1` it runs the kernels here; anywhere else (CUDA, other dtypes, grouped
-//! convolutions) it falls back to candle's own `Tensor::conv2d`, so nothing above `engine`
-//! needs to know which one ran.
+//! [`conv2d`] is the only entry point the models use. For `f32` tensors and `groups == 1` it
+//! runs the kernels here on the CPU, and cuDNN's forward / backward-data / backward-filter
+//! ([`super::cuda::conv`]) on a GPU; anywhere else (other dtypes, grouped convolutions) it falls
+//! back to candle's own `Tensor::conv2d`, so nothing above `engine` knows which one ran.
 //!
 //! Determinism: every output element is computed by exactly one single-threaded `gemm` call and
 //! the weight gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
@@ -19,7 +19,7 @@
 //! ```
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
@@ -36,7 +36,7 @@ pub fn conv2d(
     groups: usize,
 ) -> Result<Tensor> {
     let fused = !super::candle_kernels()
-        && matches!(x.device(), Device::Cpu)
+        && super::own_kernels_on(x.device())
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32
         && groups == 1
@@ -117,6 +117,35 @@ impl Geom {
     }
     fn y_shape(&self) -> Shape {
         (self.n, self.cout, self.oh, self.ow).into()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda(&self) -> super::cuda::conv::Dims {
+        let Geom {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride,
+            pad,
+            oh,
+            ow,
+        } = *self;
+        super::cuda::conv::Dims {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride,
+            pad,
+            oh,
+            ow,
+        }
     }
 
     /// For kernel column `kj`, the output columns `ox` whose input column is inside the image.
@@ -328,6 +357,26 @@ impl CustomOp2 for ConvFwd {
         Ok((CpuStorage::F32(y), g.y_shape()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let g = self.0;
+        if l1.shape() != &g.x_shape() || l2.shape() != &g.w_shape() {
+            bail!("{}: unexpected shapes", self.name())
+        }
+        let dev = s1.device();
+        let x = cuda::f32_view(s1, l1, self.name())?;
+        let w = cuda::f32_view(s2, l2, self.name())?;
+        let out = cuda::conv::forward(dev, &g.cuda(), &x, &w)?;
+        Ok((cuda::storage(out, dev), g.y_shape()))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -392,6 +441,26 @@ impl CustomOp2 for ConvBwdData {
         }
         Ok((CpuStorage::F32(dx), g.x_shape()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let g = self.0;
+        if l1.shape() != &g.y_shape() || l2.shape() != &g.w_shape() {
+            bail!("{}: unexpected shapes", self.name())
+        }
+        let dev = s1.device();
+        let dy = cuda::f32_view(s1, l1, self.name())?;
+        let w = cuda::f32_view(s2, l2, self.name())?;
+        let out = cuda::conv::backward_data(dev, &g.cuda(), &dy, &w)?;
+        Ok((cuda::storage(out, dev), g.x_shape()))
+    }
 }
 
 /// Gradient of the weight: `(x, dy) -> dw = sum_n dY_n · cols_n^T`, summed per fixed group of
@@ -453,11 +522,32 @@ impl CustomOp2 for ConvBwdFilter {
         }
         Ok((CpuStorage::F32(dw), g.w_shape()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let g = self.0;
+        if l1.shape() != &g.x_shape() || l2.shape() != &g.y_shape() {
+            bail!("{}: unexpected shapes", self.name())
+        }
+        let dev = s1.device();
+        let x = cuda::f32_view(s1, l1, self.name())?;
+        let dy = cuda::f32_view(s2, l2, self.name())?;
+        let out = cuda::conv::backward_filter(dev, &g.cuda(), &x, &dy)?;
+        Ok((cuda::storage(out, dev), g.w_shape()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
     use crate::engine::testutil::{max_rel, normal, probe_grads};
     use candle_core::Var;
 

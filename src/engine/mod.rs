@@ -7,14 +7,23 @@
 //!
 //! * [`conv`]: 2-D convolution (im2col + `gemm`, rayon over images) with its backward;
 //! * [`batchnorm`]: training-mode batch norm with its backward, eval mode, running statistics;
-//! * [`pool`]: ReLU + max-pool in one op with its backward.
+//! * [`pool`]: ReLU + max-pool in one op with its backward;
+//! * [`special`]: `lgamma` and `digamma` (the Dirichlet-multinomial loss needs both);
+//! * [`adamw`]: the AdamW update of all parameters in one fused step;
+//! * [`prefetch`]: training batches assembled on a host thread while the device computes.
 //!
-//! Each is a candle custom op on the CPU and falls back to candle's own ops elsewhere; all are
-//! bit-identical whatever the number of rayon threads.
+//! Each is a candle custom op with a CPU kernel and, with the `cuda` feature, a CUDA one
+//! ([`cuda`]: cuDNN, and the project's NVRTC kernels); models call the op and never branch on
+//! the device. The CPU kernels are bit-identical whatever the number of rayon threads.
 
+pub mod adamw;
 pub mod batchnorm;
 pub mod conv;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod pool;
+pub mod prefetch;
+pub mod special;
 #[cfg(test)]
 mod testutil;
 
@@ -32,6 +41,16 @@ pub fn use_candle_kernels(on: bool) {
 /// Whether [`use_candle_kernels`] is on.
 pub fn candle_kernels() -> bool {
     CANDLE_KERNELS.load(Ordering::Relaxed)
+}
+
+/// Whether the project's own kernels run on `device` (the CPU always; a GPU when built with
+/// `cuda`); elsewhere the ops fall back to candle's.
+pub fn own_kernels_on(device: &Device) -> bool {
+    match device {
+        Device::Cpu => true,
+        Device::Cuda(_) => cfg!(feature = "cuda"),
+        Device::Metal(_) => false,
+    }
 }
 
 /// The user's device request.

@@ -4,8 +4,9 @@
 //! max-pool forward, and one pass replaces their backward (candle builds the max-pool gradient
 //! from an upsample, a comparison mask, a tie count and several element-wise ops, each a pass
 //! over the activation). The gradient goes to the first maximum of each window, as in PyTorch,
-//! and only where the output is positive. Off the CPU or for non-`f32` tensors it computes
-//! `x.relu()?.max_pool2d(k)` with candle's ops.
+//! and only where the output is positive. On a GPU the same two passes are CUDA kernels
+//! ([`super::cuda::kernels`]); for non-`f32` tensors it computes `x.relu()?.max_pool2d(k)` with
+//! candle's ops.
 //!
 //! Determinism: each output and each input gradient is written by one thread, no reductions.
 //!
@@ -18,7 +19,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, bail,
+    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail,
 };
 use rayon::prelude::*;
 
@@ -29,8 +30,9 @@ pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
     if k == 0 || h < k || w < k {
         bail!("relu_max_pool2d: window {k} does not fit a {h}x{w} input")
     }
-    let fused =
-        !super::candle_kernels() && matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32;
+    let fused = !super::candle_kernels()
+        && super::own_kernels_on(x.device())
+        && x.dtype() == DType::F32;
     if !fused {
         return x.relu()?.max_pool2d(k);
     }
@@ -45,6 +47,20 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
         Some((a, b)) => Ok(&data[a..b]),
         None => bail!("{op}: input must be contiguous"),
     }
+}
+
+/// The geometry of the CUDA kernels.
+#[cfg(feature = "cuda")]
+fn cuda_pool(s: &Shape, k: usize) -> Result<super::cuda::kernels::Pool> {
+    let (n, c, h, w) = s.dims4()?;
+    Ok(super::cuda::kernels::Pool {
+        planes: n * c,
+        h,
+        w,
+        oh: h / k,
+        ow: w / k,
+        k,
+    })
 }
 
 /// Input plane size, output plane size and the output shape.
@@ -104,6 +120,19 @@ impl CustomOp1 for ReluMaxPool {
         Ok((CpuStorage::F32(y), shape))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let x = cuda::f32_view(s, l, self.name())?;
+        let (_, _, _, _, shape) = geometry(l.shape(), self.0)?;
+        let y = cuda::kernels::relu_max_pool_fwd(s.device(), &cuda_pool(l.shape(), self.0)?, &x)?;
+        Ok((cuda::storage(y, s.device()), shape))
+    }
+
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(
             &dy.contiguous()?,
@@ -151,11 +180,32 @@ impl CustomOp2 for ReluMaxPoolBwd {
         }
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        let (_, _, _, _, shape) = geometry(l1.shape(), self.0)?;
+        if l2.shape() != &shape {
+            bail!("{}: unexpected gradient shape {:?}", self.name(), l2.shape())
+        }
+        let x = cuda::f32_view(s1, l1, self.name())?;
+        let dy = cuda::f32_view(s2, l2, self.name())?;
+        let p = cuda_pool(l1.shape(), self.0)?;
+        let dx = cuda::kernels::relu_max_pool_bwd(s1.device(), &p, &x, &dy)?;
+        Ok((cuda::storage(dx, s1.device()), l1.shape().clone()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
     use crate::engine::testutil::{normal, probe_grads};
     use candle_core::Var;
 

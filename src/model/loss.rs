@@ -1,6 +1,7 @@
 //! Losses, as differentiable candle compositions: Dirichlet-multinomial negative log-likelihood
 //! over a decision tree's vote counts (Zoobot), MSE on vote fractions, cross-entropy and
-//! binary cross-entropy with logits; plus [`lgamma`], which candle lacks.
+//! binary cross-entropy with logits. `lgamma` is the engine's custom op
+//! ([`crate::engine::special`]).
 //!
 //! The Dirichlet-multinomial NLL of one question with vote counts `n_i` (total `N`) under
 //! concentrations `a_i` (total `A`) is Pyro's `DirichletMultinomial.log_prob` negated, as
@@ -13,6 +14,7 @@
 //! A question with no votes contributes exactly 0. Computed in f64, returned in the dtype of the
 //! concentrations.
 
+use crate::engine::special::lgamma;
 use crate::tree::Tree;
 use candle_core::{DType, Result, Tensor};
 use serde::{Deserialize, Serialize};
@@ -53,29 +55,6 @@ impl LossKind {
             },
         }
     }
-}
-
-const SHIFT: usize = 6;
-const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
-
-/// `ln Γ(x)` element-wise for `x > 0`, differentiable (its gradient is the digamma function).
-/// Shift recurrence `lnΓ(x) = lnΓ(x+6) - ln(x (x+1) ... (x+5))`, then Stirling's series to the
-/// `z^-7` term at `z = x + 6 >= 6` (truncation error below 1e-10). Computed in f64.
-pub fn lgamma(x: &Tensor) -> Result<Tensor> {
-    let dtype = x.dtype();
-    let x = x.to_dtype(DType::F64)?;
-    let mut shift_log = x.log()?;
-    for k in 1..SHIFT {
-        shift_log = (shift_log + (&x + k as f64)?.log()?)?;
-    }
-    let z = (&x + SHIFT as f64)?;
-    let zi = z.recip()?;
-    let zi2 = zi.sqr()?;
-    // 1/(12z) - 1/(360z^3) + 1/(1260z^5) - 1/(1680z^7), in Horner form.
-    let series = ((((&zi2 * (-1.0 / 1680.0))? + 1.0 / 1260.0)? * &zi2)? - 1.0 / 360.0)?;
-    let series = (((series * &zi2)? + 1.0 / 12.0)? * &zi)?;
-    let stirling = (((((&z - 0.5)? * z.log()?)? - &z)? + HALF_LN_2PI)? + series)?;
-    (stirling - shift_log)?.to_dtype(dtype)
 }
 
 /// Per-question Dirichlet-multinomial NLL, `N x Q`: `concentrations` and `counts` are
@@ -159,41 +138,6 @@ mod tests {
 
     fn t(v: &[f64]) -> Tensor {
         Tensor::from_vec(v.to_vec(), (1, v.len()), &Device::Cpu).unwrap()
-    }
-
-    #[test]
-    fn lgamma_matches_known_values() {
-        let x = Tensor::new(&[0.5f64, 1.0, 2.0, 3.5, 10.0, 150.0], &Device::Cpu).unwrap();
-        let y = lgamma(&x).unwrap().to_vec1::<f64>().unwrap();
-        let pi: f64 = std::f64::consts::PI;
-        let want = [
-            0.5 * pi.ln(),
-            0.0,
-            0.0,
-            (1.875 * pi.sqrt()).ln(),
-            362_880f64.ln(),
-            (1..150).map(|k| (k as f64).ln()).sum::<f64>(),
-        ];
-        for (a, b) in y.iter().zip(want) {
-            assert!((a - b).abs() < 1e-9 * b.abs().max(1.0), "{a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn lgamma_gradient_is_digamma() {
-        let x = candle_core::Var::new(&[1.0f64, 2.0], &Device::Cpu).unwrap();
-        let g = lgamma(x.as_tensor())
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let d = g.get(x.as_tensor()).unwrap().to_vec1::<f64>().unwrap();
-        let euler = 0.577_215_664_901_532_9;
-        assert!(
-            (d[0] + euler).abs() < 1e-9 && (d[1] - (1.0 - euler)).abs() < 1e-9,
-            "{d:?}"
-        );
     }
 
     #[test]

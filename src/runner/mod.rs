@@ -62,6 +62,8 @@ pub struct Summary {
 struct Timing<'a> {
     seconds: f64,
     device: &'a str,
+    /// Seconds the training loop waited for a batch (0 when the batch thread kept ahead).
+    data_wait_seconds: f64,
 }
 
 /// Compute one run; `dir` is its run directory (for checkpoints) and `cache` the store root
@@ -150,6 +152,7 @@ pub fn run_experiment(
                 .map_err(RunError::from)
                 .and_then(|dir| {
                     let epochs = spec.train.epochs;
+                    crate::engine::prefetch::take_wait_seconds();
                     let metrics = run_one(
                         spec,
                         Some(&dir),
@@ -165,6 +168,7 @@ pub fn run_experiment(
                     let timing = Timing {
                         seconds: t0.elapsed().as_secs_f64(),
                         device: &device_name,
+                        data_wait_seconds: crate::engine::prefetch::take_wait_seconds(),
                     };
                     store
                         .finish(spec, &metrics, &timing, &lock)

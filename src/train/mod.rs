@@ -18,6 +18,7 @@ pub mod pretrain;
 pub mod bench;
 
 use crate::data::Dataset;
+use crate::engine::prefetch;
 use crate::model::{Model, Params};
 use crate::rng::stream;
 use crate::spec::TrainConfig;
@@ -87,39 +88,36 @@ pub struct FitOptions<'a> {
 /// image) or `N x K`.
 pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
     let (x, y) = data.gather(idx);
-    tensors(data, x, y, idx.len(), device)
+    let x = Tensor::from_vec(x, image_shape(data, idx.len()), device)?;
+    Ok((x, targets(data, y, idx.len(), device)?))
 }
 
-/// The training batch of epoch `epoch`, augmented if asked.
-fn train_batch(
+fn image_shape(data: &Dataset, n: usize) -> (usize, usize, usize, usize) {
+    (n, data.channels, data.size, data.size)
+}
+
+/// The training batch of epoch `epoch` on the host, augmented if asked: flat images, their
+/// shape, targets.
+fn host_batch(
     data: &Dataset,
     idx: &[usize],
     augment: Option<(u64, usize)>,
-    device: &Device,
-) -> Result<(Tensor, Tensor)> {
+) -> Result<(Vec<f32>, (usize, usize, usize, usize), Vec<f32>)> {
     let (mut x, y) = data.gather(idx);
     if let Some((seed, epoch)) = augment {
         x = crate::data::augment::augment(&x, data.channels, data.size, seed, epoch, idx)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     }
-    tensors(data, x, y, idx.len(), device)
+    Ok((x, image_shape(data, idx.len()), y))
 }
 
-fn tensors(
-    data: &Dataset,
-    x: Vec<f32>,
-    y: Vec<f32>,
-    n: usize,
-    device: &Device,
-) -> Result<(Tensor, Tensor)> {
-    let idx_len = n;
-    let x = Tensor::from_vec(x, (idx_len, data.channels, data.size, data.size), device)?;
-    let y = if data.target_len == 1 {
-        Tensor::from_vec(y, idx_len, device)?
+/// Targets as `N` (one per image) or `N x K`.
+fn targets(data: &Dataset, y: Vec<f32>, n: usize, device: &Device) -> Result<Tensor> {
+    if data.target_len == 1 {
+        Tensor::from_vec(y, n, device)
     } else {
-        Tensor::from_vec(y, (idx_len, data.target_len), device)?
-    };
-    Ok((x, y))
+        Tensor::from_vec(y, (n, data.target_len), device)
+    }
 }
 
 /// Train `net` (its trainable parameters are `params.trainable()`) on `data`.
@@ -166,14 +164,17 @@ pub fn fit(
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.shuffle(&mut stream(seed, &format!("train/shuffle/epoch-{epoch}")));
         let mut sum = 0.0;
-        for (i, idx) in order.chunks(cfg.batch_size).enumerate() {
+        let chunks: Vec<&[usize]> = order.chunks(cfg.batch_size).collect();
+        let aug = opts.augment.then_some((seed, epoch));
+        let make = |i: usize| host_batch(data, chunks[i], aug);
+        prefetch::pipeline(chunks.len(), device, &make, &mut |i, x, y| {
             opt.set_lr(lr_at(cfg, epoch * steps_per_epoch + i, total, epoch));
-            let aug = opts.augment.then_some((seed, epoch));
-            let (x, y) = train_batch(data, idx, aug, device)?;
+            let y = targets(data, y, chunks[i].len(), device)?;
             let loss = loss_fn(&net.forward(&x, true)?, &y)?;
             opt.backward_step(&loss)?;
-            sum += loss.to_scalar::<f32>()? as f64 * idx.len() as f64;
-        }
+            sum += loss.to_scalar::<f32>()? as f64 * chunks[i].len() as f64;
+            Ok(())
+        })?;
         let mean = sum / data.len() as f64;
         hist.train_loss.push(mean);
         hist.best_epoch = Some(epoch);

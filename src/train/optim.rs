@@ -3,8 +3,10 @@
 //!
 //! Owned here rather than taken from candle-nn because a resumed run must continue bit-for-bit,
 //! which needs the moment estimates and the step count, and candle's optimizers keep them private.
-//! Updates are plain tensor ops on the parameters' device.
+//! AdamW runs the engine's fused op ([`crate::engine::adamw`]); SGD is plain tensor ops on the
+//! parameters' device.
 
+use crate::engine::adamw;
 use crate::spec::{Optimizer, Schedule, TrainConfig};
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 use std::collections::HashMap;
@@ -56,52 +58,63 @@ impl Optim {
 
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
-        let t = self.step as i32;
+        match self.kind {
+            Optimizer::Adamw => self.adamw(grads),
+            Optimizer::Sgd => self.sgd(grads),
+        }
+    }
+
+    /// AdamW through the engine's fused op (one kernel launch for all parameters on a GPU).
+    fn adamw(&mut self, grads: &GradStore) -> Result<()> {
+        let h = adamw::Hyper {
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            beta1: BETA1,
+            beta2: BETA2,
+            eps: EPS,
+            step: self.step as i32,
+        };
+        let mut slots = Vec::with_capacity(self.vars.len());
+        for ((param, m), v) in self.vars.iter().zip(&mut self.m).zip(&mut self.v) {
+            let Some(grad) = grads.get(param) else { continue };
+            if m.is_none() {
+                *m = Some(adamw::zero_moment(param)?);
+            }
+            if v.is_none() {
+                *v = Some(adamw::zero_moment(param)?);
+            }
+            if let (Some(m), Some(v)) = (m.as_mut(), v.as_mut()) {
+                slots.push(adamw::Slot { param, grad, m, v });
+            }
+        }
+        adamw::step(&mut slots, &h)
+    }
+
+    fn sgd(&mut self, grads: &GradStore) -> Result<()> {
         for (i, var) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var) else { continue };
             let p = var.as_tensor();
-            match self.kind {
-                Optimizer::Adamw => {
-                    let m = match &self.m[i] {
-                        Some(m) => ((m * BETA1)? + (g * (1.0 - BETA1))?)?,
-                        None => (g * (1.0 - BETA1))?,
-                    };
-                    let v = match &self.v[i] {
-                        Some(v) => ((v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?,
-                        None => (g.sqr()? * (1.0 - BETA2))?,
-                    };
-                    let mhat = (&m / (1.0 - BETA1.powi(t)))?;
-                    let vhat = (&v / (1.0 - BETA2.powi(t)))?;
-                    let decayed = (p * (1.0 - self.lr * self.weight_decay))?;
-                    let update = (mhat / (vhat.sqrt()? + EPS)?)?;
-                    var.set(&(decayed - (update * self.lr)?)?)?;
-                    self.m[i] = Some(m);
-                    self.v[i] = Some(v);
-                }
-                Optimizer::Sgd => {
-                    let g = if self.weight_decay != 0.0 {
-                        (g + (p * self.weight_decay)?)?
-                    } else {
-                        g.clone()
-                    };
-                    let d = if self.momentum != 0.0 {
-                        let buf = match &self.m[i] {
-                            Some(b) => ((b * self.momentum)? + &g)?,
-                            None => g.clone(),
-                        };
-                        let d = if self.nesterov {
-                            (&g + (&buf * self.momentum)?)?
-                        } else {
-                            buf.clone()
-                        };
-                        self.m[i] = Some(buf);
-                        d
-                    } else {
-                        g
-                    };
-                    var.set(&(p - (d * self.lr)?)?)?;
-                }
-            }
+            let g = if self.weight_decay != 0.0 {
+                (g + (p * self.weight_decay)?)?
+            } else {
+                g.clone()
+            };
+            let d = if self.momentum != 0.0 {
+                let buf = match &self.m[i] {
+                    Some(b) => ((b * self.momentum)? + &g)?,
+                    None => g.clone(),
+                };
+                let d = if self.nesterov {
+                    (&g + (&buf * self.momentum)?)?
+                } else {
+                    buf.clone()
+                };
+                self.m[i] = Some(buf);
+                d
+            } else {
+                g
+            };
+            var.set(&(p - (d * self.lr)?)?)?;
         }
         Ok(())
     }

@@ -1,0 +1,166 @@
+//! The project's own CUDA kernels (`kernels.cu`): compiled once per process with NVRTC (FMA
+//! contraction off, precise division and square root, for the device's compute capability),
+//! loaded into each device through candle's module cache, launched on the device's stream.
+
+use super::zeros;
+use candle_core::cuda_backend::CudaDevice;
+use candle_core::{Error, Result, bail};
+use cudarc::driver::{
+    CudaFunction, CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+use std::sync::OnceLock;
+
+/// The CUDA C source of every kernel here.
+pub const SOURCE: &str = include_str!("kernels.cu");
+
+const MODULE: &str = "gzbench-kernels";
+
+/// The PTX of [`SOURCE`], compiled on first use.
+fn ptx() -> Result<&'static str> {
+    static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+    let compiled = PTX.get_or_init(|| {
+        let opts = CompileOptions {
+            fmad: Some(false),
+            prec_div: Some(true),
+            prec_sqrt: Some(true),
+            ftz: Some(false),
+            name: Some("gzbench_kernels.cu".into()),
+            ..Default::default()
+        };
+        compile_ptx_with_opts(SOURCE, opts)
+            .map(|p| p.to_src())
+            .map_err(|e| format!("{e:?}"))
+    });
+    match compiled {
+        Ok(p) => Ok(p),
+        Err(e) => bail!("compiling gzbench's CUDA kernels with NVRTC failed: {e}"),
+    }
+}
+
+fn func(dev: &CudaDevice, name: &str) -> Result<CudaFunction> {
+    Ok(dev
+        .get_or_load_custom_func(name, MODULE, ptx()?)?
+        .into_cuda_function())
+}
+
+/// A grid-stride launch over `n` items.
+fn config(n: u64) -> LaunchConfig {
+    const THREADS: u32 = 256;
+    let blocks = n.div_ceil(THREADS as u64).clamp(1, 65_535 * 16) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Pooling geometry: planes (`N·C`), input `h x w`, output `oh x ow`, window `k`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub k: usize,
+}
+
+impl Pool {
+    fn outputs(&self) -> u64 {
+        (self.planes * self.oh * self.ow) as u64
+    }
+    fn ints(&self) -> [i32; 5] {
+        [self.h, self.w, self.oh, self.ow, self.k].map(|v| v as i32)
+    }
+}
+
+/// ReLU then max-pool.
+pub fn relu_max_pool_fwd(dev: &CudaDevice, p: &Pool, x: &CudaView<f32>) -> Result<CudaSlice<f32>> {
+    let mut y = zeros(dev, p.planes * p.oh * p.ow)?;
+    let n = p.outputs();
+    if n > 0 {
+        let f = func(dev, "relu_max_pool_fwd")?;
+        let planes = p.planes as u64;
+        let [h, w, oh, ow, k] = p.ints();
+        let stream = dev.cuda_stream();
+        let mut b = stream.launch_builder(&f);
+        b.arg(x).arg(&mut y).arg(&planes);
+        b.arg(&h).arg(&w).arg(&oh).arg(&ow).arg(&k);
+        // SAFETY: the arguments match the kernel's signature; sizes come from `p`.
+        unsafe { b.launch(config(n)) }.map_err(Error::wrap)?;
+    }
+    Ok(y)
+}
+
+/// The gradient of [`relu_max_pool_fwd`] with respect to its input.
+pub fn relu_max_pool_bwd(
+    dev: &CudaDevice,
+    p: &Pool,
+    x: &CudaView<f32>,
+    dy: &CudaView<f32>,
+) -> Result<CudaSlice<f32>> {
+    let mut dx = zeros(dev, p.planes * p.h * p.w)?;
+    let n = p.outputs();
+    if n > 0 {
+        let f = func(dev, "relu_max_pool_bwd")?;
+        let planes = p.planes as u64;
+        let [h, w, oh, ow, k] = p.ints();
+        let stream = dev.cuda_stream();
+        let mut b = stream.launch_builder(&f);
+        b.arg(x).arg(dy).arg(&mut dx).arg(&planes);
+        b.arg(&h).arg(&w).arg(&oh).arg(&ow).arg(&k);
+        // SAFETY: the arguments match the kernel's signature; dx is zeroed, sizes from `p`.
+        unsafe { b.launch(config(n)) }.map_err(Error::wrap)?;
+    }
+    Ok(dx)
+}
+
+/// An element-wise kernel `name` (`lgamma_f32`, `digamma_f64`, ...) from `x` to a new buffer.
+pub fn unary<T: DeviceRepr + ValidAsZeroBits>(
+    dev: &CudaDevice,
+    name: &str,
+    x: &CudaView<T>,
+) -> Result<CudaSlice<T>> {
+    let n = x.len();
+    let mut y = dev
+        .cuda_stream()
+        .alloc_zeros::<T>(n)
+        .map_err(Error::wrap)?;
+    if n > 0 {
+        let f = func(dev, name)?;
+        let len = n as u64;
+        let stream = dev.cuda_stream();
+        let mut b = stream.launch_builder(&f);
+        b.arg(x).arg(&mut y).arg(&len);
+        // SAFETY: x and y hold n elements of the kernel's element type.
+        unsafe { b.launch(config(len)) }.map_err(Error::wrap)?;
+    }
+    Ok(y)
+}
+
+/// One AdamW step over every tensor: `ptrs` (4 device addresses per tensor: parameter,
+/// gradient, first and second moment), `ends` (running element counts), `consts` (see
+/// `kernels.cu`). The caller keeps the four buffers of each tensor alive until the stream has
+/// run the launch.
+pub fn adamw_multi(dev: &CudaDevice, ptrs: &[u64], ends: &[u64], consts: &[f32; 9]) -> Result<()> {
+    let tensors = ends.len();
+    if tensors == 0 || ptrs.len() != 4 * tensors {
+        bail!("adamw: {} addresses for {tensors} tensors", ptrs.len())
+    }
+    let total = ends[tensors - 1];
+    if total == 0 {
+        return Ok(());
+    }
+    let stream = dev.cuda_stream();
+    let ptrs = stream.clone_htod(ptrs).map_err(Error::wrap)?;
+    let ends_d = stream.clone_htod(ends).map_err(Error::wrap)?;
+    let consts = stream.clone_htod(&consts[..]).map_err(Error::wrap)?;
+    let f = func(dev, "adamw_multi")?;
+    let count = tensors as i32;
+    let mut b = stream.launch_builder(&f);
+    b.arg(&ptrs).arg(&ends_d).arg(&count).arg(&consts);
+    // SAFETY: every address in `ptrs` is a live f32 buffer of the length `ends` gives it.
+    unsafe { b.launch(config(total)) }.map_err(Error::wrap)?;
+    Ok(())
+}
