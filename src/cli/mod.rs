@@ -234,6 +234,18 @@ enum BenchWhat {
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
     },
+    /// Compare every model's forward and backward, the Dirichlet-multinomial loss and the GZ2
+    /// head with the PyTorch fixture on a device; exits 1 when a value is off by more than 1e-4.
+    Parity {
+        /// The fixture `benches/peers/torch_parity.py` wrote.
+        #[arg(
+            long,
+            default_value = "benches/peers/fixtures/torch_parity.safetensors"
+        )]
+        fixture: PathBuf,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -53,7 +53,13 @@ pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
         warmup,
         kernels,
         device,
-    } = what;
+    } = what
+    else {
+        let BenchWhat::Parity { fixture, device } = what else {
+            return Err(Fail(1, "bench: unknown benchmark".into()));
+        };
+        return parity(&fixture, device);
+    };
     if batch == 0 || size == 0 || steps == 0 || widths.contains(&0) {
         return Err(bad_input(
             "--batch, --size, --steps and --widths must be positive",
@@ -104,6 +110,40 @@ pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
     say!("ms_per_step={:.3}", t.mean());
     say!("final_loss={:e}", t.last_loss);
     Ok(())
+}
+
+/// `bench parity`: every comparison with its relative error, then a verdict.
+fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), Fail> {
+    use crate::model::parity;
+    let device = engine::device(device).map_err(bad_input)?;
+    if !fixture.is_file() {
+        return Err(bad_input(format!(
+            "{}: no parity fixture there (run from the repository root, or pass --fixture)",
+            fixture.display()
+        )));
+    }
+    let checks = parity::run(fixture, &device)
+        .map_err(|e| Fail(1, format!("{}: {e}", fixture.display())))?;
+    let bad: Vec<_> = checks
+        .iter()
+        .filter(|c| !(c.rel_err <= parity::TOL))
+        .collect();
+    for c in &checks {
+        say!("{:<48} {:.2e}", c.what, c.rel_err);
+    }
+    let worst = checks.iter().map(|c| c.rel_err).fold(0.0, f64::max);
+    say!(
+        "parity on {}: {} values, worst relative error {worst:.2e}, {} above {:e}",
+        engine::describe(&device),
+        checks.len(),
+        bad.len(),
+        parity::TOL
+    );
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Fail(1, format!("parity failed for {} values", bad.len())))
+    }
 }
 
 pub(super) fn synth(

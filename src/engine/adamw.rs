@@ -61,12 +61,21 @@ pub fn zero_moment(param: &Var) -> Result<Tensor> {
 pub fn step(slots: &mut [Slot], h: &Hyper) -> Result<()> {
     for s in slots.iter() {
         let p = s.param.as_tensor();
-        if p.dtype() != DType::F32 || [s.grad, &*s.m, &*s.v].iter().any(|t| t.dtype() != DType::F32)
+        if p.dtype() != DType::F32
+            || [s.grad, &*s.m, &*s.v]
+                .iter()
+                .any(|t| t.dtype() != DType::F32)
         {
-            bail!("adamw: only f32 parameters are supported, got {:?}", p.dtype())
+            bail!(
+                "adamw: only f32 parameters are supported, got {:?}",
+                p.dtype()
+            )
         }
         if [s.grad, &*s.m, &*s.v].iter().any(|t| t.dims() != p.dims()) {
-            bail!("adamw: gradient or moments do not have the shape {:?}", p.dims())
+            bail!(
+                "adamw: gradient or moments do not have the shape {:?}",
+                p.dims()
+            )
         }
     }
     match slots.first().map(|s| s.param.device().clone()) {

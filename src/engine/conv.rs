@@ -547,8 +547,8 @@ impl CustomOp2 for ConvBwdFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
     use crate::engine::testutil::{max_rel, normal, probe_grads};
+    use candle_core::Device;
     use candle_core::Var;
 
     fn randn(seed: u64, name: &str, shape: &[usize]) -> Tensor {

@@ -18,9 +18,7 @@
 //! ```
 
 use candle_core::backend::BackendStorage;
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail,
-};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
 /// `relu(x)` then `k x k` max-pooling with stride `k` (rows and columns past a multiple of `k`
@@ -30,9 +28,8 @@ pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
     if k == 0 || h < k || w < k {
         bail!("relu_max_pool2d: window {k} does not fit a {h}x{w} input")
     }
-    let fused = !super::candle_kernels()
-        && super::own_kernels_on(x.device())
-        && x.dtype() == DType::F32;
+    let fused =
+        !super::candle_kernels() && super::own_kernels_on(x.device()) && x.dtype() == DType::F32;
     if !fused {
         return x.relu()?.max_pool2d(k);
     }
@@ -192,7 +189,11 @@ impl CustomOp2 for ReluMaxPoolBwd {
         use super::cuda;
         let (_, _, _, _, shape) = geometry(l1.shape(), self.0)?;
         if l2.shape() != &shape {
-            bail!("{}: unexpected gradient shape {:?}", self.name(), l2.shape())
+            bail!(
+                "{}: unexpected gradient shape {:?}",
+                self.name(),
+                l2.shape()
+            )
         }
         let x = cuda::f32_view(s1, l1, self.name())?;
         let dy = cuda::f32_view(s2, l2, self.name())?;
@@ -205,8 +206,8 @@ impl CustomOp2 for ReluMaxPoolBwd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
     use crate::engine::testutil::{normal, probe_grads};
+    use candle_core::Device;
     use candle_core::Var;
 
     fn randn(name: &str, shape: &[usize]) -> Tensor {

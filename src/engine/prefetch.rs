@@ -55,8 +55,8 @@ impl Batch {
                 };
                 let stream = dev.cuda_stream();
                 // SAFETY: the copy below writes all of it before anything reads it.
-                let mut d = unsafe { stream.alloc::<f32>(buf.len()) }
-                    .map_err(candle_core::Error::wrap)?;
+                let mut d =
+                    unsafe { stream.alloc::<f32>(buf.len()) }.map_err(candle_core::Error::wrap)?;
                 stream
                     .memcpy_htod(&buf, &mut d)
                     .map_err(candle_core::Error::wrap)?;
@@ -74,7 +74,8 @@ impl Batch {
 }
 
 /// Make batch `i` as `(images, shape, targets)`.
-pub type Make<'a> = dyn Fn(usize) -> Result<(Vec<f32>, (usize, usize, usize, usize), Vec<f32>)> + Sync + 'a;
+pub type Make<'a> =
+    dyn Fn(usize) -> Result<(Vec<f32>, (usize, usize, usize, usize), Vec<f32>)> + Sync + 'a;
 
 /// Make batches `0..n` (on a helper thread for a GPU, inline on the CPU) and consume each, in
 /// order, as `(i, images on device, targets)`.

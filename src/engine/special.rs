@@ -46,7 +46,8 @@ pub fn digamma_f64(x: f64) -> f64 {
     let zi = 1.0 / z;
     let zi2 = zi * zi;
     // -1/(12z^2) + 1/(120z^4) - 1/(252z^6) + 1/(240z^8)
-    let series = (((zi2 * (1.0 / 240.0) - 1.0 / 252.0) * zi2 + 1.0 / 120.0) * zi2 - 1.0 / 12.0) * zi2;
+    let series =
+        (((zi2 * (1.0 / 240.0) - 1.0 / 252.0) * zi2 + 1.0 / 120.0) * zi2 - 1.0 / 12.0) * zi2;
     z.ln() - 0.5 * zi + series - shift
 }
 
@@ -129,7 +130,10 @@ impl CustomOp1 for Special {
                 let y = unary(dev, &format!("{stem}_f32"), &x.slice(a..b))?;
                 candle_core::CudaStorage::wrap_cuda_slice(y, dev.clone())
             }
-            other => bail!("{}: only f32 and f64 are supported, got {other:?}", self.name()),
+            other => bail!(
+                "{}: only f32 and f64 are supported, got {other:?}",
+                self.name()
+            ),
         };
         Ok((out, l.shape().clone()))
     }

@@ -24,8 +24,7 @@ mod layers;
 mod linear;
 pub mod loss;
 mod params;
-#[cfg(test)]
-mod parity;
+pub mod parity;
 pub mod parts;
 mod resnet;
 

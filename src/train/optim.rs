@@ -76,7 +76,9 @@ impl Optim {
         };
         let mut slots = Vec::with_capacity(self.vars.len());
         for ((param, m), v) in self.vars.iter().zip(&mut self.m).zip(&mut self.v) {
-            let Some(grad) = grads.get(param) else { continue };
+            let Some(grad) = grads.get(param) else {
+                continue;
+            };
             if m.is_none() {
                 *m = Some(adamw::zero_moment(param)?);
             }

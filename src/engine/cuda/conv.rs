@@ -5,12 +5,12 @@
 
 use super::{cudnn, workspace};
 use candle_core::cuda_backend::CudaDevice;
+use candle_core::{Error, Result};
 use cudarc::cudnn::{
     ConvBackwardData, ConvBackwardFilter, ConvDescriptor, ConvForward, Cudnn, FilterDescriptor,
     TensorDescriptor, sys,
 };
 use cudarc::driver::{CudaSlice, CudaView};
-use candle_core::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -164,8 +164,8 @@ pub fn backward_data(
     };
     let mut ws = workspace(dev, op.get_workspace_size(algo).map_err(Error::wrap)?)?;
     // SAFETY: cuDNN writes all of dx (beta = 0).
-    let mut dx = unsafe { dev.cuda_stream().alloc::<f32>(d.n * d.cin * d.h * d.w) }
-        .map_err(Error::wrap)?;
+    let mut dx =
+        unsafe { dev.cuda_stream().alloc::<f32>(d.n * d.cin * d.h * d.w) }.map_err(Error::wrap)?;
     // SAFETY: the descriptors describe exactly these contiguous f32 buffers.
     unsafe { op.launch(algo, Some(&mut ws), (1.0f32, 0.0f32), &mut dx, w, dy) }
         .map_err(Error::wrap)?;

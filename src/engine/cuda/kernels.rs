@@ -123,10 +123,7 @@ pub fn unary<T: DeviceRepr + ValidAsZeroBits>(
     x: &CudaView<T>,
 ) -> Result<CudaSlice<T>> {
     let n = x.len();
-    let mut y = dev
-        .cuda_stream()
-        .alloc_zeros::<T>(n)
-        .map_err(Error::wrap)?;
+    let mut y = dev.cuda_stream().alloc_zeros::<T>(n).map_err(Error::wrap)?;
     if n > 0 {
         let f = func(dev, name)?;
         let len = n as u64;
@@ -163,4 +160,27 @@ pub fn adamw_multi(dev: &CudaDevice, ptrs: &[u64], ends: &[u64], consts: &[f32; 
     // SAFETY: every address in `ptrs` is a live f32 buffer of the length `ends` gives it.
     unsafe { b.launch(config(total)) }.map_err(Error::wrap)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// NVRTC needs no GPU: this runs wherever the `cuda` build's tests run.
+    #[test]
+    fn nvrtc_compiles_every_kernel() {
+        let ptx = super::ptx().unwrap();
+        for k in [
+            "relu_max_pool_fwd",
+            "relu_max_pool_bwd",
+            "lgamma_f32",
+            "lgamma_f64",
+            "digamma_f32",
+            "digamma_f64",
+            "adamw_multi",
+        ] {
+            assert!(
+                ptx.contains(&format!(".entry {k}(")),
+                "no kernel {k} in the PTX"
+            );
+        }
+    }
 }

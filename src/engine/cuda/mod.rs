@@ -17,10 +17,10 @@ pub mod bn;
 pub mod conv;
 pub mod kernels;
 
-use cudarc::cudnn::Cudnn;
-use cudarc::driver::{CudaSlice, CudaView};
 use candle_core::cuda_backend::{CudaDevice, DeviceId};
 use candle_core::{CudaStorage, Layout, Result, bail};
+use cudarc::cudnn::Cudnn;
+use cudarc::driver::{CudaSlice, CudaView};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -16,8 +16,8 @@ fn composed_lgamma(x: &Tensor) -> Tensor {
         - 1.0 / 360.0)
         .unwrap();
     let s = (((s * &zi2).unwrap() + 1.0 / 12.0).unwrap() * &zi).unwrap();
-    let st = ((((&z - 0.5).unwrap() * z.log().unwrap()).unwrap() - &z).unwrap() + HALF_LN_2PI)
-        .unwrap();
+    let st =
+        ((((&z - 0.5).unwrap() * z.log().unwrap()).unwrap() - &z).unwrap() + HALF_LN_2PI).unwrap();
     ((st + s).unwrap() - shift_log).unwrap()
 }
 
@@ -79,7 +79,10 @@ fn lgamma_gradient_is_digamma_and_matches_finite_differences() {
     for (x, d) in xs.iter().zip(&g) {
         let h = 1e-5 * x.max(1.0);
         let fd = (lgamma_f64(x + h) - lgamma_f64(x - h)) / (2.0 * h);
-        assert!((d - fd).abs() < 1e-6 * fd.abs().max(1.0), "x = {x}: {d} vs {fd}");
+        assert!(
+            (d - fd).abs() < 1e-6 * fd.abs().max(1.0),
+            "x = {x}: {d} vs {fd}"
+        );
         assert_eq!(*d, digamma_f64(*x));
     }
 }
@@ -97,7 +100,12 @@ fn f32_tensors_compute_in_f64() {
 #[test]
 fn other_dtypes_and_digamma_gradients_are_errors() {
     let x = Tensor::new(&[1u32, 2], &Device::Cpu).unwrap();
-    assert!(lgamma(&x).unwrap_err().to_string().contains("only f32 and f64"));
+    assert!(
+        lgamma(&x)
+            .unwrap_err()
+            .to_string()
+            .contains("only f32 and f64")
+    );
     let v = Var::new(&[1.5f64], &Device::Cpu).unwrap();
     // digamma is applied without a graph: its output does not depend on v for backprop.
     let d = digamma(v.as_tensor()).unwrap();

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Build-time CUDA 13.0 toolkit from NVIDIA's PyPI wheels, for building `--features cuda` on a
-# machine without a system CUDA (see ../shared/gpu/README.md for why each step is needed).
-# Idempotent; cached under $CARGO_TARGET_DIR/cuda-toolkit (default target/cuda-toolkit).
+# machine without a system CUDA (NVIDIA's wheels are the toolkit; 13.0 is pinned because the
+# target driver, 580, cannot load PTX from a newer nvcc). Idempotent; cached under
+# $CARGO_TARGET_DIR/cuda-toolkit (default target/cuda-toolkit), ~1.1 GB.
 # Prints the environment to `eval` before `cargo build --release --features cuda`:
-#   eval "$(bash benches/gpu/cuda-toolkit.sh)"
+#   eval "$(bash scripts/cuda-toolkit.sh)"   (or: just build-cuda)
 # Users with a system CUDA toolkit skip this and set CUDA_ROOT themselves.
+# The driver library (libcuda.so.1) is in no wheel: a stub that defines every cu* symbol cudarc
+# declares stands in for linking, in $ROOT/stub (never on a GPU machine's library path). With
+# it, `cargo test --features cuda` runs here: every CPU test, plus NVRTC compiling the kernels
+# (LD_LIBRARY_PATH is printed as GZBENCH_CUDA_TEST_LIBS).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-target}"
 ROOT="$(mkdir -p "$TARGET/cuda-toolkit" && cd "$TARGET/cuda-toolkit" && pwd)"
 WHEELS="$ROOT/wheels"
@@ -38,5 +43,10 @@ if [ ! -f "$ROOT/.done" ]; then
   gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA/lib64/libcuda.so" "$ROOT/cuda_stub.c"
   touch "$ROOT/.done"
 fi
+if [ ! -e "$ROOT/stub/libcuda.so.1" ]; then
+  mkdir -p "$ROOT/stub"
+  cp "$CUDA/lib64/libcuda.so" "$ROOT/stub/libcuda.so.1"
+fi
 echo "export CUDA_ROOT=$CUDA CUDA_PATH=$CUDA CUDA_TOOLKIT_ROOT_DIR=$CUDA PATH=$CUDA/bin:\$PATH"
 echo "export CUDA_COMPUTE_CAP=90 LIBRARY_PATH=$CUDA/lib64 NVCC_PREPEND_FLAGS='-I$CUDA/include'"
+echo "export GZBENCH_CUDA_TEST_LIBS=$ROOT/stub:$CUDA/lib64"
