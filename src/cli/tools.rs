@@ -122,8 +122,15 @@ fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), Fail> {
             fixture.display()
         )));
     }
-    let checks = parity::run(fixture, &device)
+    let mut checks = parity::run(fixture, &device)
         .map_err(|e| Fail(1, format!("{}: {e}", fixture.display())))?;
+    if !device.is_cpu() {
+        let kernels = engine::crosscheck::run(&device).map_err(|e| Fail(1, e.to_string()))?;
+        checks.extend(kernels.into_iter().map(|c| parity::Check {
+            what: format!("{} vs cpu: {}", engine::describe(&device), c.what),
+            rel_err: c.rel_err,
+        }));
+    }
     let bad: Vec<_> = checks
         .iter()
         .filter(|c| !(c.rel_err <= parity::TOL))

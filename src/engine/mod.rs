@@ -10,7 +10,8 @@
 //! * [`pool`]: ReLU + max-pool in one op with its backward;
 //! * [`special`]: `lgamma` and `digamma` (the Dirichlet-multinomial loss needs both);
 //! * [`adamw`]: the AdamW update of all parameters in one fused step;
-//! * [`prefetch`]: training batches assembled on a host thread while the device computes.
+//! * [`prefetch`]: training batches assembled on a host thread while the device computes;
+//! * [`crosscheck`]: every kernel on a device against its CPU twin.
 //!
 //! Each is a candle custom op with a CPU kernel and, with the `cuda` feature, a CUDA one
 //! ([`cuda`]: cuDNN, and the project's NVRTC kernels); models call the op and never branch on
@@ -19,6 +20,7 @@
 pub mod adamw;
 pub mod batchnorm;
 pub mod conv;
+pub mod crosscheck;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod pool;

@@ -1,13 +1,13 @@
-//! Timing of the real training step (forward, BCE loss, backward, AdamW step) on seeded random
-//! images, for `gzbench bench train-step`. `benches/peers/torch_train_step.py` times the same
+//! Timing of the real training step (forward, BCE loss, backward, the trainer's AdamW step) on
+//! seeded random images, for `gzbench bench train-step`. `benches/peers/torch_train_step.py` times the same
 //! model in PyTorch; `benches/peers/train_step_ratio.sh` runs both and prints the ratio.
 //! Only measures: nothing here is stored or reported as a result of an experiment.
 
 use crate::model::{Model, Params};
 use crate::rng::stream;
-use crate::spec::ModelConfig;
+use crate::spec::{ModelConfig, Optimizer, TrainConfig};
+use crate::train::optim::Optim;
 use candle_core::{Device, Result, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::Rng;
 use std::time::Instant;
 
@@ -52,14 +52,15 @@ pub fn time_train_step(b: &StepBench, device: &Device) -> Result<StepTimes> {
     let y: Vec<f32> = (0..b.batch).map(|_| r.random_range(0..2) as f32).collect();
     let x = Tensor::from_vec(x, (b.batch, b.channels, b.size, b.size), device)?;
     let y = Tensor::from_vec(y, b.batch, device)?;
-    let mut opt = AdamW::new(
-        params.trainable(),
-        ParamsAdamW {
-            lr: 1e-3,
-            weight_decay: 1e-2,
-            ..Default::default()
-        },
-    )?;
+    // The trainer's optimizer (the engine's fused AdamW), with PyTorch's AdamW settings of the
+    // peer script.
+    let cfg = TrainConfig {
+        optimizer: Optimizer::Adamw,
+        lr: 1e-3,
+        weight_decay: 1e-2,
+        ..Default::default()
+    };
+    let mut opt = Optim::new(params.trainable(), &cfg);
     let mut ms = Vec::with_capacity(b.steps);
     let mut last_loss = f32::NAN;
     for i in 0..b.warmup + b.steps {

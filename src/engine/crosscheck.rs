@@ -1,0 +1,192 @@
+//! Every engine kernel on a device against its CPU twin, on the same seeded inputs: the
+//! convolution (forward and both backwards, two shapes), batch norm (forward, statistics and
+//! backward), ReLU + max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three
+//! fused AdamW steps over several tensors. `gzbench bench parity --device cuda` prints these
+//! beside the PyTorch fixture's comparisons. On the CPU every error is exactly 0 (the test
+//! checks the plumbing).
+
+use super::{adamw, batchnorm, conv, pool, special};
+use crate::rng::stream;
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand_distr::{Distribution, StandardNormal};
+
+/// One kernel output compared across devices: `max|dev - cpu| / max|cpu|`.
+#[derive(Debug, Clone)]
+pub struct Compared {
+    pub what: String,
+    pub rel_err: f64,
+}
+
+fn randn(name: &str, shape: &[usize]) -> Result<Tensor> {
+    let mut r = stream(7, &format!("engine/crosscheck/{name}"));
+    let n = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut r)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu)
+}
+
+fn rel(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let a = a
+        .to_device(&Device::Cpu)?
+        .to_dtype(DType::F64)?
+        .flatten_all()?;
+    let b = b
+        .to_device(&Device::Cpu)?
+        .to_dtype(DType::F64)?
+        .flatten_all()?;
+    let d = (&a - &b)?.abs()?.max(0)?.to_scalar::<f64>()?;
+    let s = b.abs()?.max(0)?.to_scalar::<f64>()?;
+    Ok(d / s.max(1e-30))
+}
+
+/// Run `f` on the CPU and on `dev` with the same inputs; compare each output.
+fn both(
+    out: &mut Vec<Compared>,
+    what: &str,
+    names: &[&str],
+    dev: &Device,
+    f: impl Fn(&Device) -> Result<Vec<Tensor>>,
+) -> Result<()> {
+    let cpu = f(&Device::Cpu)?;
+    let on = f(dev)?;
+    for ((c, d), n) in cpu.iter().zip(&on).zip(names) {
+        out.push(Compared {
+            what: format!("{what} {n}"),
+            rel_err: rel(d, c)?,
+        });
+    }
+    Ok(())
+}
+
+/// A differentiable input on `dev`.
+fn var(t: &Tensor, dev: &Device) -> Result<Var> {
+    Var::from_tensor(&t.to_device(dev)?)
+}
+
+/// Every comparison on `dev`.
+pub fn run(dev: &Device) -> Result<Vec<Compared>> {
+    let mut out = Vec::new();
+    for (xs, ws, stride, pad) in [
+        ([8usize, 16, 32, 32], [32usize, 16, 3, 3], 1usize, 1usize),
+        ([4, 32, 17, 17], [64, 32, 3, 3], 2, 1),
+        ([4, 32, 16, 16], [64, 32, 1, 1], 2, 0),
+    ] {
+        let (x0, w0) = (randn("conv/x", &xs)?, randn("conv/w", &ws)?);
+        both(
+            &mut out,
+            &format!("conv {xs:?}*{ws:?}/{stride}"),
+            &["y", "dx", "dw"],
+            dev,
+            |d| {
+                let (x, w) = (var(&x0, d)?, var(&w0, d)?);
+                let y = conv::conv2d(x.as_tensor(), w.as_tensor(), stride, pad, 1)?;
+                let g = (y.sqr()? * 0.5)?.sum_all()?.backward()?;
+                let gx = g.get(x.as_tensor()).cloned();
+                let gw = g.get(w.as_tensor()).cloned();
+                Ok(vec![y].into_iter().chain(gx).chain(gw).collect::<Vec<_>>())
+            },
+        )?;
+    }
+    let (x0, g0, b0) = (
+        randn("bn/x", &[16, 8, 12, 12])?,
+        randn("bn/g", &[8])?,
+        randn("bn/b", &[8])?,
+    );
+    let wt = randn("bn/weights", &[16, 8, 12, 12])?;
+    both(
+        &mut out,
+        "batch-norm",
+        &["y", "mean", "var", "dx", "dgamma", "dbeta"],
+        dev,
+        |d| {
+            let (x, g, b) = (var(&x0, d)?, var(&g0, d)?, var(&b0, d)?);
+            let o = batchnorm::batch_norm_train(x.as_tensor(), g.as_tensor(), b.as_tensor(), 1e-5)?;
+            let grads = (&o.y * wt.to_device(d)?)?.sum_all()?.backward()?;
+            let mut v = vec![o.y.clone(), o.mean.clone(), o.var.clone()];
+            for t in [&x, &g, &b] {
+                v.extend(grads.get(t.as_tensor()).cloned());
+            }
+            Ok(v)
+        },
+    )?;
+    let p0 = randn("pool/x", &[4, 6, 16, 16])?;
+    let pw = randn("pool/weights", &[4, 6, 8, 8])?;
+    both(&mut out, "relu-max-pool", &["y", "dx"], dev, |d| {
+        let x = var(&p0, d)?;
+        let y = pool::relu_max_pool2d(x.as_tensor(), 2)?;
+        let g = (&y * pw.to_device(d)?)?.sum_all()?.backward()?;
+        Ok(vec![y]
+            .into_iter()
+            .chain(g.get(x.as_tensor()).cloned())
+            .collect())
+    })?;
+    let grid: Vec<f64> = (0..1000).map(|i| 0.01 + 0.13 * i as f64).collect();
+    for dtype in [DType::F32, DType::F64] {
+        let x0 = Tensor::new(grid.as_slice(), &Device::Cpu)?.to_dtype(dtype)?;
+        both(
+            &mut out,
+            &format!("special {dtype:?}"),
+            &["lgamma", "digamma"],
+            dev,
+            |d| {
+                let x = x0.to_device(d)?;
+                Ok(vec![special::lgamma(&x)?, special::digamma(&x)?])
+            },
+        )?;
+    }
+    let shapes: [&[usize]; 4] = [&[64, 32, 3, 3], &[64], &[10, 64], &[7]];
+    both(
+        &mut out,
+        "adamw 3 steps",
+        &["p0", "p1", "p2", "p3"],
+        dev,
+        |d| {
+            let params: Vec<Var> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| var(&randn(&format!("adamw/p{i}"), s)?, d))
+                .collect::<Result<_>>()?;
+            let mut ms: Vec<Tensor> = params
+                .iter()
+                .map(adamw::zero_moment)
+                .collect::<Result<_>>()?;
+            let mut vs = ms.clone();
+            for t in 1..=3 {
+                let grads: Vec<Tensor> = shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| randn(&format!("adamw/g{i}/{t}"), s)?.to_device(d))
+                    .collect::<Result<_>>()?;
+                let mut slots: Vec<adamw::Slot> = params
+                    .iter()
+                    .zip(&grads)
+                    .zip(ms.iter_mut().zip(vs.iter_mut()))
+                    .map(|((param, grad), (m, v))| adamw::Slot { param, grad, m, v })
+                    .collect();
+                let h = adamw::Hyper {
+                    lr: 1e-2,
+                    weight_decay: 0.05,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    step: t,
+                };
+                adamw::step(&mut slots, &h)?;
+            }
+            Ok(params.iter().map(|p| p.as_tensor().clone()).collect())
+        },
+    )?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_the_cpu_every_kernel_matches_itself_exactly() {
+        let c = run(&Device::Cpu).unwrap();
+        // 3 convs x 3, batch norm 6, pool 2, special 2 x 2, adamw 4
+        assert_eq!(c.len(), 9 + 6 + 2 + 4 + 4, "{c:?}");
+        assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
+    }
+}
