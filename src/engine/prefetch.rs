@@ -73,9 +73,11 @@ impl Batch {
     }
 }
 
-/// Make batch `i` as `(images, shape, targets)`.
-pub type Make<'a> =
-    dyn Fn(usize) -> Result<(Vec<f32>, (usize, usize, usize, usize), Vec<f32>)> + Sync + 'a;
+/// One batch on the host: flat images, their `n x c x h x w` shape, targets.
+pub type HostBatch = (Vec<f32>, (usize, usize, usize, usize), Vec<f32>);
+
+/// Make batch `i`.
+pub type Make<'a> = dyn Fn(usize) -> Result<HostBatch> + Sync + 'a;
 
 /// Make batches `0..n` (on a helper thread for a GPU, inline on the CPU) and consume each, in
 /// order, as `(i, images on device, targets)`.

@@ -102,7 +102,7 @@ fn host_batch(
     data: &Dataset,
     idx: &[usize],
     augment: Option<(u64, usize)>,
-) -> Result<(Vec<f32>, (usize, usize, usize, usize), Vec<f32>)> {
+) -> Result<prefetch::HostBatch> {
     let (mut x, y) = data.gather(idx);
     if let Some((seed, epoch)) = augment {
         x = crate::data::augment::augment(&x, data.channels, data.size, seed, epoch, idx)
