@@ -1,0 +1,169 @@
+use super::*;
+use crate::engine::testutil::{max_rel, normal};
+
+fn randn(name: &str, shape: &[usize], mu: f32, sd: f32) -> Tensor {
+    normal(5, name, shape, mu, sd)
+}
+
+struct Case {
+    x: Var,
+    g: Var,
+    b: Var,
+    probe: Tensor,
+}
+
+fn case(name: &str, shape: &[usize]) -> Case {
+    let c = shape[1];
+    Case {
+        x: Var::from_tensor(&randn(&format!("test/bn/x{name}"), shape, 0.7, 2.0)).unwrap(),
+        g: Var::from_tensor(&randn(&format!("test/bn/g{name}"), &[c], 1.0, 0.3)).unwrap(),
+        b: Var::from_tensor(&randn(&format!("test/bn/b{name}"), &[c], 0.0, 0.3)).unwrap(),
+        probe: randn(&format!("test/bn/p{name}"), shape, 0.0, 1.0),
+    }
+}
+
+type Train = fn(&Tensor, &Tensor, &Tensor, f64) -> Result<BatchNormOut>;
+
+fn grads(k: &Case, f: Train) -> (BatchNormOut, [Tensor; 3]) {
+    let out = f(&k.x, &k.g, &k.b, 1e-5).unwrap();
+    let gs = (&out.y * &k.probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let take = |v: &Var| gs.get(v).unwrap().clone();
+    let g = [take(&k.x), take(&k.g), take(&k.b)];
+    (out, g)
+}
+
+#[test]
+fn parity_with_composed_candle_ops() {
+    for (name, shape) in [
+        ("a", vec![4usize, 3, 5, 7]),
+        ("b", vec![3, 8, 16, 16]),
+        ("c", vec![6, 5]),
+    ] {
+        let k = case(name, &shape);
+        let (o1, g1) = grads(&k, batch_norm_train);
+        let (o2, g2) = grads(&k, reference_train);
+        for (what, a, b) in [
+            ("y", &o1.y, &o2.y),
+            ("mean", &o1.mean, &o2.mean),
+            ("var", &o1.var, &o2.var),
+            ("dx", &g1[0], &g2[0]),
+            ("dgamma", &g1[1], &g2[1]),
+            ("dbeta", &g1[2], &g2[2]),
+        ] {
+            let e = max_rel(a, b);
+            assert!(e <= 1e-4, "{what} {shape:?}: rel error {e}");
+        }
+        assert_eq!(o1.count, o2.count);
+    }
+}
+
+#[test]
+fn eval_mode_matches_formula() {
+    let x = randn("test/bn/eval-x", &[2, 3, 4, 4], 0.0, 1.0);
+    let mean = randn("test/bn/eval-m", &[3], 0.0, 1.0);
+    let var = randn("test/bn/eval-v", &[3], 0.0, 1.0).abs().unwrap();
+    let g = randn("test/bn/eval-g", &[3], 1.0, 0.2);
+    let b = randn("test/bn/eval-b", &[3], 0.0, 0.2);
+    let y = batch_norm_eval(&x, &mean, &var, &g, &b, 1e-5).unwrap();
+    let s = (1, 3, 1, 1);
+    let want = x
+        .broadcast_sub(&mean.reshape(s).unwrap())
+        .unwrap()
+        .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap().reshape(s).unwrap())
+        .unwrap()
+        .broadcast_mul(&g.reshape(s).unwrap())
+        .unwrap()
+        .broadcast_add(&b.reshape(s).unwrap())
+        .unwrap();
+    assert!(max_rel(&y, &want) <= 1e-5);
+}
+
+#[test]
+fn finite_difference_gradient() {
+    let k = case("fd", &[2, 2, 3, 3]);
+    let (_, g) = grads(&k, batch_norm_train);
+    let loss = |x: &Tensor, ga: &Tensor, be: &Tensor| -> f64 {
+        let out = batch_norm_train(x, ga, be, 1e-5).unwrap();
+        (out.y * &k.probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64
+    };
+    let eps = 1e-2f32;
+    for (which, var) in [&k.x, &k.g, &k.b].into_iter().enumerate() {
+        let base = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let analytic = g[which].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for i in 0..base.len() {
+            let at = |d: f32| {
+                let mut v = base.clone();
+                v[i] += d;
+                let t = Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap();
+                match which {
+                    0 => loss(&t, &k.g, &k.b),
+                    1 => loss(&k.x, &t, &k.b),
+                    _ => loss(&k.x, &k.g, &t),
+                }
+            };
+            let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+            let err = (numeric - analytic[i] as f64).abs();
+            assert!(
+                err <= 1e-2 * (1.0 + numeric.abs()),
+                "input {which} element {i}: numeric {numeric} analytic {}",
+                analytic[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn bit_identical_across_thread_counts() {
+    let k = case("det", &[7, 6, 9, 11]);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (o, g) = grads(&k, batch_norm_train);
+            [o.y, o.mean, o.var, g[0].clone(), g[1].clone(), g[2].clone()]
+                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        })
+    };
+    let one = run(1);
+    for t in [2, 3, 4] {
+        assert!(one == run(t), "{t} threads differ from 1");
+    }
+}
+
+#[test]
+fn running_stats_follow_pytorch() {
+    let x = Tensor::new(&[[1f32, 3.], [5., 7.]], &Device::Cpu).unwrap(); // N=2, C=2
+    let g = Tensor::ones(2, DType::F32, &Device::Cpu).unwrap();
+    let b = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+    let out = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
+    let rm = Var::zeros(2, DType::F32, &Device::Cpu).unwrap();
+    let rv = Var::ones(2, DType::F32, &Device::Cpu).unwrap();
+    update_running_stats(&rm, &rv, &out, 0.1).unwrap();
+    // channel 0: values 1, 5 -> mean 3, unbiased var 8; channel 1: 3, 7 -> mean 5, var 8
+    let m = rm.as_tensor().to_vec1::<f32>().unwrap();
+    let v = rv.as_tensor().to_vec1::<f32>().unwrap();
+    assert!((m[0] - 0.3).abs() < 1e-6 && (m[1] - 0.5).abs() < 1e-6);
+    assert!((v[0] - 1.7).abs() < 1e-6 && (v[1] - 1.7).abs() < 1e-6);
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let x = Tensor::zeros((2, 3, 2, 2), DType::F32, &Device::Cpu).unwrap();
+    let g = Tensor::ones(4, DType::F32, &Device::Cpu).unwrap();
+    assert!(batch_norm_train(&x, &g, &g, 1e-5).is_err());
+    let x = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
+    let g = Tensor::ones(3, DType::F32, &Device::Cpu).unwrap();
+    assert!(batch_norm_train(&x, &g, &g, 1e-5).is_err());
+}

@@ -1,0 +1,137 @@
+use super::*;
+use crate::engine::testutil::{max_rel, normal, probe_grads};
+use candle_core::Device;
+use candle_core::Var;
+
+fn randn(seed: u64, name: &str, shape: &[usize]) -> Tensor {
+    normal(seed, name, shape, 0.0, 1.0)
+}
+
+/// Forward, grad of x and grad of w: fused op vs candle's conv2d.
+fn parity(xs: &[usize], ws: &[usize], stride: usize, pad: usize) {
+    let name = format!("{xs:?}{ws:?}{stride}{pad}");
+    let x = Var::from_tensor(&randn(1, &format!("test/conv/x{name}"), xs)).unwrap();
+    let w = Var::from_tensor(&randn(1, &format!("test/conv/w{name}"), ws)).unwrap();
+    let probe = randn(1, &format!("test/conv/p{name}"), &{
+        let g = Geom::new(xs, ws, stride, pad).unwrap();
+        [g.n, g.cout, g.oh, g.ow]
+    });
+    let ours = conv2d(&x, &w, stride, pad, 1).unwrap();
+    let theirs = x.conv2d(&w, pad, stride, 1, 1).unwrap();
+    assert!(max_rel(&ours, &theirs) <= 1e-4, "forward {name}");
+    let g1 = probe_grads(&ours, &probe);
+    let g2 = probe_grads(&theirs, &probe);
+    for (v, what) in [(&x, "dx"), (&w, "dw")] {
+        let e = max_rel(g1.get(v).unwrap(), g2.get(v).unwrap());
+        assert!(e <= 1e-4, "{what} {name}: rel error {e}");
+    }
+}
+
+#[test]
+fn parity_with_candle_conv2d() {
+    parity(&[5, 3, 16, 16], &[8, 3, 3, 3], 1, 1); // cnn-small first stage, odd batch
+    parity(&[2, 8, 9, 7], &[4, 8, 3, 3], 1, 1);
+    // candle's own backward needs (h + 2p - k) divisible by the stride; the finite-difference
+    // test covers the other case.
+    parity(&[3, 4, 11, 9], &[6, 4, 3, 3], 2, 1);
+    parity(&[2, 4, 8, 8], &[5, 4, 5, 5], 1, 2);
+    parity(&[2, 6, 7, 7], &[3, 6, 1, 1], 1, 0); // pointwise path
+    parity(&[1, 2, 6, 6], &[3, 2, 3, 3], 1, 0); // valid padding
+}
+
+/// Central differences on a tiny case; checks the analytic grads directly.
+fn finite_difference(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) {
+    let name = format!("{xs:?}{ws:?}{stride}{pad}");
+    let x = Var::from_tensor(&randn(2, &format!("test/conv/fd-x{name}"), &xs)).unwrap();
+    let w = Var::from_tensor(&randn(2, &format!("test/conv/fd-w{name}"), &ws)).unwrap();
+    let g = Geom::new(&xs, &ws, stride, pad).unwrap();
+    let probe = randn(
+        2,
+        &format!("test/conv/fd-p{name}"),
+        &[g.n, g.cout, g.oh, g.ow],
+    );
+    let loss = |x: &Tensor, w: &Tensor| -> f64 {
+        (conv2d(x, w, stride, pad, 1).unwrap() * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64
+    };
+    let grads = (conv2d(&x, &w, stride, pad, 1).unwrap() * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let eps = 1e-2f32;
+    for (var, is_x) in [(&x, true), (&w, false)] {
+        let base = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let analytic = grads
+            .get(var)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for i in 0..base.len() {
+            let at = |d: f32| {
+                let mut v = base.clone();
+                v[i] += d;
+                let t = Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap();
+                if is_x { loss(&t, &w) } else { loss(&x, &t) }
+            };
+            let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+            let err = (numeric - analytic[i] as f64).abs();
+            assert!(
+                err <= 1e-2 * (1.0 + numeric.abs()),
+                "{name} grad {i} ({}): numeric {numeric} analytic {}",
+                if is_x { "x" } else { "w" },
+                analytic[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn finite_difference_gradient() {
+    finite_difference([1, 2, 4, 4], [2, 2, 3, 3], 1, 1);
+    finite_difference([2, 2, 6, 5], [2, 2, 3, 3], 2, 1); // stride that does not divide
+}
+
+#[test]
+fn bit_identical_across_thread_counts() {
+    let x = Var::from_tensor(&randn(3, "test/conv/det-x", &[9, 8, 12, 12])).unwrap();
+    let w = Var::from_tensor(&randn(3, "test/conv/det-w", &[16, 8, 3, 3])).unwrap();
+    let probe = randn(3, "test/conv/det-p", &[9, 16, 12, 12]);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let y = conv2d(&x, &w, 1, 1, 1).unwrap();
+            let g = (&y * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            [y, g.get(&x).unwrap().clone(), g.get(&w).unwrap().clone()]
+                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        })
+    };
+    let one = run(1);
+    for t in [2, 3, 5] {
+        assert!(one == run(t), "{t} threads differ from 1");
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let x = Tensor::zeros((1, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
+    let w = Tensor::zeros((2, 4, 3, 3), DType::F32, &Device::Cpu).unwrap();
+    assert!(conv2d(&x, &w, 1, 1, 1).is_err());
+    let w = Tensor::zeros((2, 3, 7, 7), DType::F32, &Device::Cpu).unwrap();
+    assert!(conv2d(&x, &w, 1, 0, 1).is_err());
+}
