@@ -314,6 +314,27 @@ fn matmul(
     }
 }
 
+/// One cuDNN call of a convolution op: both inputs checked against their expected shapes, the
+/// output of shape `shapes[2]`.
+#[cfg(feature = "cuda")]
+fn on_gpu(
+    name: &str,
+    g: &Geom,
+    (s1, l1): (&candle_core::CudaStorage, &Layout),
+    (s2, l2): (&candle_core::CudaStorage, &Layout),
+    [a, b, out]: [Shape; 3],
+    f: super::cuda::conv::Call,
+) -> Result<(candle_core::CudaStorage, Shape)> {
+    use super::cuda;
+    if l1.shape() != &a || l2.shape() != &b {
+        bail!("{name}: unexpected shapes")
+    }
+    let dev = s1.device();
+    let (u, v) = (cuda::f32_view(s1, l1, name)?, cuda::f32_view(s2, l2, name)?);
+    let y = f(dev, &g.cuda(), &u, &v)?;
+    Ok((cuda::storage(y, dev), out))
+}
+
 /// Forward: `(x, w) -> y`.
 struct ConvFwd(Geom);
 
@@ -365,16 +386,16 @@ impl CustomOp2 for ConvFwd {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use super::cuda;
         let g = self.0;
-        if l1.shape() != &g.x_shape() || l2.shape() != &g.w_shape() {
-            bail!("{}: unexpected shapes", self.name())
-        }
-        let dev = s1.device();
-        let x = cuda::f32_view(s1, l1, self.name())?;
-        let w = cuda::f32_view(s2, l2, self.name())?;
-        let out = cuda::conv::forward(dev, &g.cuda(), &x, &w)?;
-        Ok((cuda::storage(out, dev), g.y_shape()))
+        let shapes = [g.x_shape(), g.w_shape(), g.y_shape()];
+        on_gpu(
+            self.name(),
+            &g,
+            (s1, l1),
+            (s2, l2),
+            shapes,
+            super::cuda::conv::forward,
+        )
     }
 
     fn bwd(
@@ -450,16 +471,16 @@ impl CustomOp2 for ConvBwdData {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use super::cuda;
         let g = self.0;
-        if l1.shape() != &g.y_shape() || l2.shape() != &g.w_shape() {
-            bail!("{}: unexpected shapes", self.name())
-        }
-        let dev = s1.device();
-        let dy = cuda::f32_view(s1, l1, self.name())?;
-        let w = cuda::f32_view(s2, l2, self.name())?;
-        let out = cuda::conv::backward_data(dev, &g.cuda(), &dy, &w)?;
-        Ok((cuda::storage(out, dev), g.x_shape()))
+        let shapes = [g.y_shape(), g.w_shape(), g.x_shape()];
+        on_gpu(
+            self.name(),
+            &g,
+            (s1, l1),
+            (s2, l2),
+            shapes,
+            super::cuda::conv::backward_data,
+        )
     }
 }
 
@@ -531,16 +552,16 @@ impl CustomOp2 for ConvBwdFilter {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use super::cuda;
         let g = self.0;
-        if l1.shape() != &g.x_shape() || l2.shape() != &g.y_shape() {
-            bail!("{}: unexpected shapes", self.name())
-        }
-        let dev = s1.device();
-        let x = cuda::f32_view(s1, l1, self.name())?;
-        let dy = cuda::f32_view(s2, l2, self.name())?;
-        let out = cuda::conv::backward_filter(dev, &g.cuda(), &x, &dy)?;
-        Ok((cuda::storage(out, dev), g.w_shape()))
+        let shapes = [g.x_shape(), g.y_shape(), g.w_shape()];
+        on_gpu(
+            self.name(),
+            &g,
+            (s1, l1),
+            (s2, l2),
+            shapes,
+            super::cuda::conv::backward_filter,
+        )
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Dims {
     pub ow: usize,
 }
 
+/// The signature of [`forward`], [`backward_data`] and [`backward_filter`]: two inputs, one new
+/// output buffer.
+pub type Call = fn(&CudaDevice, &Dims, &CudaView<f32>, &CudaView<f32>) -> Result<CudaSlice<f32>>;
+
 /// The algorithm chosen per shape, for each direction.
 #[derive(Clone, Copy)]
 struct Algos {
