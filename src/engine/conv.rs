@@ -1,10 +1,11 @@
 //! Fused CPU 2-D convolution: im2col + `gemm`, rayon across images, as a candle custom op with
 //! its own backward (grad of the input by `W^T·dY` + col2im, grad of the weight by `dY·cols^T`).
 //!
-//! [`conv2d`] is the only entry point the models use. For `f32` tensors and `groups == 1` it
-//! runs the kernels here on the CPU, and cuDNN's forward / backward-data / backward-filter
-//! ([`super::cuda::conv`]) on a GPU; anywhere else (other dtypes, grouped convolutions) it falls
-//! back to candle's own `Tensor::conv2d`, so nothing above `engine` knows which one ran.
+//! [`conv2d`] is the only entry point the models use. For `f32` tensors it runs the kernels here
+//! on the CPU (`groups == 1`), and cuDNN's forward / backward-data / backward-filter
+//! ([`super::cuda::conv`], any `groups`: ConvNeXt's depthwise convolutions too) on a GPU;
+//! anywhere else (other dtypes, grouped convolutions on the CPU) it falls back to candle's own
+//! `Tensor::conv2d`, so nothing above `engine` knows which one ran.
 //!
 //! Determinism: every output element is computed by exactly one single-threaded `gemm` call and
 //! the weight gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
@@ -39,14 +40,14 @@ pub fn conv2d(
         && super::own_kernels_on(x.device())
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32
-        && groups == 1
+        && (groups == 1 || x.device().is_cuda())
         && stride >= 1;
     if !fused {
         return x.conv2d(w, padding, stride, 1, groups);
     }
     let x = x.contiguous()?;
     let w = w.contiguous()?;
-    let g = Geom::new(x.dims(), w.dims(), stride, padding)?;
+    let g = Geom::new(x.dims(), w.dims(), stride, padding, groups)?;
     x.apply_op2(&w, ConvFwd(g))
 }
 
@@ -64,15 +65,23 @@ struct Geom {
     pad: usize,
     oh: usize,
     ow: usize,
+    /// Channel groups (1 on the CPU kernels).
+    groups: usize,
 }
 
 impl Geom {
-    fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Self> {
+    fn new(x: &[usize], w: &[usize], stride: usize, pad: usize, groups: usize) -> Result<Self> {
         let (&[n, cin, h, wd], &[cout, wcin, kh, kw]) = (x, w) else {
             bail!("conv2d: expected 4-d input and weight, got {x:?} and {w:?}")
         };
-        if wcin != cin {
-            bail!("conv2d: input has {cin} channels but the weight expects {wcin}")
+        if groups == 0 || cin % groups != 0 || cout % groups != 0 {
+            bail!("conv2d: {groups} groups do not divide {cin} input and {cout} output channels")
+        }
+        if wcin * groups != cin {
+            bail!(
+                "conv2d: input has {cin} channels but the weight expects {}",
+                wcin * groups
+            )
         }
         if h + 2 * pad < kh || wd + 2 * pad < kw || kh == 0 || kw == 0 {
             bail!("conv2d: kernel {kh}x{kw} larger than the padded input {h}x{wd} (pad {pad})")
@@ -89,7 +98,19 @@ impl Geom {
             pad,
             oh: (h + 2 * pad - kh) / stride + 1,
             ow: (wd + 2 * pad - kw) / stride + 1,
+            groups,
         })
+    }
+
+    /// The CPU kernels compute ungrouped convolutions only ([`conv2d`] never sends them others).
+    fn cpu_only_ungrouped(&self, op: &str) -> Result<()> {
+        if self.groups != 1 {
+            bail!(
+                "{op}: the CPU kernel has no grouped convolution ({} groups)",
+                self.groups
+            )
+        }
+        Ok(())
     }
 
     /// Rows of the im2col matrix.
@@ -113,7 +134,7 @@ impl Geom {
         (self.n, self.cin, self.h, self.w).into()
     }
     fn w_shape(&self) -> Shape {
-        (self.cout, self.cin, self.kh, self.kw).into()
+        (self.cout, self.cin / self.groups, self.kh, self.kw).into()
     }
     fn y_shape(&self) -> Shape {
         (self.n, self.cout, self.oh, self.ow).into()
@@ -132,6 +153,7 @@ impl Geom {
             pad,
             oh,
             ow,
+            groups,
         } = *self;
         super::cuda::conv::Dims {
             n,
@@ -145,6 +167,7 @@ impl Geom {
             pad,
             oh,
             ow,
+            groups,
         }
     }
 
@@ -351,6 +374,7 @@ impl CustomOp2 for ConvFwd {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
+        g.cpu_only_ungrouped(self.name())?;
         let x = f32_slice(s1, l1, self.name())?;
         let w = f32_slice(s2, l2, self.name())?;
         if l1.shape() != &g.x_shape() || l2.shape() != &g.w_shape() {
@@ -436,6 +460,7 @@ impl CustomOp2 for ConvBwdData {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
+        g.cpu_only_ungrouped(self.name())?;
         let dy = f32_slice(s1, l1, self.name())?;
         let w = f32_slice(s2, l2, self.name())?;
         if l1.shape() != &g.y_shape() || l2.shape() != &g.w_shape() {
@@ -501,6 +526,7 @@ impl CustomOp2 for ConvBwdFilter {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
+        g.cpu_only_ungrouped(self.name())?;
         let x = f32_slice(s1, l1, self.name())?;
         let dy = f32_slice(s2, l2, self.name())?;
         if l1.shape() != &g.x_shape() || l2.shape() != &g.y_shape() {

@@ -1,5 +1,5 @@
 //! Every engine kernel on a device against its CPU twin, on the same seeded inputs: the
-//! convolution (forward and both backwards, two shapes), batch norm (forward, statistics and
+//! convolution (forward and both backwards, four shapes, one of them depthwise), batch norm (forward, statistics and
 //! backward), ReLU + max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three
 //! fused AdamW steps over several tensors. `gzbench bench parity --device cuda` prints these
 //! beside the PyTorch fixture's comparisons. On the CPU every error is exactly 0 (the test
@@ -65,20 +65,28 @@ fn var(t: &Tensor, dev: &Device) -> Result<Var> {
 /// Every comparison on `dev`.
 pub fn run(dev: &Device) -> Result<Vec<Compared>> {
     let mut out = Vec::new();
-    for (xs, ws, stride, pad) in [
-        ([8usize, 16, 32, 32], [32usize, 16, 3, 3], 1usize, 1usize),
-        ([4, 32, 17, 17], [64, 32, 3, 3], 2, 1),
-        ([4, 32, 16, 16], [64, 32, 1, 1], 2, 0),
+    for (xs, ws, stride, pad, groups) in [
+        (
+            [8usize, 16, 32, 32],
+            [32usize, 16, 3, 3],
+            1usize,
+            1usize,
+            1usize,
+        ),
+        ([4, 32, 17, 17], [64, 32, 3, 3], 2, 1, 1),
+        ([4, 32, 16, 16], [64, 32, 1, 1], 2, 0, 1),
+        // ConvNeXt's depthwise 7x7 (grouped: candle's conv on the CPU, cuDNN on a GPU)
+        ([4, 16, 14, 14], [16, 1, 7, 7], 1, 3, 16),
     ] {
         let (x0, w0) = (randn("conv/x", &xs)?, randn("conv/w", &ws)?);
         both(
             &mut out,
-            &format!("conv {xs:?}*{ws:?}/{stride}"),
+            &format!("conv {xs:?}*{ws:?}/{stride} groups {groups}"),
             &["y", "dx", "dw"],
             dev,
             |d| {
                 let (x, w) = (var(&x0, d)?, var(&w0, d)?);
-                let y = conv::conv2d(x.as_tensor(), w.as_tensor(), stride, pad, 1)?;
+                let y = conv::conv2d(x.as_tensor(), w.as_tensor(), stride, pad, groups)?;
                 let g = (y.sqr()? * 0.5)?.sum_all()?.backward()?;
                 let gx = g.get(x.as_tensor()).cloned();
                 let gw = g.get(w.as_tensor()).cloned();
@@ -185,8 +193,8 @@ mod tests {
     #[test]
     fn on_the_cpu_every_kernel_matches_itself_exactly() {
         let c = run(&Device::Cpu).unwrap();
-        // 3 convs x 3, batch norm 6, pool 2, special 2 x 2, adamw 4
-        assert_eq!(c.len(), 9 + 6 + 2 + 4 + 4, "{c:?}");
+        // 4 convs x 3, batch norm 6, pool 2, special 2 x 2, adamw 4
+        assert_eq!(c.len(), 12 + 6 + 2 + 4 + 4, "{c:?}");
         assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
     }
 }

@@ -13,7 +13,7 @@ fn parity(xs: &[usize], ws: &[usize], stride: usize, pad: usize) {
     let x = Var::from_tensor(&randn(1, &format!("test/conv/x{name}"), xs)).unwrap();
     let w = Var::from_tensor(&randn(1, &format!("test/conv/w{name}"), ws)).unwrap();
     let probe = randn(1, &format!("test/conv/p{name}"), &{
-        let g = Geom::new(xs, ws, stride, pad).unwrap();
+        let g = Geom::new(xs, ws, stride, pad, 1).unwrap();
         [g.n, g.cout, g.oh, g.ow]
     });
     let ours = conv2d(&x, &w, stride, pad, 1).unwrap();
@@ -44,7 +44,7 @@ fn finite_difference(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) 
     let name = format!("{xs:?}{ws:?}{stride}{pad}");
     let x = Var::from_tensor(&randn(2, &format!("test/conv/fd-x{name}"), &xs)).unwrap();
     let w = Var::from_tensor(&randn(2, &format!("test/conv/fd-w{name}"), &ws)).unwrap();
-    let g = Geom::new(&xs, &ws, stride, pad).unwrap();
+    let g = Geom::new(&xs, &ws, stride, pad, 1).unwrap();
     let probe = randn(
         2,
         &format!("test/conv/fd-p{name}"),
@@ -134,4 +134,19 @@ fn bad_shapes_are_errors() {
     assert!(conv2d(&x, &w, 1, 1, 1).is_err());
     let w = Tensor::zeros((2, 3, 7, 7), DType::F32, &Device::Cpu).unwrap();
     assert!(conv2d(&x, &w, 1, 0, 1).is_err());
+    // groups must divide both channel counts and match the weight
+    let e = Geom::new(&[1, 4, 8, 8], &[6, 2, 3, 3], 1, 1, 4).unwrap_err();
+    assert!(e.to_string().contains("do not divide"), "{e}");
+    let e = Geom::new(&[1, 4, 8, 8], &[4, 2, 3, 3], 1, 1, 4).unwrap_err();
+    assert!(e.to_string().contains("expects 8"), "{e}");
+    let g = Geom::new(&[1, 4, 8, 8], &[4, 1, 3, 3], 1, 1, 4).unwrap();
+    assert_eq!(g.w_shape().dims(), &[4, 1, 3, 3]);
+    // the CPU kernels refuse grouped geometry instead of computing something else
+    let (x, w) = (
+        Tensor::zeros((1, 4, 8, 8), DType::F32, &Device::Cpu).unwrap(),
+        Tensor::zeros((4, 1, 3, 3), DType::F32, &Device::Cpu).unwrap(),
+    );
+    assert!(x.apply_op2(&w, ConvFwd(g)).is_err());
+    // while conv2d sends grouped convolutions on the CPU to candle's
+    assert_eq!(conv2d(&x, &w, 1, 1, 4).unwrap().dims(), &[1, 4, 8, 8]);
 }

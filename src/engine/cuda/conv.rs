@@ -14,7 +14,8 @@ use cudarc::driver::{CudaSlice, CudaView};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The shapes of one convolution (no groups, no dilation, square stride and padding).
+/// The shapes of one convolution (no dilation, square stride and padding; `groups` splits the
+/// channels as in PyTorch, the weight being `cout x cin/groups x kh x kw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Dims {
     pub n: usize,
@@ -28,6 +29,7 @@ pub struct Dims {
     pub pad: usize,
     pub oh: usize,
     pub ow: usize,
+    pub groups: usize,
 }
 
 /// The signature of [`forward`], [`backward_data`] and [`backward_filter`]: two inputs, one new
@@ -76,11 +78,14 @@ fn descs(h: &Arc<Cudnn>, d: &Dims) -> Result<Descs> {
         .map_err(Error::wrap)?;
     conv.set_math_type(sys::cudnnMathType_t::CUDNN_FMA_MATH)
         .map_err(Error::wrap)?;
+    if d.groups > 1 {
+        conv.set_group_count(i(d.groups)).map_err(Error::wrap)?;
+    }
     let x = h
         .create_4d_tensor::<f32>(nchw, [i(d.n), i(d.cin), i(d.h), i(d.w)])
         .map_err(Error::wrap)?;
     let w = h
-        .create_4d_filter::<f32>(nchw, [i(d.cout), i(d.cin), i(d.kh), i(d.kw)])
+        .create_4d_filter::<f32>(nchw, [i(d.cout), i(d.cin / d.groups), i(d.kh), i(d.kw)])
         .map_err(Error::wrap)?;
     let y = h
         .create_4d_tensor::<f32>(nchw, [i(d.n), i(d.cout), i(d.oh), i(d.ow)])
@@ -176,7 +181,7 @@ pub fn backward_data(
     Ok(dx)
 }
 
-/// `dw` from `x` and `dy`, a new `cout x cin x kh x kw` buffer.
+/// `dw` from `x` and `dy`, a new `cout x cin/groups x kh x kw` buffer.
 pub fn backward_filter(
     dev: &CudaDevice,
     d: &Dims,
@@ -194,8 +199,11 @@ pub fn backward_filter(
     };
     let mut ws = workspace(dev, op.get_workspace_size(algo).map_err(Error::wrap)?)?;
     // SAFETY: cuDNN writes all of dw (beta = 0).
-    let mut dw = unsafe { dev.cuda_stream().alloc::<f32>(d.cout * d.cin * d.kh * d.kw) }
-        .map_err(Error::wrap)?;
+    let mut dw = unsafe {
+        dev.cuda_stream()
+            .alloc::<f32>(d.cout * d.cin / d.groups * d.kh * d.kw)
+    }
+    .map_err(Error::wrap)?;
     // SAFETY: the descriptors describe exactly these contiguous f32 buffers.
     unsafe { op.launch(algo, Some(&mut ws), (1.0f32, 0.0f32), x, &mut dw, dy) }
         .map_err(Error::wrap)?;
