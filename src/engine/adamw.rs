@@ -125,9 +125,6 @@ fn cpu_step(s: &mut Slot, c: &[f32; 9]) -> Result<()> {
 
 #[cfg(feature = "cuda")]
 fn cuda_step(dev: &candle_core::CudaDevice, slots: &mut [Slot], h: &Hyper) -> Result<()> {
-    use candle_core::Storage;
-    use cudarc::driver::{CudaSlice, DevicePtr};
-    let stream = dev.cuda_stream();
     // Contiguous gradients, kept alive until the launch is queued.
     let grads: Vec<Tensor> = slots
         .iter()
@@ -138,31 +135,16 @@ fn cuda_step(dev: &candle_core::CudaDevice, slots: &mut [Slot], h: &Hyper) -> Re
         .zip(&grads)
         .flat_map(|(s, g)| [s.param.as_tensor(), g, &*s.m, &*s.v])
         .collect();
-    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
-    let mut ptrs = Vec::with_capacity(guards.len());
-    let mut syncs = Vec::with_capacity(guards.len());
-    for (storage, layout) in &guards {
-        let (Storage::Cuda(cs), Some((start, _))) = (&**storage, layout.contiguous_offsets())
-        else {
-            bail!("adamw: every tensor of a GPU step must be contiguous and on that GPU")
-        };
-        let slice: &CudaSlice<f32> = cs.as_cuda_slice()?;
-        let (ptr, sync) = slice.device_ptr(&stream);
-        ptrs.push(ptr + (start * std::mem::size_of::<f32>()) as u64);
-        syncs.push(sync);
-    }
     let mut ends = Vec::with_capacity(slots.len());
     let mut total = 0u64;
     for s in slots.iter() {
         total += s.param.elem_count() as u64;
         ends.push(total);
     }
-    // SAFETY (of writing through read guards): parameters and moments are updated in place on
-    // the device, as `Var::set` does; no other reference reads them while the stream runs the
-    // kernel, which is ordered after every earlier use on the same stream.
-    super::cuda::kernels::adamw_multi(dev, &ptrs, &ends, &h.consts())?;
-    drop(syncs);
-    Ok(())
+    // Parameters and moments are updated in place on the device, as `Var::set` does.
+    super::cuda::with_ptrs(dev, &tensors, |ptrs| {
+        super::cuda::kernels::adamw_multi(dev, ptrs, &ends, &h.consts())
+    })
 }
 
 #[cfg(test)]

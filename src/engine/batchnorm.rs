@@ -40,13 +40,17 @@ pub struct BatchNormOut {
     pub count: usize,
 }
 
-/// Training-mode batch norm of `x: N x C x ...` with per-channel `gamma`, `beta` (shape `C`).
-pub fn batch_norm_train(
-    x: &Tensor,
-    gamma: &Tensor,
-    beta: &Tensor,
-    eps: f64,
-) -> Result<BatchNormOut> {
+/// The running statistics of a batch-norm layer and their momentum (PyTorch's rule:
+/// `running = (1 - momentum)·running + momentum·batch`, with the unbiased batch variance).
+#[derive(Clone)]
+pub struct Running {
+    pub mean: Var,
+    pub var: Var,
+    pub momentum: f64,
+}
+
+/// `(channels, elements per channel)` of a valid training-mode batch norm, or the error.
+fn check(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Result<(usize, usize)> {
     let dims = x.dims();
     if dims.len() < 2 {
         bail!("batch_norm: expected N x C x ..., got {dims:?}")
@@ -63,16 +67,62 @@ pub fn batch_norm_train(
     if count == 0 {
         bail!("batch_norm: empty batch {dims:?}")
     }
-    let fused = !super::candle_kernels()
+    Ok((c, count))
+}
+
+/// Whether the custom op (rather than the composed reference) computes these tensors.
+fn fused(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> bool {
+    !super::candle_kernels()
         && super::own_kernels_on(x.device())
-        && [x, gamma, beta].iter().all(|t| t.dtype() == DType::F32);
-    if !fused {
+        && [x, gamma, beta].iter().all(|t| t.dtype() == DType::F32)
+}
+
+/// Training-mode batch norm that also updates `running`. On a GPU cuDNN's forward updates them
+/// in the same kernel; elsewhere [`batch_norm_train`] then [`update_running_stats`].
+pub fn batch_norm_train_update(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    running: &Running,
+) -> Result<Tensor> {
+    if x.device().is_cuda()
+        && fused(x, gamma, beta)
+        && [&running.mean, &running.var]
+            .iter()
+            .all(|v| v.dtype() == DType::F32 && v.device().same_device(x.device()))
+    {
+        check(x, gamma, beta)?;
+        let op = BnTrain {
+            eps,
+            saved: Arc::new(OnceLock::new()),
+            running: Some(running.clone()),
+        };
+        return x
+            .contiguous()?
+            .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op);
+    }
+    let out = batch_norm_train(x, gamma, beta, eps)?;
+    update_running_stats(&running.mean, &running.var, &out, running.momentum)?;
+    Ok(out.y)
+}
+
+/// Training-mode batch norm of `x: N x C x ...` with per-channel `gamma`, `beta` (shape `C`).
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<BatchNormOut> {
+    let (c, count) = check(x, gamma, beta)?;
+    if !fused(x, gamma, beta) {
         return reference_train(x, gamma, beta, eps);
     }
     let saved = Arc::new(OnceLock::new());
     let op = BnTrain {
         eps,
         saved: saved.clone(),
+        running: None,
     };
     let y = x
         .contiguous()?
@@ -242,6 +292,9 @@ where
 struct BnTrain {
     eps: f64,
     saved: Arc<OnceLock<Saved>>,
+    /// Updated in place by the forward on a GPU (the CPU forward never sees it).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    running: Option<Running>,
 }
 
 impl CustomOp3 for BnTrain {
@@ -310,7 +363,18 @@ impl CustomOp3 for BnTrain {
         let gamma = cuda::f32_view(s2, l2, self.name())?;
         let beta = cuda::f32_view(s3, l3, self.name())?;
         let nci = nci(l1.shape())?;
-        let (y, stats) = cuda::bn::forward_train(dev, nci, &x, &gamma, &beta, self.eps)?;
+        let forward =
+            |running| cuda::bn::forward_train(dev, nci, &x, (&gamma, &beta), self.eps, running);
+        let (y, stats) = match &self.running {
+            None => forward(None)?,
+            Some(r) => cuda::with_ptrs(dev, &[r.mean.as_tensor(), r.var.as_tensor()], |p| {
+                forward(Some(cuda::bn::Running {
+                    mean: p[0],
+                    var: p[1],
+                    momentum: r.momentum,
+                }))
+            })?,
+        };
         let _ = self.saved.set(Saved::Cuda(stats));
         Ok((cuda::storage(y, dev), l1.shape().clone()))
     }

@@ -1,7 +1,8 @@
 //! Every engine kernel on a device against its CPU twin, on the same seeded inputs: the
-//! convolution (forward and both backwards, four shapes, one of them depthwise), batch norm (forward, statistics and
-//! backward), ReLU + max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three
-//! fused AdamW steps over several tensors. `gzbench bench parity --device cuda` prints these
+//! convolution (forward and both backwards, four shapes, one of them depthwise), batch norm
+//! (forward, statistics, backward, and the running statistics updated in the forward), ReLU +
+//! max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three fused AdamW steps
+//! over several tensors. `gzbench bench parity --device cuda` prints these
 //! beside the PyTorch fixture's comparisons. On the CPU every error is exactly 0 (the test
 //! checks the plumbing).
 
@@ -116,6 +117,26 @@ pub fn run(dev: &Device) -> Result<Vec<Compared>> {
             Ok(v)
         },
     )?;
+    both(
+        &mut out,
+        "batch-norm with running statistics",
+        &["y", "running mean", "running var"],
+        dev,
+        |d| {
+            let running = batchnorm::Running {
+                mean: var(&randn("bn/running-mean", &[8])?, d)?,
+                var: var(&randn("bn/running-var", &[8])?.abs()?, d)?,
+                momentum: 0.1,
+            };
+            let (g, b) = (g0.to_device(d)?, b0.to_device(d)?);
+            let y = batchnorm::batch_norm_train_update(&x0.to_device(d)?, &g, &b, 1e-5, &running)?;
+            Ok(vec![
+                y,
+                running.mean.as_tensor().clone(),
+                running.var.as_tensor().clone(),
+            ])
+        },
+    )?;
     let p0 = randn("pool/x", &[4, 6, 16, 16])?;
     let pw = randn("pool/weights", &[4, 6, 8, 8])?;
     both(&mut out, "relu-max-pool", &["y", "dx"], dev, |d| {
@@ -193,8 +214,8 @@ mod tests {
     #[test]
     fn on_the_cpu_every_kernel_matches_itself_exactly() {
         let c = run(&Device::Cpu).unwrap();
-        // 4 convs x 3, batch norm 6, pool 2, special 2 x 2, adamw 4
-        assert_eq!(c.len(), 12 + 6 + 2 + 4 + 4, "{c:?}");
+        // 4 convs x 3, batch norm 6 + 3, pool 2, special 2 x 2, adamw 4
+        assert_eq!(c.len(), 12 + 9 + 2 + 4 + 4, "{c:?}");
         assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
     }
 }

@@ -7,7 +7,7 @@
 pub use super::params::Params;
 
 use crate::rng::stream;
-use candle_core::{D, Device, Module, Result, Tensor, Var};
+use candle_core::{D, Device, Module, Result, Tensor};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -154,8 +154,7 @@ pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
 pub struct BatchNorm {
     weight: Tensor,
     bias: Tensor,
-    mean: Var,
-    var: Var,
+    running: crate::engine::batchnorm::Running,
 }
 
 impl BatchNorm {
@@ -176,19 +175,26 @@ impl BatchNorm {
         Ok(BatchNorm {
             weight,
             bias,
-            mean,
-            var,
+            running: crate::engine::batchnorm::Running {
+                mean,
+                var,
+                momentum: Self::MOMENTUM,
+            },
         })
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         use crate::engine::batchnorm as bn;
         if train {
-            let out = bn::batch_norm_train(x, &self.weight, &self.bias, Self::EPS)?;
-            bn::update_running_stats(&self.mean, &self.var, &out, Self::MOMENTUM)?;
-            return Ok(out.y);
+            return bn::batch_norm_train_update(
+                x,
+                &self.weight,
+                &self.bias,
+                Self::EPS,
+                &self.running,
+            );
         }
-        let (mean, var) = (self.mean.as_tensor(), self.var.as_tensor());
+        let (mean, var) = (self.running.mean.as_tensor(), self.running.var.as_tensor());
         bn::batch_norm_eval(x, mean, var, &self.weight, &self.bias, Self::EPS)
     }
 }
@@ -302,7 +308,7 @@ mod tests {
     fn max_pool_gradient_goes_to_the_maximum() {
         let d = Device::Cpu;
         let v: Vec<f32> = (0..15).map(|i| ((i * 7) % 15) as f32).collect();
-        let x = Var::from_vec(v, (1, 1, 3, 5), &d).unwrap();
+        let x = candle_core::Var::from_vec(v, (1, 1, 3, 5), &d).unwrap();
         let y = max_pool2d(x.as_tensor(), 2).unwrap();
         assert_eq!(y.dims(), &[1, 1, 1, 2]);
         assert_eq!(

@@ -100,14 +100,25 @@ fn scalar(v: &f32) -> *const c_void {
     v as *const f32 as *const c_void
 }
 
-/// Training-mode forward of `x: n x c x inner` (any trailing dims flattened into `inner`).
+/// Running statistics cuDNN updates in the forward pass: the device addresses of the running
+/// mean and variance (`c` floats each) and the momentum. cuDNN's rule is PyTorch's:
+/// `running = (1 - momentum)·running + momentum·batch`, with the unbiased batch variance.
+#[derive(Debug, Clone, Copy)]
+pub struct Running {
+    pub mean: u64,
+    pub var: u64,
+    pub momentum: f64,
+}
+
+/// Training-mode forward of `x: n x c x inner` (any trailing dims flattened into `inner`),
+/// updating `running` in place when given.
 pub fn forward_train(
     dev: &CudaDevice,
     (n, c, inner): (usize, usize, usize),
     x: &CudaView<f32>,
-    gamma: &CudaView<f32>,
-    beta: &CudaView<f32>,
+    (gamma, beta): (&CudaView<f32>, &CudaView<f32>),
     eps: f64,
+    running: Option<Running>,
 ) -> Result<(CudaSlice<f32>, Stats)> {
     check_eps(eps)?;
     let h = handle(dev)?;
@@ -124,8 +135,12 @@ pub fn forward_train(
         let (yp, _g4) = y.device_ptr_mut(&stream);
         let (mp, _g5) = mean.device_ptr_mut(&stream);
         let (ip, _g6) = invstd.device_ptr_mut(&stream);
-        // SAFETY: the descriptors match the contiguous buffers; running averages are not asked
-        // for (null pointers, factor 0): the caller keeps its own.
+        let (rm, rv, factor) = match running {
+            Some(r) => (r.mean as *mut c_void, r.var as *mut c_void, r.momentum),
+            None => (std::ptr::null_mut(), std::ptr::null_mut(), 0.0),
+        };
+        // SAFETY: the descriptors match the contiguous buffers; the running statistics are
+        // `c` floats each on this device, or null (then cuDNN leaves them alone).
         unsafe {
             sys::cudnnBatchNormalizationForwardTraining(
                 h.0,
@@ -139,9 +154,9 @@ pub fn forward_train(
                 pd.0,
                 gp as *const c_void,
                 bp as *const c_void,
-                0.0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
+                factor,
+                rm,
+                rv,
                 eps,
                 mp as *mut c_void,
                 ip as *mut c_void,

@@ -18,9 +18,9 @@ pub mod conv;
 pub mod kernels;
 
 use candle_core::cuda_backend::{CudaDevice, DeviceId};
-use candle_core::{CudaStorage, Layout, Result, bail};
+use candle_core::{CudaStorage, Layout, Result, Storage, Tensor, bail};
 use cudarc::cudnn::Cudnn;
-use cudarc::driver::{CudaSlice, CudaView};
+use cudarc::driver::{CudaSlice, CudaView, DevicePtr};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,4 +67,32 @@ pub fn workspace(dev: &CudaDevice, bytes: usize) -> Result<CudaSlice<u8>> {
 /// Wrap a device buffer as candle storage.
 pub fn storage(slice: CudaSlice<f32>, dev: &CudaDevice) -> CudaStorage {
     CudaStorage::wrap_cuda_slice(slice, dev.clone())
+}
+
+/// The device addresses of `tensors` (each contiguous `f32` on `dev`), valid while `f` runs:
+/// for kernels that update tensors in place (parameters, moments, running statistics). Each
+/// tensor's storage stays locked for reading meanwhile; the kernels are queued on the device's
+/// one stream, after every earlier use of those buffers.
+pub fn with_ptrs<R>(
+    dev: &CudaDevice,
+    tensors: &[&Tensor],
+    f: impl FnOnce(&[u64]) -> Result<R>,
+) -> Result<R> {
+    let stream = dev.cuda_stream();
+    let guards: Vec<_> = tensors.iter().map(|t| t.storage_and_layout()).collect();
+    let mut ptrs = Vec::with_capacity(guards.len());
+    let mut syncs = Vec::with_capacity(guards.len());
+    for (storage, layout) in &guards {
+        let (Storage::Cuda(cs), Some((start, _))) = (&**storage, layout.contiguous_offsets())
+        else {
+            bail!("every tensor updated in place on a GPU must be contiguous and on that GPU")
+        };
+        let slice: &CudaSlice<f32> = cs.as_cuda_slice()?;
+        let (ptr, sync) = slice.device_ptr(&stream);
+        ptrs.push(ptr + (start * std::mem::size_of::<f32>()) as u64);
+        syncs.push(sync);
+    }
+    let out = f(&ptrs);
+    drop(syncs);
+    out
 }
