@@ -14,7 +14,8 @@
 set -uo pipefail
 OUT="${OUT:-/tmp/gzbench-gpu}"
 mkdir -p "$OUT/gpu"
-BIN=.gpu/gzbench
+# GZBENCH_BIN / GZBENCH_PY replace the binary and PyTorch's python (to rehearse the script).
+BIN="${GZBENCH_BIN:-.gpu/gzbench}"
 if [ ! -x "$BIN" ]; then
   [ -f .gpu/gzbench.xz ] || { echo "no .gpu/gzbench.xz: run 'just build-cuda' first" >&2; exit 2; }
   python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('.gpu/gzbench.xz'), open('$BIN', 'wb'))"
@@ -22,7 +23,7 @@ if [ ! -x "$BIN" ]; then
 fi
 NV=$(ls -d /opt/torch/.venv/lib/python3.*/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' ':')
 export LD_LIBRARY_PATH="${NV}/usr/local/cuda/lib64:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
-PY=/opt/torch/.venv/bin/python
+PY="${GZBENCH_PY:-/opt/torch/.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 [ -d shared/data ] && export GZBENCH_SHARED_DATA="$PWD/shared/data"
 
@@ -70,6 +71,10 @@ for bb in cnn-small resnet; do
   done
 done
 
+c=$(timeout 120 "$BIN" bench train-step --device cuda --backbone cnn-small --batch 256 --steps 20 --warmup 3 --kernels candle 2>"$OUT/c-cnn-small-256.err" | grep '^ms_per_step=' | cut -d= -f2)
+log ""
+log "Before the engine's GPU kernels: cnn-small at batch 256 with candle's own CUDA convolution,"
+log "composed batch norm and pooling (\`--kernels candle\`; AdamW still fused): ${c:-failed} ms/step."
 log ""
 log "## 3. Smoke profile of every experiment"
 log ""
@@ -79,7 +84,7 @@ timeout 60 "$BIN" reproduce --profile smoke --device cpu --results "$OUT/smoke-c
 log "- the same on the CPU: exit $?"
 log ""
 log '```'
-grep -E 'runs \(|skipped' "$OUT/smoke-cuda.log" >> "$MD"
+grep -E 'runs \(|^skipped' "$OUT/smoke-cuda.log" >> "$MD"
 log '```'
 log ""
 log "| experiment | CUDA table = CPU table (to printed precision) |"
@@ -87,7 +92,7 @@ log "|---|---|"
 for t in "$OUT"/smoke-cuda/*/smoke/tables/*.md; do
   [ -f "$t" ] || continue
   e=$(basename "$t" .md)
-  c="$OUT/smoke-cpu/$e/smoke/tables/$e.md"
+  c="${t/smoke-cuda/smoke-cpu}"
   if cmp -s "$t" "$c"; then s=yes; else s="no ($(diff "$t" "$c" | grep -c '^<') lines differ)"; fi
   log "| $e | $s |"
 done
