@@ -44,7 +44,8 @@ impl Hyper {
     }
 }
 
-/// One parameter's share of a step: the moments are replaced (CPU) or updated in place (GPU).
+/// One parameter's share of a step: the moments are replaced (CPU) or updated in place (GPU),
+/// so on a GPU `m` and `v` must each own their storage (not be clones of one another).
 pub struct Slot<'a> {
     pub param: &'a Var,
     pub grad: &'a Tensor,
@@ -187,7 +188,7 @@ mod tests {
             })
             .collect();
         let mut ms: Vec<Tensor> = vars.iter().map(|v| zero_moment(v).unwrap()).collect();
-        let mut vs = ms.clone();
+        let mut vs: Vec<Tensor> = vars.iter().map(|v| zero_moment(v).unwrap()).collect();
         for t in 1..=3 {
             let h = Hyper {
                 lr: 1e-2 / t as f64,

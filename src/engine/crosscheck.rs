@@ -178,7 +178,10 @@ pub fn run(dev: &Device) -> Result<Vec<Compared>> {
                 .iter()
                 .map(adamw::zero_moment)
                 .collect::<Result<_>>()?;
-            let mut vs = ms.clone();
+            let mut vs: Vec<Tensor> = params
+                .iter()
+                .map(adamw::zero_moment)
+                .collect::<Result<_>>()?;
             for t in 1..=3 {
                 let grads: Vec<Tensor> = shapes
                     .iter()
