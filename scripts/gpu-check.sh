@@ -12,6 +12,10 @@
 #      waited for batches and the GPU's busy time (nvidia-smi utilization samples);
 # and writes everything to $OUT/gpu/<card>.md (commit it as results/gpu/<card>.md).
 set -uo pipefail
+# Every step runs under `timeout $(cap N)`: at most N seconds, and never past the deadline, so
+# the whole check ends within 6 minutes whatever hangs (a step with no time left gets 1 s).
+DEADLINE=$(( $(date +%s) + ${GZBENCH_CHECK_SECONDS:-345} ))
+cap() { local left=$(( DEADLINE - $(date +%s) )); [ "$left" -lt 1 ] && left=1; echo $(( $1 < left ? $1 : left )); }
 OUT="${OUT:-/tmp/gzbench-gpu}"
 mkdir -p "$OUT/gpu"
 # GZBENCH_BIN / GZBENCH_PY replace the binary and PyTorch's python (to rehearse the script).
@@ -44,7 +48,7 @@ log ""
 log "## 1. Parity"
 log ""
 for dev in cuda cpu; do
-  timeout 120 "$BIN" bench parity --device "$dev" > "$OUT/parity-$dev.log" 2>&1
+  timeout "$(cap 120)" "$BIN" bench parity --device "$dev" > "$OUT/parity-$dev.log" 2>&1
   rc=$?
   log "- \`gzbench bench parity --device $dev\` (exit $rc): $(grep '^parity on' "$OUT/parity-$dev.log" || tail -1 "$OUT/parity-$dev.log")"
 done
@@ -62,8 +66,8 @@ log "| backbone | batch | gzbench | PyTorch eager | ratio | target | met |"
 log "|---|---|---|---|---|---|---|"
 for bb in cnn-small resnet; do
   for b in 32 256; do
-    g=$(timeout 150 "$BIN" bench train-step --device cuda --backbone "$bb" --batch "$b" --steps 30 --warmup 5 2>"$OUT/g-$bb-$b.err" | tee "$OUT/g-$bb-$b.log" | grep '^ms_per_step=' | cut -d= -f2)
-    t=$(timeout 150 "$PY" benches/peers/torch_train_step.py --device cuda --backbone "$bb" --batch "$b" --steps 30 --warmup 5 2>"$OUT/t-$bb-$b.err" | tee "$OUT/t-$bb-$b.log" | grep '^ms_per_step=' | cut -d= -f2)
+    g=$(timeout "$(cap 150)" "$BIN" bench train-step --device cuda --backbone "$bb" --batch "$b" --steps 30 --warmup 5 2>"$OUT/g-$bb-$b.err" | tee "$OUT/g-$bb-$b.log" | grep '^ms_per_step=' | cut -d= -f2)
+    t=$(timeout "$(cap 150)" "$PY" benches/peers/torch_train_step.py --device cuda --backbone "$bb" --batch "$b" --steps 30 --warmup 5 2>"$OUT/t-$bb-$b.err" | tee "$OUT/t-$bb-$b.log" | grep '^ms_per_step=' | cut -d= -f2)
     target=$([ "$b" -le 32 ] && echo 0.8 || echo 1.0)
     r=$(ratio "${g:-nan}" "${t:-nan}")
     met=$(python3 -c "import sys; print('yes' if float(sys.argv[1]) <= float(sys.argv[2]) else 'NO')" "${r:-nan}" "$target" 2>/dev/null)
@@ -71,16 +75,16 @@ for bb in cnn-small resnet; do
   done
 done
 
-c=$(timeout 120 "$BIN" bench train-step --device cuda --backbone cnn-small --batch 256 --steps 20 --warmup 3 --kernels candle 2>"$OUT/c-cnn-small-256.err" | grep '^ms_per_step=' | cut -d= -f2)
+c=$(timeout "$(cap 120)" "$BIN" bench train-step --device cuda --backbone cnn-small --batch 256 --steps 20 --warmup 3 --kernels candle 2>"$OUT/c-cnn-small-256.err" | grep '^ms_per_step=' | cut -d= -f2)
 log ""
 log "Before the engine's GPU kernels: cnn-small at batch 256 with candle's own CUDA convolution,"
 log "composed batch norm and pooling (\`--kernels candle\`; AdamW still fused): ${c:-failed} ms/step."
 log ""
 log "## 3. Smoke profile of every experiment"
 log ""
-timeout 150 "$BIN" reproduce --profile smoke --device cuda --results "$OUT/smoke-cuda" > "$OUT/smoke-cuda.log" 2>&1
+timeout "$(cap 150)" "$BIN" reproduce --profile smoke --device cuda --results "$OUT/smoke-cuda" > "$OUT/smoke-cuda.log" 2>&1
 log "- \`gzbench reproduce --profile smoke --device cuda\`: exit $?"
-timeout 60 "$BIN" reproduce --profile smoke --device cpu --results "$OUT/smoke-cpu" > "$OUT/smoke-cpu.log" 2>&1
+timeout "$(cap 60)" "$BIN" reproduce --profile smoke --device cpu --results "$OUT/smoke-cpu" > "$OUT/smoke-cpu.log" 2>&1
 log "- the same on the CPU: exit $?"
 log ""
 log '```'
@@ -105,7 +109,7 @@ log ""
 nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/util.csv" 2>/dev/null &
 SMI=$!
 START=$(date +%s.%N)
-timeout 100 "$BIN" run experiments/rotation_invariance.yaml --profile cpu --device cuda --results "$OUT/cpu-cuda" > "$OUT/rotation-cuda.log" 2>&1
+timeout "$(cap 100)" "$BIN" run experiments/rotation_invariance.yaml --profile cpu --device cuda --results "$OUT/cpu-cuda" > "$OUT/rotation-cuda.log" 2>&1
 RC=$?
 kill "$SMI" 2>/dev/null
 python3 - "$OUT/cpu-cuda/runs" "$OUT/util.csv" "$RC" "$START" >> "$MD" <<'PYEOF'
@@ -116,7 +120,7 @@ total = sum(x.get("seconds", 0.0) for x in t)
 wait = sum(x.get("data_wait_seconds", 0.0) for x in t)
 u = [float(v) for v in pathlib.Path(util).read_text().split() if v.strip().isdigit()]
 busy = sum(u) / len(u) if u else float("nan")
-stopped = ", stopped at 100 s" if rc == "124" else ""
+stopped = ", stopped by its time limit" if rc == "124" else ""
 print(f"`gzbench run experiments/rotation_invariance.yaml --profile cpu --device cuda` (exit {rc}"
       f"{stopped}): {len(t)} runs finished in {total:.1f} s, of which the training loop waited "
       f"{wait:.2f} s for a batch. GPU busy (nvidia-smi utilization, {len(u)} samples over "
