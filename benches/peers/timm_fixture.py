@@ -37,7 +37,7 @@ from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from torch_parity import LayerNorm2d, NormHead, ResNet, fill  # noqa: E402
+from torch_parity import ConvNeXtStage, LayerNorm2d, NormHead, ResNet, fill  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "src", "model", "fixtures")
@@ -72,20 +72,6 @@ class ConvMlpBlock(nn.Module):
         return x + y * self.gamma.reshape(1, -1, 1, 1)
 
 
-class Stage(nn.Module):
-    def __init__(self, inp, out, depth, first):
-        super().__init__()
-        self.downsample = (
-            nn.Identity()
-            if first
-            else nn.Sequential(LayerNorm2d(inp, eps=1e-6), nn.Conv2d(inp, out, 2, 2))
-        )
-        self.blocks = nn.Sequential(*[ConvMlpBlock(out) for _ in range(depth)])
-
-    def forward(self, x):
-        return self.blocks(self.downsample(x))
-
-
 class ConvNeXtConvMlp(nn.Module):
     """timm key names: stem.0/1, stages.i.downsample.0/1, stages.i.blocks.j.*, head.norm."""
 
@@ -96,7 +82,7 @@ class ConvNeXtConvMlp(nn.Module):
         )
         stages, prev = [], dims[0]
         for i, (d, c) in enumerate(zip(depths, dims)):
-            stages.append(Stage(prev, c, d, i == 0))
+            stages.append(ConvNeXtStage(prev, c, d, i == 0, ConvMlpBlock))
             prev = c
         self.stages = nn.Sequential(*stages)
         self.head = NormHead(prev)

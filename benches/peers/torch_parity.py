@@ -131,14 +131,17 @@ class ConvNeXtBlock(nn.Module):
 
 
 class ConvNeXtStage(nn.Module):
-    def __init__(self, inp, out, depth, first):
+    """Downsample (except the first stage), then `depth` blocks made by `block(channels)`."""
+
+    def __init__(self, inp, out, depth, first, block=None):
         super().__init__()
+        block = block or ConvNeXtBlock
         self.downsample = (
             nn.Identity()
             if first
             else nn.Sequential(LayerNorm2d(inp, eps=1e-6), nn.Conv2d(inp, out, 2, 2))
         )
-        self.blocks = nn.Sequential(*[ConvNeXtBlock(out) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[block(out) for _ in range(depth)])
 
     def forward(self, x):
         return self.blocks(self.downsample(x))
