@@ -23,6 +23,8 @@
 //! assert_eq!(out.mean.to_vec1::<f32>().unwrap(), vec![5.5, 9.5]);
 //! ```
 
+use super::f32_slice;
+#[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var, bail};
 use rayon::prelude::*;
@@ -239,16 +241,6 @@ fn nci(s: &Shape) -> Result<(usize, usize, usize)> {
         bail!("batch_norm: expected N x C x ..., got {d:?}")
     }
     Ok((d[0], d[1], d[2..].iter().product()))
-}
-
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        bail!("{op}: only f32 is supported, got {:?}", s.dtype())
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("{op}: input must be contiguous"),
-    }
 }
 
 /// Lanes of the per-channel `f64` sums: a fixed split, so the result never depends on threads.

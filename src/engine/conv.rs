@@ -19,6 +19,8 @@
 //! assert_eq!(y.dims(), &[2, 4, 8, 8]);
 //! ```
 
+use super::f32_slice;
+#[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 use gemm::{Parallelism, gemm};
@@ -182,17 +184,6 @@ impl Geom {
             0
         };
         (lo, hi.max(lo))
-    }
-}
-
-/// The contiguous `f32` data of a storage, or an error naming the op.
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        bail!("{op}: only f32 is supported, got {:?}", s.dtype())
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("{op}: input must be contiguous"),
     }
 }
 

@@ -29,7 +29,8 @@ pub mod special;
 #[cfg(test)]
 mod testutil;
 
-use candle_core::Device;
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Device, Layout, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
@@ -43,6 +44,18 @@ pub fn use_candle_kernels(on: bool) {
 /// Whether [`use_candle_kernels`] is on.
 pub fn candle_kernels() -> bool {
     CANDLE_KERNELS.load(Ordering::Relaxed)
+}
+
+/// The contiguous `f32` data of a CPU storage, or an error naming the op (the CPU twin of
+/// `cuda::f32_view`).
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: only f32 is supported, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("{op}: input must be contiguous"),
+    }
 }
 
 /// Whether the project's own kernels run on `device` (the CPU always; a GPU when built with

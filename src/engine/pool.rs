@@ -17,6 +17,8 @@
 //! assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![3.0]);
 //! ```
 
+use super::f32_slice;
+#[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
@@ -34,16 +36,6 @@ pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
         return x.relu()?.max_pool2d(k);
     }
     x.contiguous()?.apply_op1(ReluMaxPool(k))
-}
-
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        bail!("{op}: only f32 is supported, got {:?}", s.dtype())
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("{op}: input must be contiguous"),
-    }
 }
 
 /// The geometry of the CUDA kernels.
