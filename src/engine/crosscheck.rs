@@ -8,40 +8,50 @@
 
 use super::{adamw, batchnorm, conv, pool, special};
 use crate::rng::stream;
-use candle_core::{DType, Device, Result, Tensor, Var};
-use rand_distr::{Distribution, StandardNormal};
+use candle_core::{DType, Device, Result, Tensor, Var, bail};
+use rand_distr::{Distribution, Normal};
 
-/// One kernel output compared across devices: `max|dev - cpu| / max|cpu|`.
+/// One value compared with its reference: `max|value - reference| / max|reference|`.
 #[derive(Debug, Clone)]
-pub struct Compared {
+pub struct Check {
     pub what: String,
     pub rel_err: f64,
 }
 
-fn randn(name: &str, shape: &[usize]) -> Result<Tensor> {
-    let mut r = stream(7, &format!("engine/crosscheck/{name}"));
-    let n = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut r)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu)
-}
-
-fn rel(a: &Tensor, b: &Tensor) -> Result<f64> {
-    let a = a
-        .to_device(&Device::Cpu)?
-        .to_dtype(DType::F64)?
-        .flatten_all()?;
-    let b = b
-        .to_device(&Device::Cpu)?
-        .to_dtype(DType::F64)?
-        .flatten_all()?;
+/// `max|a - b| / max|b|` over all elements, in `f64` on the CPU (normwise, so values near zero
+/// do not dominate); an error when the shapes differ.
+pub fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
+    if a.dims() != b.dims() {
+        bail!("shapes differ: {:?} vs {:?}", a.dims(), b.dims())
+    }
+    let f64_cpu = |t: &Tensor| {
+        t.to_device(&Device::Cpu)?
+            .to_dtype(DType::F64)?
+            .flatten_all()
+    };
+    let (a, b) = (f64_cpu(a)?, f64_cpu(b)?);
     let d = (&a - &b)?.abs()?.max(0)?.to_scalar::<f64>()?;
     let s = b.abs()?.max(0)?.to_scalar::<f64>()?;
     Ok(d / s.max(1e-30))
 }
 
+/// `N(mu, sd)` values from the stream `(seed, name)` as a CPU tensor (also the inputs of the
+/// kernels' unit tests).
+pub(crate) fn normal(seed: u64, name: &str, shape: &[usize], mu: f32, sd: f32) -> Result<Tensor> {
+    let mut r = stream(seed, name);
+    let d = Normal::new(mu, sd).map_err(candle_core::Error::wrap)?;
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| d.sample(&mut r)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu)
+}
+
+fn randn(name: &str, shape: &[usize]) -> Result<Tensor> {
+    normal(7, &format!("engine/crosscheck/{name}"), shape, 0.0, 1.0)
+}
+
 /// Run `f` on the CPU and on `dev` with the same inputs; compare each output.
 fn both(
-    out: &mut Vec<Compared>,
+    out: &mut Vec<Check>,
     what: &str,
     names: &[&str],
     dev: &Device,
@@ -50,9 +60,9 @@ fn both(
     let cpu = f(&Device::Cpu)?;
     let on = f(dev)?;
     for ((c, d), n) in cpu.iter().zip(&on).zip(names) {
-        out.push(Compared {
+        out.push(Check {
             what: format!("{what} {n}"),
-            rel_err: rel(d, c)?,
+            rel_err: rel_err(d, c)?,
         });
     }
     Ok(())
@@ -64,7 +74,7 @@ fn var(t: &Tensor, dev: &Device) -> Result<Var> {
 }
 
 /// Every comparison on `dev`.
-pub fn run(dev: &Device) -> Result<Vec<Compared>> {
+pub fn run(dev: &Device) -> Result<Vec<Check>> {
     let mut out = Vec::new();
     for (xs, ws, stride, pad, groups) in [
         (

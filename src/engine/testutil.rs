@@ -1,17 +1,11 @@
 //! Helpers shared by the engine's kernel tests: seeded random tensors, the relative error the
 //! parity tests bound, and gradients of `sum(out * probe)` (a random upstream gradient).
 
-use crate::rng::stream;
-use candle_core::{Device, Tensor, backprop::GradStore};
-use rand_distr::{Distribution, Normal};
+use candle_core::{Tensor, backprop::GradStore};
 
 /// `N(mu, sd)` values from the stream `(seed, name)` as a CPU tensor.
 pub fn normal(seed: u64, name: &str, shape: &[usize], mu: f32, sd: f32) -> Tensor {
-    let mut r = stream(seed, name);
-    let d = Normal::new(mu, sd).expect("valid normal");
-    let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|_| d.sample(&mut r)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).expect("shape matches")
+    super::crosscheck::normal(seed, name, shape, mu, sd).expect("valid normal and shape")
 }
 
 /// `max |a - b| / max |b|`.

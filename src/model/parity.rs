@@ -11,19 +11,14 @@ use super::loss::{bce_with_logits, dirichlet_multinomial_loss, dirichlet_multino
 use super::{Model, Params};
 use crate::spec::{Backbone, ModelConfig};
 use crate::tree::Tree;
-use candle_core::{DType, Device, Result, Tensor, Var, bail};
+use candle_core::{Device, Result, Tensor, Var, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The largest relative error a value may have.
 pub const TOL: f64 = 1e-4;
 
-/// One compared value.
-#[derive(Debug, Clone)]
-pub struct Check {
-    pub what: String,
-    pub rel_err: f64,
-}
+pub use crate::engine::crosscheck::Check;
 
 /// The committed fixture, relative to the repository root.
 pub fn fixture_path() -> PathBuf {
@@ -93,20 +88,9 @@ fn get<'a>(f: &'a HashMap<String, Tensor>, k: &str) -> Result<&'a Tensor> {
     }
 }
 
-/// `max|a - b| / max|b|` (normwise, so values near zero do not dominate).
-fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
-    let a = a.to_dtype(DType::F64)?.flatten_all()?;
-    let b = b.to_dtype(DType::F64)?.flatten_all()?;
-    if a.dims() != b.dims() {
-        bail!("shapes differ: {:?} vs {:?}", a.dims(), b.dims())
-    }
-    let d = (&a - &b)?.abs()?.max(0)?.to_scalar::<f64>()?;
-    let s = b.abs()?.max(0)?.to_scalar::<f64>()?;
-    Ok(d / s.max(1e-30))
-}
-
 fn push(out: &mut Vec<Check>, what: String, a: &Tensor, b: &Tensor) -> Result<()> {
-    let rel_err = rel_err(a, b).map_err(|e| candle_core::Error::Msg(format!("{what}: {e}")))?;
+    let rel_err = crate::engine::crosscheck::rel_err(a, b)
+        .map_err(|e| candle_core::Error::Msg(format!("{what}: {e}")))?;
     out.push(Check { what, rel_err });
     Ok(())
 }
