@@ -207,45 +207,46 @@ enum Command {
 enum BenchWhat {
     /// Time the real training step (forward, BCE loss, backward, AdamW) on a fixed random batch;
     /// prints ms/step (`benches/peers/train_step_ratio.sh` compares it with PyTorch).
-    TrainStep {
-        #[arg(long, value_enum, default_value_t = BackboneArg::CnnSmall)]
-        backbone: BackboneArg,
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Image side in pixels (3 channels).
-        #[arg(long, default_value_t = 64)]
-        size: usize,
-        /// Channels per stage (cnn-small).
-        #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128])]
-        widths: Vec<usize>,
-        /// Width multiplier (resnet, dieleman, convnext).
-        #[arg(long, default_value_t = 1.0)]
-        width_multiplier: f64,
-        /// Timed steps.
-        #[arg(long, default_value_t = 20)]
-        steps: usize,
-        /// Untimed steps first.
-        #[arg(long, default_value_t = 3)]
-        warmup: usize,
-        /// `gzbench`: the fused kernels of `engine`; `candle`: candle's own conv and composed
-        /// batch-norm (the "before").
-        #[arg(long, value_enum, default_value_t = KernelsArg::Gzbench)]
-        kernels: KernelsArg,
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-        device: DeviceChoice,
-    },
+    TrainStep(TrainStepArgs),
     /// Compare every model's forward and backward, the Dirichlet-multinomial loss and the GZ2
     /// head with the PyTorch fixture on a device; exits 1 when a value is off by more than 1e-4.
     Parity {
         /// The fixture `benches/peers/torch_parity.py` wrote.
-        #[arg(
-            long,
-            default_value = "benches/peers/fixtures/torch_parity.safetensors"
-        )]
+        #[arg(long, default_value_os_t = crate::model::parity::fixture_path())]
         fixture: PathBuf,
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
     },
+}
+
+/// What `bench train-step` times.
+#[derive(clap::Args)]
+struct TrainStepArgs {
+    #[arg(long, value_enum, default_value_t = BackboneArg::CnnSmall)]
+    backbone: BackboneArg,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Image side in pixels (3 channels).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Channels per stage (cnn-small).
+    #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128])]
+    widths: Vec<usize>,
+    /// Width multiplier (resnet, dieleman, convnext).
+    #[arg(long, default_value_t = 1.0)]
+    width_multiplier: f64,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// `gzbench`: the fused kernels of `engine`; `candle`: candle's own conv and composed
+    /// batch-norm (the "before").
+    #[arg(long, value_enum, default_value_t = KernelsArg::Gzbench)]
+    kernels: KernelsArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

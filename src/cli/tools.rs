@@ -43,7 +43,15 @@ pub(super) fn crowd_sim(
 }
 
 pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
-    let BenchWhat::TrainStep {
+    match what {
+        BenchWhat::TrainStep(args) => train_step(args),
+        BenchWhat::Parity { fixture, device } => parity(&fixture, device),
+    }
+}
+
+/// `bench train-step`: ms per training step.
+fn train_step(args: TrainStepArgs) -> Result<(), Fail> {
+    let TrainStepArgs {
         backbone,
         batch,
         size,
@@ -53,13 +61,7 @@ pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
         warmup,
         kernels,
         device,
-    } = what
-    else {
-        let BenchWhat::Parity { fixture, device } = what else {
-            return Err(Fail(1, "bench: unknown benchmark".into()));
-        };
-        return parity(&fixture, device);
-    };
+    } = args;
     if batch == 0 || size == 0 || steps == 0 || widths.contains(&0) {
         return Err(bad_input(
             "--batch, --size, --steps and --widths must be positive",
@@ -126,9 +128,10 @@ fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), Fail> {
         .map_err(|e| Fail(1, format!("{}: {e}", fixture.display())))?;
     if !device.is_cpu() {
         let kernels = engine::crosscheck::run(&device).map_err(|e| Fail(1, e.to_string()))?;
-        checks.extend(kernels.into_iter().map(|c| parity::Check {
-            what: format!("{} vs cpu: {}", engine::describe(&device), c.what),
-            rel_err: c.rel_err,
+        let on = engine::describe(&device);
+        checks.extend(kernels.into_iter().map(|mut c| {
+            c.what = format!("{on} vs cpu: {}", c.what);
+            c
         }));
     }
     let bad: Vec<_> = checks
