@@ -87,13 +87,9 @@ pub struct FitOptions<'a> {
 /// A batch of the dataset as tensors on `device`: images `N x C x H x W`, targets `N` (one per
 /// image) or `N x K`.
 pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
-    let (x, y) = data.gather(idx);
-    let x = Tensor::from_vec(x, image_shape(data, idx.len()), device)?;
+    let (x, shape, y) = host_batch(data, idx, None)?;
+    let x = Tensor::from_vec(x, shape, device)?;
     Ok((x, targets(data, y, idx.len(), device)?))
-}
-
-fn image_shape(data: &Dataset, n: usize) -> (usize, usize, usize, usize) {
-    (n, data.channels, data.size, data.size)
 }
 
 /// The training batch of epoch `epoch` on the host, augmented if asked: flat images, their
@@ -108,7 +104,7 @@ fn host_batch(
         x = crate::data::augment::augment(&x, data.channels, data.size, seed, epoch, idx)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
     }
-    Ok((x, image_shape(data, idx.len()), y))
+    Ok((x, (idx.len(), data.channels, data.size, data.size), y))
 }
 
 /// Targets as `N` (one per image) or `N x K`.

@@ -49,11 +49,6 @@ fn algo_cache() -> &'static Mutex<HashMap<Dims, Algos>> {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Number of shapes whose algorithms are cached (for tests and logs).
-pub fn cached_shapes() -> usize {
-    algo_cache().lock().map(|c| c.len()).unwrap_or(0)
-}
-
 /// The descriptors of one convolution.
 struct Descs {
     conv: ConvDescriptor<f32>,
