@@ -9,6 +9,13 @@ fn gz() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gzbench"))
 }
 
+/// `gzbench run <yaml> --results <results>`, ready for more arguments.
+fn run(yaml: &Path, results: &Path) -> Command {
+    let mut c = gz();
+    c.arg("run").arg(yaml).arg("--results").arg(results);
+    c
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -71,10 +78,7 @@ fn validate_reports_location_and_exits_2() {
     let o = gz().arg("validate").arg(&good).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // run refuses bad input with the same code, before touching the store
-    let o = gz()
-        .args(["run", "--results"])
-        .arg(dir.path().join("res"))
-        .arg(dir.path().join("typo.yaml"))
+    let o = run(&dir.path().join("typo.yaml"), &dir.path().join("res"))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -117,23 +121,13 @@ fn sigkill_midway_then_restart_completes_each_run_once_with_identical_metrics() 
             .replace("test_size: 64", "test_size: 256"),
     );
     let reference = dir.path().join("reference");
-    let o = gz()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--results")
-        .arg(&reference)
-        .output()
-        .unwrap();
+    let o = run(&yaml, &reference).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let want = all_metrics(&reference);
     assert_eq!(want.len(), 8);
 
     let killed = dir.path().join("killed");
-    let mut child = gz()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--results")
-        .arg(&killed)
+    let mut child = run(&yaml, &killed)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -158,13 +152,7 @@ fn sigkill_midway_then_restart_completes_each_run_once_with_identical_metrics() 
         "kill did not land midway: {at_kill} complete"
     );
 
-    let o = gz()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--results")
-        .arg(&killed)
-        .output()
-        .unwrap();
+    let o = run(&yaml, &killed).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -197,11 +185,7 @@ fn same_seed_gives_byte_identical_metrics_and_report() {
     let yaml = write(dir.path(), "e.yaml", SWEEP);
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     for (res, threads) in [(&a, "2"), (&b, "1")] {
-        let o = gz()
-            .arg("run")
-            .arg(&yaml)
-            .arg("--results")
-            .arg(res)
+        let o = run(&yaml, res)
             .arg("--jobs")
             .arg(threads)
             .env("RAYON_NUM_THREADS", threads)
@@ -266,12 +250,7 @@ fn missing_real_data_is_skipped_with_a_message() {
         "real.yaml",
         "name: real\nkind: train\ndata: { source: catalog, path: /nonexistent/rings, train_size: 10, test_size: 10, catalog: { file: catalog.csv, file_column: file, label_column: ring } }\ntask: { target: label }\n",
     );
-    let o = gz()
-        .args(["run", "--results"])
-        .arg(dir.path().join("res"))
-        .arg(&yaml)
-        .output()
-        .unwrap();
+    let o = run(&yaml, &dir.path().join("res")).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("skipped 1 runs"), "{err}");
@@ -283,12 +262,7 @@ fn missing_real_data_is_skipped_with_a_message() {
     let table = dir.path().join("res/real/tables/real.md");
     std::fs::create_dir_all(table.parent().unwrap()).unwrap();
     std::fs::write(&table, "| committed |\n").unwrap();
-    let o = gz()
-        .args(["run", "--results"])
-        .arg(dir.path().join("res"))
-        .arg(&yaml)
-        .output()
-        .unwrap();
+    let o = run(&yaml, &dir.path().join("res")).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("real: no complete runs in"),
@@ -374,11 +348,8 @@ fn pretrain_file_imports_a_timm_encoder() {
             ),
         )
     };
-    let run = |file: &Path| {
-        gz().arg("run")
-            .arg(file)
-            .arg("--results")
-            .arg(dir.path().join("res"))
+    let run_here = |file: &Path| {
+        run(file, &dir.path().join("res"))
             .current_dir(dir.path())
             .output()
             .unwrap()
@@ -386,7 +357,7 @@ fn pretrain_file_imports_a_timm_encoder() {
     let good = yaml("timm", "2, 4, 8, 16", &fixture.display().to_string());
     let o = gz().arg("validate").arg(&good).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(&good);
+    let o = run_here(&good);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
@@ -395,7 +366,7 @@ fn pretrain_file_imports_a_timm_encoder() {
     );
 
     let wide = yaml("wide", "4, 8, 16, 32", &fixture.display().to_string());
-    let o = run(&wide);
+    let o = run_here(&wide);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     for part in [
@@ -408,7 +379,7 @@ fn pretrain_file_imports_a_timm_encoder() {
     }
 
     let missing = yaml("missing", "2, 4, 8, 16", "encoder.safetensors");
-    let o = run(&missing);
+    let o = run_here(&missing);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -452,13 +423,7 @@ fn catalogue_vote_counts_train_a_dirichlet_head() {
         ),
     );
     let res = dir.path().join("res");
-    let o = gz()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--results")
-        .arg(&res)
-        .output()
-        .unwrap();
+    let o = run(&yaml, &res).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let runs = complete_runs(&res);
     assert_eq!(runs.len(), 1);
