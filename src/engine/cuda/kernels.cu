@@ -89,12 +89,15 @@ UNARY(lgamma_f64, gz_lgamma, double)
 UNARY(digamma_f32, gz_digamma, float)
 UNARY(digamma_f64, gz_digamma, double)
 
-// AdamW over many tensors in one launch. `ptrs` holds, per tensor, the addresses of the
-// parameter, its gradient, and the two moments; `ends` the running element count (tensor t
-// owns [ends[t-1], ends[t])). `c` = {b1, 1-b1, b2, 1-b2, 1/(1-b1^t), 1/(1-b2^t), eps, 1-lr*wd, lr}
-// as f32, exactly the constants the CPU op uses.
-extern "C" __global__ void adamw_multi(const u64* ptrs, const u64* ends, int tensors,
-                                       const float* c) {
+// AdamW over many tensors in one launch, its arguments in one buffer `a` (one upload a step):
+// per tensor the addresses of the parameter, its gradient and the two moments (4 x tensors);
+// then the running element counts (tensor t owns [ends[t-1], ends[t])); then, as f32,
+// {b1, 1-b1, b2, 1-b2, 1/(1-b1^t), 1/(1-b2^t), eps, 1-lr*wd, lr}, exactly the constants the
+// CPU op uses.
+extern "C" __global__ void adamw_multi(const u64* a, int tensors) {
+  const u64* ptrs = a;
+  const u64* ends = a + 4 * tensors;
+  const float* c = (const float*)(a + 5 * tensors);
   u64 total = ends[tensors - 1];
   float b1 = c[0], nb1 = c[1], b2 = c[2], nb2 = c[3], c1 = c[4], c2 = c[5], eps = c[6],
         decay = c[7], lr = c[8];

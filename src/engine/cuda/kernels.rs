@@ -138,8 +138,8 @@ pub fn unary<T: DeviceRepr + ValidAsZeroBits>(
 
 /// One AdamW step over every tensor: `ptrs` (4 device addresses per tensor: parameter,
 /// gradient, first and second moment), `ends` (running element counts), `consts` (see
-/// `kernels.cu`). The caller keeps the four buffers of each tensor alive until the stream has
-/// run the launch.
+/// `kernels.cu`), packed into one buffer and uploaded once. The caller keeps the four buffers
+/// of each tensor alive until the stream has run the launch.
 pub fn adamw_multi(dev: &CudaDevice, ptrs: &[u64], ends: &[u64], consts: &[f32; 9]) -> Result<()> {
     let tensors = ends.len();
     if tensors == 0 || ptrs.len() != 4 * tensors {
@@ -150,20 +150,45 @@ pub fn adamw_multi(dev: &CudaDevice, ptrs: &[u64], ends: &[u64], consts: &[f32; 
         return Ok(());
     }
     let stream = dev.cuda_stream();
-    let ptrs = stream.clone_htod(ptrs).map_err(Error::wrap)?;
-    let ends_d = stream.clone_htod(ends).map_err(Error::wrap)?;
-    let consts = stream.clone_htod(&consts[..]).map_err(Error::wrap)?;
+    let args = stream
+        .clone_htod(&adamw_args(ptrs, ends, consts))
+        .map_err(Error::wrap)?;
     let f = func(dev, "adamw_multi")?;
     let count = tensors as i32;
     let mut b = stream.launch_builder(&f);
-    b.arg(&ptrs).arg(&ends_d).arg(&count).arg(&consts);
+    b.arg(&args).arg(&count);
     // SAFETY: every address in `ptrs` is a live f32 buffer of the length `ends` gives it.
     unsafe { b.launch(config(total)) }.map_err(Error::wrap)?;
     Ok(())
 }
 
+/// `adamw_multi`'s argument buffer: addresses, running counts, then the `f32` constants two to
+/// a `u64` in memory order (little-endian, as on every CUDA host).
+fn adamw_args(ptrs: &[u64], ends: &[u64], consts: &[f32; 9]) -> Vec<u64> {
+    let packed = consts.chunks(2).map(|p| {
+        let lo = p[0].to_bits() as u64;
+        let hi = p.get(1).map_or(0, |v| v.to_bits() as u64);
+        lo | (hi << 32)
+    });
+    ptrs.iter().chain(ends).copied().chain(packed).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn adamw_args_read_back_as_the_kernel_reads_them() {
+        let consts = [0.9f32, 0.1, 0.999, 0.001, 10.0, 1000.0, 1e-8, 0.99, 1e-3];
+        let a = super::adamw_args(&[1, 2, 3, 4, 5, 6, 7, 8], &[10, 30], &consts);
+        assert_eq!(&a[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 10, 30]);
+        // the kernel's `(const float*)(a + 5 * tensors)`
+        let bytes: Vec<u8> = a[10..].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let floats: Vec<f32> = bytes
+            .chunks(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(&floats[..9], &consts);
+    }
+
     /// NVRTC needs no GPU: this runs wherever the `cuda` build's tests run.
     #[test]
     fn nvrtc_compiles_every_kernel() {
