@@ -5,6 +5,7 @@
 //! Pure functions on host vectors, computed in f64; each is checked against a hand-computed case.
 //! Nothing here trains or changes a model.
 
+pub mod bootstrap;
 pub mod rotation;
 
 use crate::spec::Metric;

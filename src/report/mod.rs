@@ -13,7 +13,7 @@ pub mod paper;
 mod style;
 mod tables;
 
-pub use aggregate::{Row, Stat, rows};
+pub use aggregate::{Diff, Row, Stat, rows, rows_vs};
 
 use crate::runner::plan;
 use crate::spec::{Profile, SpecError};
@@ -49,7 +49,7 @@ pub fn out_dir(store: &Store, name: &str, profile: Profile) -> PathBuf {
 /// Rebuild the tables and figures of the experiment at `path`.
 pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, ReportError> {
     let (exp, runs) = plan(path, profile)?;
-    let (mut rows, complete) = aggregate::rows(&runs, store)?;
+    let (mut rows, complete) = aggregate::rows_vs(&runs, store, exp.report.reference.as_ref())?;
     if let Some(keep) = &exp.report.metrics {
         for r in &mut rows {
             r.stats.retain(|k, _| keep.contains(k));

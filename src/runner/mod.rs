@@ -9,7 +9,7 @@ mod train;
 mod votes;
 
 use crate::spec::{self, ExperimentKind, Profile, RunSpec, SpecError, run_id};
-use crate::store::{Metrics, Store, StoreError};
+use crate::store::{Bootstrap, Metrics, Store, StoreError};
 use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
@@ -66,19 +66,20 @@ struct Timing<'a> {
     data_wait_seconds: f64,
 }
 
-/// Compute one run; `dir` is its run directory (for checkpoints) and `cache` the store root
-/// (for pretrained backbones), if it has them.
+/// Compute one run: its metrics and their bootstrap replicates over test galaxies (none for
+/// kinds without a test set of galaxies); `dir` is its run directory (for checkpoints) and
+/// `cache` the store root (for pretrained backbones), if it has them.
 pub fn run_one(
     spec: &RunSpec,
     dir: Option<&Path>,
     cache: Option<&Path>,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64, f64),
-) -> anyhow::Result<Metrics> {
+) -> anyhow::Result<(Metrics, Bootstrap)> {
     match spec.kind {
         ExperimentKind::Train => train::run(spec, dir, cache, device, on_epoch),
-        ExperimentKind::Crowd => crowd::run(spec),
-        ExperimentKind::Votes => votes::run(spec),
+        ExperimentKind::Crowd => Ok((crowd::run(spec)?, Bootstrap::new())),
+        ExperimentKind::Votes => Ok((votes::run(spec)?, Bootstrap::new())),
     }
 }
 
@@ -153,7 +154,7 @@ pub fn run_experiment(
                 .and_then(|dir| {
                     let epochs = spec.train.epochs;
                     crate::engine::prefetch::take_wait_seconds();
-                    let metrics = run_one(
+                    let (metrics, bootstrap) = run_one(
                         spec,
                         Some(&dir),
                         Some(store.root()),
@@ -171,7 +172,7 @@ pub fn run_experiment(
                         data_wait_seconds: crate::engine::prefetch::take_wait_seconds(),
                     };
                     store
-                        .finish(spec, &metrics, &timing, &lock)
+                        .finish(spec, &metrics, &bootstrap, &timing, &lock)
                         .map_err(RunError::from)
                 });
             if let Err(e) = result {

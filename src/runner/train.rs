@@ -8,11 +8,12 @@
 //! each galaxy was asked; classes get a softmax head, cross-entropy and multi-class accuracy. `model.invariance: augment` augments every training batch;
 //! `eval.tta_views` averages test predictions over exact rotations/flips.
 
+use crate::eval::bootstrap;
 use crate::eval::rotation::{dataset_equivariance_spread, predict_tta};
 use crate::model::heads::expected_fractions;
 use crate::model::{HeadSpec, Model, Params, TreeName, loss};
 use crate::spec::{Invariance, Metric, RunSpec, Target};
-use crate::store::Metrics;
+use crate::store::{Bootstrap, Metrics};
 use crate::train::{Net, Outputs};
 use crate::tree::Tree;
 use crate::{data, eval, train};
@@ -27,7 +28,7 @@ pub fn run(
     cache: Option<&Path>,
     device: &Device,
     on_epoch: &mut dyn FnMut(usize, f64, f64),
-) -> anyhow::Result<Metrics> {
+) -> anyhow::Result<(Metrics, Bootstrap)> {
     let splits = data::build(spec)?;
     let binary = spec.task.target.is_binary();
     let votes = (spec.task.target == Target::Votes).then(Tree::decals);
@@ -113,6 +114,8 @@ pub fn run(
         None => (p, splits.test.targets.clone()),
     };
     let mut m = Metrics::new();
+    // bootstrap replicates over test galaxies, resampled by the data seed (paired across runs)
+    let (mut boot, seed, y) = (Bootstrap::new(), spec.data.data_seed, &splits.test.targets);
     for &metric in &spec.eval.metrics {
         let v = match metric {
             Metric::EquivarianceSpread => {
@@ -124,9 +127,22 @@ pub fn run(
                 eval::rmse(&base, &splits.test.targets)
             }
             Metric::Accuracy if classes.is_some() => {
-                eval::multiclass_accuracy(&rows, &splits.test.targets)
+                let reps = bootstrap::replicates_multiclass(&rows, y, seed);
+                boot.insert(metric.as_str().to_string(), reps);
+                eval::multiclass_accuracy(&rows, y)
             }
-            _ => eval::try_compute(metric, &p, &targets)?,
+            _ => {
+                let v = eval::try_compute(metric, &p, &targets)?;
+                let reps = match &votes {
+                    Some(t) => bootstrap::replicates_asked(metric, &rows.concat(), y, t, seed)?,
+                    None => {
+                        let k = splits.test.target_len;
+                        bootstrap::replicates(metric, &p, &targets, k, seed)?
+                    }
+                };
+                boot.insert(metric.as_str().to_string(), reps);
+                v
+            }
         };
         if v.is_finite() {
             m.insert(metric.as_str().to_string(), v);
@@ -144,5 +160,6 @@ pub fn run(
             m.insert("val_loss".to_string(), v);
         }
     }
-    Ok(m)
+    boot.retain(|k, r| m.contains_key(k) && !r.is_empty() && r.iter().all(|x| x.is_finite()));
+    Ok((m, boot))
 }

@@ -162,6 +162,23 @@ fn validate(exp: &Experiment, text: &str, file: &str) -> Result<(), SpecError> {
             ));
         }
     }
+    for (key, value) in exp.report.reference.iter().flatten() {
+        let shown = super::yaml_name(value);
+        let msg = match exp.sweep.get(key) {
+            None => {
+                let known: Vec<&str> = exp.sweep.keys().map(String::as_str).collect();
+                format!("report.reference `{key}` is not a sweep key; expected one of {known:?}")
+            }
+            Some(values) if !values.contains(value) => {
+                let known: Vec<String> = values.iter().map(super::yaml_name).collect();
+                format!(
+                    "report.reference `{key}` = {shown} is not a swept value; expected one of {known:?}"
+                )
+            }
+            Some(_) => continue,
+        };
+        return Err(at(text, file, "reference", msg));
+    }
     // Every profile must produce a valid experiment, and every grid point a valid run.
     for profile in [Profile::Smoke, Profile::Cpu, Profile::Gpu] {
         let resolved = with_profile(exp, profile, text, file)?;
@@ -283,6 +300,27 @@ mod tests {
         assert_eq!(s.sweep["data.train_size"].len(), 1);
         let c = with_profile(&e, Profile::Cpu, &text, "x.yaml").unwrap();
         assert_eq!(c.seeds, vec![0, 1]);
+    }
+
+    #[test]
+    fn reference_arm_is_checked() {
+        let ok = format!("{GOOD}report:\n  reference: {{ data.train_size: 20 }}\n");
+        let e = parse_str(&ok, "x.yaml").unwrap();
+        let r = e.report.reference.unwrap();
+        assert_eq!(r["data.train_size"], Value::from(20));
+        let e = err(&ok.replace("20 }", "30 }"));
+        assert!(
+            e.starts_with(
+                "x.yaml:10:3: report.reference `data.train_size` = 30 is not a swept value"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("[\"10\", \"20\"]"), "{e}");
+        let e = err(&ok.replace("data.train_size: 20", "model.backbone: linear"));
+        assert!(
+            e.starts_with("x.yaml:10:3: report.reference `model.backbone` is not a sweep key"),
+            "{e}"
+        );
     }
 
     #[test]

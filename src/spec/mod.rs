@@ -562,4 +562,8 @@ pub struct ReportConfig {
     /// Fit `error = a * n^-b + c` of this metric against `x`, per series (a learning curve).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_law: Option<String>,
+    /// The reference arm, sweep key -> one of its swept values (e.g. `{ pretrain.source: none }`):
+    /// every other row gets its paired difference against the row with these keys replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<BTreeMap<String, Value>>,
 }

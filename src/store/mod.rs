@@ -1,7 +1,9 @@
 //! The run store: one directory per run id under `<root>/runs/`, crash-safe and shareable.
 //!
 //! A run directory holds `spec.yaml` (the resolved run spec), `metrics.json` (deterministic
-//! results only), `timing.json` (wall time, device: not deterministic) and, written last,
+//! results only), `bootstrap.json` (metric -> its bootstrap replicates over test galaxies, see
+//! [`crate::eval::bootstrap`]; only when the run has any, and absent in runs recorded before it
+//! existed), `timing.json` (wall time, device: not deterministic) and, written last,
 //! the completion marker `COMPLETE`. Every file is written to a temporary name, synced and
 //! renamed into place, so a SIGKILL at any moment leaves either the old state or the new one.
 //! A directory without `COMPLETE` is a crashed run: it is wiped and redone. A process that
@@ -18,6 +20,12 @@ use std::path::{Path, PathBuf};
 
 /// Metric name -> value for one run, in a fixed (sorted) order so files are byte-stable.
 pub type Metrics = BTreeMap<String, f64>;
+
+/// Metric name -> its bootstrap replicates over test galaxies for one run (replicate `b` of two
+/// runs with the same test set scores the same resample of galaxies).
+pub type Bootstrap = BTreeMap<String, Vec<f64>>;
+
+const BOOTSTRAP: &str = "bootstrap.json";
 
 const MARKER: &str = "COMPLETE";
 /// Sub-folder of a run directory where the trainer keeps its checkpoint.
@@ -126,16 +134,21 @@ impl Store {
         Ok(dir)
     }
 
-    /// Finish a run: metrics, timing, then the completion marker last. Needs the lock.
+    /// Finish a run: metrics, bootstrap replicates (if any), timing, then the completion marker
+    /// last. Needs the lock.
     pub fn finish(
         &self,
         spec: &RunSpec,
         metrics: &Metrics,
+        bootstrap: &Bootstrap,
         timing: &impl Serialize,
         _lock: &StoreLock,
     ) -> Result<(), StoreError> {
         let dir = self.run_dir(&run_id(spec));
         write_json(&dir.join("metrics.json"), metrics)?;
+        if !bootstrap.is_empty() {
+            write_json(&dir.join(BOOTSTRAP), bootstrap)?;
+        }
         write_json(&dir.join("timing.json"), timing)?;
         write_atomic(&dir.join(MARKER), b"")?;
         Ok(())
@@ -147,6 +160,16 @@ impl Store {
             return Ok(None);
         }
         read_json(&self.run_dir(id).join("metrics.json")).map(Some)
+    }
+
+    /// Bootstrap replicates of a complete run; `None` if the run is not complete or recorded
+    /// none (crowd and votes runs, runs from before bootstraps were kept).
+    pub fn bootstrap(&self, id: &str) -> Result<Option<Bootstrap>, StoreError> {
+        let path = self.run_dir(id).join(BOOTSTRAP);
+        if !self.is_complete(id) || !path.is_file() {
+            return Ok(None);
+        }
+        read_json(&path).map(Some)
     }
 }
 
@@ -185,10 +208,15 @@ mod tests {
         assert!(!store.is_complete(&id));
         assert!(store.metrics(&id).unwrap().is_none());
         let m: Metrics = [("accuracy".to_string(), 0.75)].into();
+        let b: Bootstrap = [("accuracy".to_string(), vec![0.5, 1.0])].into();
         store
-            .finish(&s, &m, &serde_json::json!({"seconds": 1.0}), &lock)
+            .finish(&s, &m, &b, &serde_json::json!({"seconds": 1.0}), &lock)
             .unwrap();
         assert_eq!(store.metrics(&id).unwrap().unwrap()["accuracy"], 0.75);
+        assert_eq!(store.bootstrap(&id).unwrap(), Some(b));
+        // a run recorded without replicates (or before they existed) has none
+        fs::remove_file(store.run_dir(&id).join(BOOTSTRAP)).unwrap();
+        assert_eq!(store.bootstrap(&id).unwrap(), None);
         // a new attempt wipes the old files first
         store.begin(&s, &lock).unwrap();
         assert!(!store.is_complete(&id));
