@@ -2,6 +2,11 @@
 //! catalogue (`catalogue.csv` and `catalogue.parquet`) holding every truth column of each galaxy,
 //! its clump bounding boxes, and its true answers and vote fractions in both Galaxy Zoo trees.
 //!
+//! Flags `has_ring`, `has_bar`, `has_clumps` are the physical truth, `has_visible_ring`,
+//! `has_visible_bar`, `has_visible_clumps` whether the feature can be seen in the written cutout
+//! (the `ring` / `bar` / `clumpy` targets; `ring-physical` ... are the former), with the
+//! measurements behind them in `visibility.ring.size`, `.snr`, `.contrast` (and `visibility.bar.*`,
+//! `visibility.clumps` as JSON), see `universe::visibility`.
 //! Truth columns are the galaxy's own fields flattened (`bulge.sersic_n`, `flux.0`, ...; absent
 //! components are empty), so a new truth field appears in the catalogue without code here. Tree
 //! columns: `gz2:<question>` / `decals:<question>` hold the true answer's name (empty where the
@@ -12,8 +17,8 @@
 
 use crate::tree::Tree;
 use crate::universe::{
-    PopulationConfig, RenderConfig, Survey, TreeLink, TrueAnswers, VoteProbabilities, render,
-    sample_population, save_png,
+    PopulationConfig, RenderConfig, Survey, TreeLink, TrueAnswers, Visibility, VoteProbabilities,
+    render, sample_population, save_png,
 };
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -78,12 +83,22 @@ pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>
             &serde_json::to_value(g).expect("galaxy serialises"),
             &mut truth,
         );
+        let vis = Visibility::of(g, &rc);
+        flatten(
+            "visibility",
+            &serde_json::to_value(&vis).expect("visibility serialises"),
+            &mut truth,
+        );
         // an absent component flattens to one null column; its presence is a flag instead
         truth.retain(|(_, v)| !v.is_null());
         let mut row = vec![("file".to_string(), Value::from(file(g.id)))];
         for (name, present) in [
             ("has_bar", g.bar.is_some()),
+            ("has_visible_bar", vis.bar_visible()),
             ("has_ring", g.ring.is_some()),
+            ("has_visible_ring", vis.ring_visible()),
+            ("has_clumps", !g.clumps.is_empty()),
+            ("has_visible_clumps", vis.clumps_visible()),
             ("has_dust_lane", g.dust_lane.is_some()),
             ("has_tidal", g.tidal.is_some()),
             ("has_artifact", g.artifact.is_some()),
@@ -265,6 +280,10 @@ mod tests {
             "difficulty",
             "bulge_fraction",
             "has_ring",
+            "has_visible_ring",
+            "has_visible_bar",
+            "has_clumps",
+            "has_visible_clumps",
             "n_clumps",
             "spiral.pitch_deg",
             "clump_boxes",

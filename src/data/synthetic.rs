@@ -1,5 +1,8 @@
 //! `synthetic`: galaxies of the synthetic universe rendered as survey-like cutouts, labelled from
-//! their known truth (ring, bar, edge-on, featured, merger, clumpy).
+//! their known truth (ring, bar, edge-on, featured, merger, clumpy). `ring`, `bar` and `clumpy`
+//! are the features an expert could mark in the cutout at this size and survey (in the truth
+//! and visible, [`Visibility`]); `ring-physical`, `bar-physical` and `clumpy-physical` the
+//! truth alone, seen or not.
 //!
 //! Galaxy `id` is `universe::sample_galaxy(data_seed, id)` and its pixels come from
 //! `universe::render(.., data_seed)`, so a split is a pure function of `(data_seed, first id, n,
@@ -14,7 +17,8 @@ use crate::spec::{Survey, Target};
 use crate::universe::observe::to_display_planes;
 use crate::universe::population::sample_galaxy;
 use crate::universe::{
-    Galaxy, PopulationConfig, RenderConfig, TreeLink, TrueAnswers, VoteProbabilities, render,
+    Galaxy, PopulationConfig, RenderConfig, TreeLink, TrueAnswers, Visibility, VoteProbabilities,
+    render,
 };
 use rayon::prelude::*;
 
@@ -23,12 +27,33 @@ const MAX_SCAN_PER_ITEM: u64 = 2_000;
 /// Galaxies sampled per parallel chunk while scanning.
 const CHUNK: u64 = 4096;
 
-/// Whether galaxy `g` is a positive for `target`.
-pub fn label(g: &Galaxy, target: Target) -> bool {
+/// Every target the `synthetic` source provides (what `data::provides` should list for it).
+pub const TARGETS: &[Target] = &[
+    Target::Ring,
+    Target::RingPhysical,
+    Target::Bar,
+    Target::BarPhysical,
+    Target::EdgeOn,
+    Target::Featured,
+    Target::Merger,
+    Target::Clumpy,
+    Target::ClumpyPhysical,
+    Target::Gz2Answers,
+];
+
+/// Whether galaxy `g` is a positive for `target` in a cutout rendered with `cfg`.
+///
+/// `ring`, `bar` and `clumpy` are what an expert would mark: the feature is in the truth *and*
+/// visible at `cfg`'s size and survey ([`Visibility`]); `ring-physical`, `bar-physical` and
+/// `clumpy-physical` are the truth alone.
+pub fn label(g: &Galaxy, target: Target, cfg: &RenderConfig) -> bool {
     match target {
-        Target::Ring => g.ring.is_some(),
-        Target::Bar => g.bar.is_some(),
-        Target::Clumpy => !g.clumps.is_empty(),
+        Target::Ring => g.ring.is_some() && Visibility::of(g, cfg).ring_visible(),
+        Target::RingPhysical => g.ring.is_some(),
+        Target::Bar => g.bar.is_some() && Visibility::of(g, cfg).bar_visible(),
+        Target::BarPhysical => g.bar.is_some(),
+        Target::Clumpy => !g.clumps.is_empty() && Visibility::of(g, cfg).clumps_visible(),
+        Target::ClumpyPhysical => !g.clumps.is_empty(),
         Target::Merger => g.kind == crate::universe::GalaxyType::Merger,
         Target::EdgeOn => TrueAnswers::from_galaxy(g).disk_edge_on == Some(true),
         Target::Featured => {
@@ -81,6 +106,7 @@ pub(super) struct Draw {
 /// `n` galaxies starting at id `start` (kept by class quota if `positive_fraction` is set).
 pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataError> {
     let pop = PopulationConfig::default();
+    let cfg = RenderConfig::new(d.size, survey(d.survey));
     let galaxies = match d.positive_fraction {
         None => (start..start + n as u64)
             .into_par_iter()
@@ -100,13 +126,18 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
                         missing: want[1],
                     });
                 }
-                let chunk: Vec<Galaxy> = (next..next + CHUNK)
+                // Labels of the target asked for (visibility needs a render), in parallel.
+                let chunk: Vec<(Galaxy, bool)> = (next..next + CHUNK)
                     .into_par_iter()
-                    .map(|id| sample_galaxy(d.seed, id, &pop))
+                    .map(|id| {
+                        let g = sample_galaxy(d.seed, id, &pop);
+                        let positive = label(&g, d.target, &cfg);
+                        (g, positive)
+                    })
                     .collect();
                 next += CHUNK;
-                for g in chunk {
-                    let class = label(&g, d.target) as usize;
+                for (g, positive) in chunk {
+                    let class = positive as usize;
                     if want[class] > 0 {
                         want[class] -= 1;
                         kept.push(g);
@@ -116,7 +147,6 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
             kept
         }
     };
-    let cfg = RenderConfig::new(d.size, survey(d.survey));
     let images: Vec<Vec<f32>> = galaxies
         .par_iter()
         .map(|g| to_display_planes(&render(g, &cfg, d.seed)))
@@ -130,7 +160,9 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
             .collect();
         (t.concat(), tree.n_answers())
     } else {
-        let t = galaxies.iter().map(|g| label(g, d.target) as u8 as f32);
+        let t = galaxies
+            .par_iter()
+            .map(|g| label(g, d.target, &cfg) as u8 as f32);
         (t.collect(), 1)
     };
     Ok(Dataset {
@@ -177,8 +209,61 @@ mod tests {
         assert_eq!(a, generate(&d, 0, 40).unwrap());
         assert!(a.images.iter().all(|v| (0.0..=1.0).contains(v)));
         // natural prevalence of rings is low
-        let n = generate(&draw(Target::Ring, None), 0, 400).unwrap();
+        let n = generate(&draw(Target::RingPhysical, None), 0, 400).unwrap();
         let pos = n.targets.iter().filter(|&&t| t == 1.0).count();
         assert!(pos < 60, "{pos} rings in 400");
+        // balancing uses the target asked for: a balanced `ring` set holds only visible rings,
+        // a balanced `ring-physical` set mostly invisible ones
+        let cfg = RenderConfig::new(32, crate::universe::Survey::DecalsLike);
+        let pop = PopulationConfig::default();
+        let kept = |t: Target| {
+            let d = generate(&draw(t, Some(0.5)), 0, 40).unwrap();
+            assert_eq!(d.targets.iter().filter(|&&t| t == 1.0).count(), 20);
+            d
+        };
+        let (vis, phys) = (kept(Target::Ring), kept(Target::RingPhysical));
+        assert_ne!(vis.images, phys.images);
+        let scan: Vec<Galaxy> = (0..3000).map(|id| sample_galaxy(4, id, &pop)).collect();
+        let visible = scan.iter().filter(|g| label(g, Target::Ring, &cfg)).count();
+        let physical = scan
+            .iter()
+            .filter(|g| label(g, Target::RingPhysical, &cfg))
+            .count();
+        assert!(
+            visible * 3 < physical,
+            "{visible} visible of {physical} rings"
+        );
+    }
+
+    #[test]
+    fn visible_features_are_rarer_than_physical_ones_and_a_subset() {
+        let pop = PopulationConfig::default();
+        let gals: Vec<Galaxy> = (0..3000)
+            .into_par_iter()
+            .map(|id| sample_galaxy(9, id, &pop))
+            .collect();
+        let cfg = RenderConfig::new(64, crate::universe::Survey::DecalsLike);
+        for (seen, truth) in [
+            (Target::Ring, Target::RingPhysical),
+            (Target::Bar, Target::BarPhysical),
+            (Target::Clumpy, Target::ClumpyPhysical),
+        ] {
+            let (mut v, mut p) = (0, 0);
+            for g in &gals {
+                let (a, b) = (label(g, seen, &cfg), label(g, truth, &cfg));
+                assert!(
+                    !a || b,
+                    "galaxy {} visible {seen:?} but not in the truth",
+                    g.id
+                );
+                v += a as usize;
+                p += b as usize;
+            }
+            assert!(v > 0 && v < p, "{seen:?}: {v} visible of {p}");
+        }
+        // smaller cutouts show fewer rings
+        let small = RenderConfig::new(32, crate::universe::Survey::DecalsLike);
+        let count = |c: &RenderConfig| gals.iter().filter(|g| label(g, Target::Ring, c)).count();
+        assert!(count(&small) < count(&cfg));
     }
 }

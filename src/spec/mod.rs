@@ -208,18 +208,26 @@ pub enum Target {
     /// `shapes`: is the blob elongated (axis ratio < 0.7)?
     #[default]
     Elongated,
-    /// `synthetic`: does the galaxy have a ring?
+    /// `synthetic`: does the galaxy show a ring an expert would mark: one in the truth that is
+    /// also resolved, bright and contrasted enough in the cutout at `data.image_size` and
+    /// `data.survey` (`universe::visibility`)?
     Ring,
-    /// `synthetic`: does it have a bar (weak or strong)?
+    /// `synthetic`: does the galaxy have a ring in its truth, seen or not?
+    RingPhysical,
+    /// `synthetic`: does it show a bar (weak or strong) that is visible in the cutout?
     Bar,
+    /// `synthetic`: does it have a bar in its truth, seen or not?
+    BarPhysical,
     /// `synthetic`: is it an edge-on disk (Galaxy Zoo's "disk-edge-on: yes")?
     EdgeOn,
     /// `synthetic`: is it "featured or disk" rather than smooth (Galaxy Zoo's first question)?
     Featured,
     /// `synthetic`: is it a merger?
     Merger,
-    /// `synthetic`: does it have giant star-forming clumps?
+    /// `synthetic`: does it show at least one star-forming clump visible in the cutout?
     Clumpy,
+    /// `synthetic`: does it have star-forming clumps in its truth, seen or not?
+    ClumpyPhysical,
     /// `synthetic`: the 37 Galaxy Zoo 2 answers (Kaggle Galaxy Challenge targets: vote fractions
     /// of a simulated crowd, weighted along the tree); Dieleman's normalised head, MSE, RMSE.
     /// `catalog`: the same from columns `Class1.1` ... `Class11.6` (the Kaggle training file).

@@ -13,6 +13,9 @@
 //! * [`observe`] owns survey profiles, noise, the RGB stretch and PNG output.
 //! * [`trees`] expresses the true answers and vote probabilities in a real Galaxy Zoo tree
 //!   (GZ2's 37 Kaggle columns or GZ DECaLS's), via [`tree`](crate::tree).
+//! * [`visibility`] says whether a ring, bar or clump of the truth can be seen in the cutout at
+//!   a given size and survey (its size against the PSF, S/N against the noise, contrast against
+//!   the galaxy under it): the labels an expert would give.
 //! * [`terrestrial`] owns the non-astronomical proxy images (dead-leaves scenes in classes) used
 //!   for ImageNet-style pretraining.
 //!
@@ -43,6 +46,7 @@ pub mod terrestrial;
 #[cfg(test)]
 mod tests;
 pub mod trees;
+pub mod visibility;
 
 pub use answers::{
     ArmCount, BarStrength, BulgeSize, EdgeOnBulge, Merging, OddFeature, Question, Roundness,
@@ -55,6 +59,7 @@ pub use population::{
 };
 pub use render::{Fov, RenderConfig, render, render_batch, render_noise_free};
 pub use trees::TreeLink;
+pub use visibility::{Signal, Visibility};
 
 /// Errors from the universe module (only file output can fail).
 #[derive(Debug, thiserror::Error)]
