@@ -1,9 +1,12 @@
 //! Datasets: images plus targets, split into train / validation / test, from a registered source.
 //!
-//! A [`Dataset`] is a dense `N x C x H x W` f32 array with one target per image. The test split
-//! depends only on `data.data_seed` (it is the same for every run of an experiment, so runs are
-//! compared on the same galaxies); the training and validation draws depend on the run seed as
-//! well, so error bars over seeds include the sampling of the training set.
+//! A [`Dataset`] is a dense `N x C x H x W` f32 array with one target per image. A generated
+//! (synthetic or shapes) test split depends on `data.data_seed` and the run seed: every arm of
+//! one seed is tested on the same galaxies (so arms are compared paired, seed by seed), and each
+//! seed on new ones (so the spread over seeds includes the sampling of the test set). A
+//! catalogue's test split is fixed by the catalogue (`test_file`, `cv_folds` or `data_seed`).
+//! The training draw depends on the run seed; the validation set is a seeded share
+//! (`data.val_fraction`) of the labelled training galaxies, or a separate draw of `data.val_size`.
 
 pub mod augment;
 pub mod catalog;
@@ -35,6 +38,17 @@ impl Dataset {
 
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
+    }
+
+    /// The same layout with no images.
+    pub fn clone_empty(&self) -> Dataset {
+        Dataset {
+            channels: self.channels,
+            size: self.size,
+            images: Vec::new(),
+            targets: Vec::new(),
+            target_len: self.target_len,
+        }
     }
 
     pub fn image_len(&self) -> usize {
@@ -143,19 +157,63 @@ pub fn unavailable(spec: &RunSpec) -> Option<String> {
         })
 }
 
-/// Index ranges of the item streams: test items first, each seed's training pool after.
+/// Index ranges of the item streams: each seed's test items first (`TEST_STRIDE` apart), each
+/// seed's training pool after.
 const TRAIN_OFFSET: u64 = 1 << 32;
+const TEST_STRIDE: u64 = 1 << 24;
+
+/// Galaxies of the validation set carved out of `train_size` labelled ones.
+pub fn val_count(d: &crate::spec::DataConfig) -> usize {
+    if d.val_size > 0 {
+        return 0;
+    }
+    let k = (d.val_fraction * d.train_size as f64).round() as usize;
+    k.min(d.train_size.saturating_sub(2))
+}
+
+/// Split `k` galaxies (a seeded draw) off `data` as the validation set; the rest keep their order.
+pub fn split_validation(data: Dataset, k: usize, seed: u64) -> (Dataset, Dataset) {
+    use rand::seq::SliceRandom;
+    let mut idx: Vec<usize> = (0..data.len()).collect();
+    idx.shuffle(&mut crate::rng::stream(seed, "data/validation-split"));
+    let mut val: Vec<usize> = idx[..k.min(idx.len())].to_vec();
+    val.sort_unstable();
+    let train: Vec<usize> = (0..data.len())
+        .filter(|i| val.binary_search(i).is_err())
+        .collect();
+    let take = |rows: &[usize]| {
+        let (images, targets) = data.gather(rows);
+        Dataset {
+            images,
+            targets,
+            ..data.clone_empty()
+        }
+    };
+    (take(&train), take(&val))
+}
 
 /// Build the splits a run trains and tests on.
 pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
+    let s = build_pools(spec)?;
+    let k = val_count(&spec.data);
+    if k == 0 {
+        return Ok(s);
+    }
+    let (train, val) = split_validation(s.train, k, spec.seed);
+    Ok(Splits { train, val, ..s })
+}
+
+/// The splits before the validation share is carved out of the training galaxies.
+fn build_pools(spec: &RunSpec) -> Result<Splits, DataError> {
     check(spec)?;
     let d = &spec.data;
+    let test_start = TEST_STRIDE * spec.seed;
     match d.source {
         DataSource::Shapes => {
             let make = |start: u64, n: usize| shapes::generate(d.data_seed, start, n, d.image_size);
             let train_start = TRAIN_OFFSET * (1 + spec.seed);
             Ok(Splits {
-                test: make(0, d.test_size),
+                test: make(test_start, d.test_size),
                 train: make(train_start, d.train_size),
                 val: make(train_start + d.train_size as u64, d.val_size),
             })
@@ -172,7 +230,7 @@ pub fn build(spec: &RunSpec) -> Result<Splits, DataError> {
             // pool scans ahead, so the validation set starts half-way between pools.
             let train_start = TRAIN_OFFSET * (1 + spec.seed);
             Ok(Splits {
-                test: synthetic::generate(&draw, 0, d.test_size)?,
+                test: synthetic::generate(&draw, test_start, d.test_size)?,
                 train: synthetic::generate(&draw, train_start, d.train_size)?,
                 val: synthetic::generate(&draw, train_start + TRAIN_OFFSET / 2, d.val_size)?,
             })
@@ -261,4 +319,45 @@ fn read_rows(
         _ => catalog::Want::Nothing,
     };
     Ok(catalog::read_catalogue(path, images, c, want)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_is_a_seeded_share_of_the_training_galaxies() {
+        let data = Dataset {
+            channels: 1,
+            size: 1,
+            images: (0..10).map(|i| i as f32).collect(),
+            targets: (0..10).map(|i| (i % 2) as f32).collect(),
+            target_len: 1,
+        };
+        let (train, val) = split_validation(data.clone(), 3, 7);
+        assert_eq!((train.len(), val.len()), (7, 3));
+        let mut all: Vec<f32> = train.images.iter().chain(&val.images).copied().collect();
+        all.sort_by(f32::total_cmp);
+        assert_eq!(all, data.images, "every galaxy in exactly one split");
+        assert_eq!(
+            split_validation(data.clone(), 3, 7),
+            (train.clone(), val.clone())
+        );
+        assert_ne!(
+            split_validation(data, 3, 8).1,
+            val,
+            "the draw depends on the seed"
+        );
+        let d = crate::spec::DataConfig {
+            train_size: 25,
+            ..Default::default()
+        };
+        assert_eq!(val_count(&d), 5);
+        let d = crate::spec::DataConfig { val_size: 40, ..d };
+        assert_eq!(
+            val_count(&d),
+            0,
+            "a separate validation set replaces the share"
+        );
+    }
 }

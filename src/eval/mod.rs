@@ -54,6 +54,7 @@ pub fn try_compute(metric: Metric, p: &[f32], y: &[f32]) -> Result<f64, EvalErro
     Ok(match metric {
         Metric::Accuracy => accuracy(p, y),
         Metric::RocAuc => roc_auc(p, y),
+        Metric::PrAuc => pr_auc(p, y),
         Metric::F1 => f1(p, y),
         Metric::LogLoss => log_loss(p, y),
         Metric::Rmse => rmse(p, y),
@@ -118,6 +119,32 @@ pub fn mean_baseline(train: &[f32], answers: usize, n: usize) -> Vec<f32> {
     mean.repeat(n)
 }
 
+/// The constant vote-fraction prediction for vote-count targets: per answer, the mean over the
+/// training galaxies asked its question of the answer's fraction of that question's votes
+/// (`counts`: `N x answers` vote counts). Each question's fractions sum to 1 (or are all 0 when
+/// no training galaxy was asked it). Score it like the network, with [`asked_fractions`] and
+/// [`rmse`]: then `rmse_mean_baseline` and `rmse` are in the same units.
+pub fn mean_fraction_baseline(counts: &[f32], tree: &Tree) -> Vec<f32> {
+    let a = tree.n_answers();
+    let mut sum = vec![0f64; a];
+    let mut asked = vec![0usize; a];
+    for row in counts.chunks_exact(a.max(1)) {
+        for q in tree.question_slices() {
+            let total: f32 = row[q.clone()].iter().sum();
+            if total > 0.0 {
+                for i in q {
+                    sum[i] += (row[i] / total) as f64;
+                    asked[i] += 1;
+                }
+            }
+        }
+    }
+    sum.iter()
+        .zip(&asked)
+        .map(|(s, &n)| if n == 0 { 0.0 } else { (s / n as f64) as f32 })
+        .collect()
+}
+
 /// Kaggle Galaxy Zoo RMSE: `sqrt(mean over galaxies and answers of (pred - target)^2)`, with
 /// `p` and `y` the `N x answers` predictions and targets flattened image-major (every galaxy has
 /// the same number of answers, so this equals the mean over the flat values). NaN when empty.
@@ -174,6 +201,37 @@ pub fn roc_auc(p: &[f32], y: &[f32]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
+/// Area under the precision-recall curve as average precision (scikit-learn's
+/// `average_precision_score`): `sum_k (R_k - R_{k-1}) P_k` over the distinct scores taken as
+/// thresholds, highest first (tied scores enter together). Its chance level is the positive
+/// prevalence, which makes it the readable score for a rare class. NaN without positives.
+pub fn pr_auc(p: &[f32], y: &[f32]) -> f64 {
+    let pos = y.iter().filter(|&&t| t >= 0.5).count() as f64;
+    if pos == 0.0 {
+        return f64::NAN;
+    }
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let (mut tp, mut fp, mut ap, mut last_recall) = (0f64, 0f64, 0f64, 0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j < idx.len() && p[idx[j]] == p[idx[i]] {
+            if y[idx[j]] >= 0.5 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            j += 1;
+        }
+        let recall = tp / pos;
+        ap += (recall - last_recall) * tp / (tp + fp);
+        last_recall = recall;
+        i = j;
+    }
+    ap
+}
+
 pub fn f1(p: &[f32], y: &[f32]) -> f64 {
     let (mut tp, mut fp, mut fn_) = (0f64, 0f64, 0f64);
     for (&p, &y) in p.iter().zip(y) {
@@ -221,6 +279,31 @@ mod tests {
             -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
         assert!((log_loss(&p, &y) - ll).abs() < 1e-6);
         assert!(roc_auc(&p, &[1.0; 5]).is_nan());
+        // thresholds 0.9 (P 1, R 1/3), 0.6 (P 2/3, R 2/3), 0.4 (P 3/4, R 1), 0.2 (R stays 1)
+        let ap = (1.0 + 2.0 / 3.0 + 3.0 / 4.0) / 3.0;
+        assert!((pr_auc(&p, &y) - ap).abs() < 1e-12);
+        assert!(pr_auc(&p, &[0.0; 5]).is_nan());
+    }
+
+    #[test]
+    fn mean_fraction_baseline_is_in_fraction_units() {
+        let tree = Tree::decals();
+        let a = tree.n_answers();
+        let q = tree.question_slices()[0].clone();
+        // two galaxies asked the first question: votes (3, 1, ...) and (1, 1, ...)
+        let mut counts = vec![0f32; 2 * a];
+        counts[q.start] = 3.0;
+        counts[q.start + 1] = 1.0;
+        counts[a + q.start] = 1.0;
+        counts[a + q.start + 1] = 1.0;
+        let base = mean_fraction_baseline(&counts, &tree);
+        // (0.75 + 0.5) / 2 and (0.25 + 0.5) / 2; questions nobody was asked stay 0
+        assert_eq!((base[q.start], base[q.start + 1]), (0.625, 0.375));
+        let (p, y) = asked_fractions(&base.repeat(2), &counts, &tree);
+        assert_eq!(p.len(), 2 * q.len());
+        // errors of 0.125 on two answers of each galaxy, 0 on the rest of the question
+        let want = (4.0 * 0.125f64.powi(2) / (2 * q.len()) as f64).sqrt();
+        assert!((rmse(&p, &y) - want).abs() < 1e-6, "{}", rmse(&p, &y));
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod dieleman;
 pub mod heads;
 mod import;
 pub mod invariance;
-mod layers;
+pub(crate) mod layers;
 mod linear;
 pub mod loss;
 mod params;

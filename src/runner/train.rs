@@ -55,7 +55,9 @@ pub fn run(
     let (c, size) = (splits.train.channels, splits.train.size);
     let mut model = Model::with_head(&spec.model, &head, c, size, &params, device)?;
     let (pretrain, data) = (&spec.pretrain, &spec.data);
-    train::pretrain::load_backbone(pretrain, &spec.model, data, cache, &params, device)?;
+    let pretrain = train::pretrain::seeded(pretrain, spec.seed);
+    let loaded =
+        train::pretrain::load_backbone(&pretrain, &spec.model, data, cache, &params, device)?;
     model.set_frozen_backbone(spec.train.freeze_backbone);
     let checkpoint_dir = dir
         .filter(|_| spec.train.checkpoint)
@@ -71,21 +73,31 @@ pub fn run(
     } else {
         (&outputs, &answers)
     };
-    let history = train::fit(
-        net,
-        &params,
-        loss_fn,
-        &splits.train,
-        &spec.train,
-        device,
-        train::FitOptions {
-            seed: spec.seed,
-            val: Some(&splits.val),
-            checkpoint: checkpoint_dir.as_deref(),
-            augment: spec.model.invariance == Invariance::Augment,
-            on_epoch,
-        },
-    )?;
+    // head-only on a binary or class target: a converged linear probe, not gradient steps
+    let probe_fit = spec.train.freeze_backbone
+        && (binary || classes.is_some())
+        && spec.model.invariance != Invariance::Augment;
+    let (history, probe) = if probe_fit {
+        let fit = train::probe::fit_head(&model, &params, &splits.train, &splits.val, device)?;
+        (train::History::default(), Some(fit))
+    } else {
+        let h = train::fit(
+            net,
+            &params,
+            loss_fn,
+            &splits.train,
+            &spec.train,
+            device,
+            train::FitOptions {
+                seed: spec.seed,
+                val: Some(&splits.val),
+                checkpoint: checkpoint_dir.as_deref(),
+                augment: spec.model.invariance == Invariance::Augment,
+                on_epoch,
+            },
+        )?;
+        (h, None)
+    };
     // what the metrics see: probabilities for a binary target, answer fractions otherwise
     let shown = |x: &Tensor| -> candle_core::Result<Tensor> {
         let y = model.forward_outputs(x, false)?;
@@ -116,15 +128,30 @@ pub fn run(
     let mut m = Metrics::new();
     // bootstrap replicates over test galaxies, resampled by the data seed (paired across runs)
     let (mut boot, seed, y) = (Bootstrap::new(), spec.data.data_seed, &splits.test.targets);
-    for &metric in &spec.eval.metrics {
+    let metrics = match spec.eval.metrics.is_empty() {
+        true => crate::spec::task::default_metrics(spec.task.target),
+        false => spec.eval.metrics.clone(),
+    };
+    for &metric in &metrics {
         let v = match metric {
             Metric::EquivarianceSpread => {
                 dataset_equivariance_spread(&shown, &splits.test, EVAL_BATCH, device)?
             }
             Metric::RmseMeanBaseline => {
                 let t = splits.test.target_len;
-                let base = eval::mean_baseline(&splits.train.targets, t, splits.test.len());
-                eval::rmse(&base, &splits.test.targets)
+                match &votes {
+                    // in the units of `rmse`: fractions of the questions each galaxy was asked
+                    Some(tree) => {
+                        let base = eval::mean_fraction_baseline(&splits.train.targets, tree);
+                        let base = base.repeat(splits.test.len());
+                        let (b, y) = eval::asked_fractions(&base, &splits.test.targets, tree);
+                        eval::rmse(&b, &y)
+                    }
+                    None => {
+                        let base = eval::mean_baseline(&splits.train.targets, t, splits.test.len());
+                        eval::rmse(&base, &splits.test.targets)
+                    }
+                }
             }
             Metric::Accuracy if classes.is_some() => {
                 let reps = bootstrap::replicates_multiclass(&rows, y, seed);
@@ -144,22 +171,78 @@ pub fn run(
                 v
             }
         };
-        if v.is_finite() {
-            m.insert(metric.as_str().to_string(), v);
+        if !v.is_finite() {
+            anyhow::bail!(
+                "metric `{}` is {v} on {} test galaxies; expected a finite value (a constant \
+                 prediction, or a test set with one class only, has no {})",
+                metric.as_str(),
+                splits.test.len(),
+                metric.as_str()
+            );
         }
+        m.insert(metric.as_str().to_string(), v);
     }
-    if let Some(&last) = history.train_loss.last() {
-        m.insert("train_loss".to_string(), last);
-    }
-    if let Some(best) = history.best_epoch {
-        m.insert(
-            "epochs_trained".to_string(),
-            history.train_loss.len() as f64,
-        );
-        if let Some(&v) = history.val_loss.get(best) {
-            m.insert("val_loss".to_string(), v);
-        }
+    m.extend(baselines(&splits, binary, classes));
+    m.extend(training_record(&history, probe.as_ref()));
+    if let train::pretrain::Loaded::Pretrained(record) = &loaded {
+        m.extend(record.metrics());
     }
     boot.retain(|k, r| m.contains_key(k) && !r.is_empty() && r.iter().all(|x| x.is_finite()));
     Ok((m, boot))
+}
+
+/// What a constant guess scores, for the reference lines of tables and figures: the
+/// majority-class accuracy of the test set (binary and class targets) and the positive
+/// prevalence (binary: the PR-AUC of a random ranking).
+fn baselines(splits: &data::Splits, binary: bool, classes: Option<usize>) -> Metrics {
+    let mut m = Metrics::new();
+    let y = &splits.test.targets;
+    if y.is_empty() {
+        return m;
+    }
+    if binary {
+        let prevalence = y.iter().filter(|&&t| t >= 0.5).count() as f64 / y.len() as f64;
+        m.insert("prevalence".into(), prevalence);
+        m.insert("majority_accuracy".into(), prevalence.max(1.0 - prevalence));
+    } else if let Some(k) = classes {
+        let mut counts = vec![0usize; k];
+        for &t in y {
+            if let Some(c) = counts.get_mut(t as usize) {
+                *c += 1;
+            }
+        }
+        let top = counts.iter().copied().max().unwrap_or(0);
+        m.insert("majority_accuracy".into(), top as f64 / y.len() as f64);
+    }
+    m
+}
+
+/// How training went: the final training loss, the validation loss of the kept weights, the
+/// optimizer steps taken and where the kept weights were (gradient training), or the probe's
+/// penalty and convergence (a linear probe).
+fn training_record(h: &train::History, probe: Option<&train::probe::ProbeFit>) -> Metrics {
+    let mut m = Metrics::new();
+    if let Some(p) = probe {
+        m.insert("train_loss".into(), p.train_loss);
+        if p.val_loss.is_finite() {
+            m.insert("val_loss".into(), p.val_loss);
+        }
+        m.insert("probe_lambda".into(), p.lambda);
+        m.insert("probe_grad_norm".into(), p.grad_norm);
+        return m;
+    }
+    if let Some(&last) = h.train_loss.last() {
+        m.insert("train_loss".into(), last);
+    }
+    m.insert("epochs_trained".into(), h.train_loss.len() as f64);
+    m.insert("steps_trained".into(), h.steps as f64);
+    m.insert("stopped_early".into(), f64::from(u8::from(h.stopped_early)));
+    if let Some(best) = h.best_epoch {
+        m.insert("best_step".into(), ((best + 1) * h.steps_per_epoch) as f64);
+        let at = h.val_epochs.iter().position(|&e| e == best);
+        if let Some(v) = at.and_then(|i| h.val_loss.get(i)) {
+            m.insert("val_loss".into(), *v);
+        }
+    }
+    m
 }

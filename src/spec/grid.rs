@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Bumped whenever a code change alters what a run computes, so old run ids are not reused.
-pub const RUN_FORMAT_VERSION: u32 = 3;
+pub const RUN_FORMAT_VERSION: u32 = 4;
 
 /// Everything one run needs, fully resolved. Its hash is the run id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +130,13 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
             }
         })?;
         check_sizes(&s, exp.kind, text, file)?;
+        let mut s = s;
+        if exp.kind == ExperimentKind::Train {
+            check_metrics(&s, text, file)?;
+            if s.eval.metrics.is_empty() {
+                s.eval.metrics = super::task::default_metrics(s.task.target);
+            }
+        }
         for &seed in &exp.seeds {
             runs.push(RunSpec {
                 experiment: exp.name.clone(),
@@ -149,6 +156,32 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         }
     }
     Ok(runs)
+}
+
+/// Every `eval.metrics` entry is valid for the run's target (`spec::task`).
+fn check_metrics(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> {
+    let valid = super::task::valid_metrics(s.task.target);
+    match s.eval.metrics.iter().find(|m| !valid.contains(m)) {
+        None => Ok(()),
+        Some(bad) => {
+            let (line, col) = super::load::locate_in(text, "eval", "metrics", Some(bad.as_str()));
+            Err(SpecError::At {
+                file: file.into(),
+                line,
+                col,
+                msg: format!(
+                    "eval.metrics: `{}` does not apply to task.target `{}`; expected some of {}",
+                    bad.as_str(),
+                    super::yaml_name(&s.task.target),
+                    valid
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        }
+    }
 }
 
 fn check_sizes(
@@ -180,8 +213,15 @@ fn check_sizes(
         ),
         (
             "early_stopping_patience",
-            s.train.early_stopping_patience.is_none() || s.data.val_size > 0,
-            "train.early_stopping_patience needs a validation set: set data.val_size > 0",
+            s.train.early_stopping_patience.is_none()
+                || s.data.val_size > 0
+                || s.data.val_fraction > 0.0,
+            "train.early_stopping_patience needs a validation set: set data.val_fraction or data.val_size > 0",
+        ),
+        (
+            "val_fraction",
+            (0.0..0.9).contains(&s.data.val_fraction),
+            "data.val_fraction must be in [0, 0.9)",
         ),
         (
             "source",
@@ -236,15 +276,6 @@ fn check_sizes(
                     .as_ref()
                     .is_some_and(|c| c.label_column.is_some() && c.classes.is_some()),
             "task.target `class` needs data.catalog.label_column and data.catalog.classes",
-        ),
-        (
-            "metrics",
-            s.task.target != crate::spec::Target::Class
-                || s.eval
-                    .metrics
-                    .iter()
-                    .all(|m| *m == crate::spec::Metric::Accuracy),
-            "task.target `class` is scored by eval.metrics [accuracy] only",
         ),
         (
             "question",

@@ -96,6 +96,28 @@ pub fn locate(text: &str, needle: &str) -> (usize, usize) {
     (1, 1)
 }
 
+/// 1-based line and column of `key` inside the top-level section `section` (block or flow
+/// style), pointing at `value` on that line when it is there; falls back to [`locate`].
+pub fn locate_in(text: &str, section: &str, key: &str, value: Option<&str>) -> (usize, usize) {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let top = !line.starts_with([' ', '\t', '#']) && !line.trim().is_empty();
+        if top {
+            inside = line.starts_with(&format!("{section}:"));
+        }
+        if !inside {
+            continue;
+        }
+        if let Some(c) = line.find(&format!("{key}:")) {
+            let col = value
+                .and_then(|v| line[c..].find(v).map(|o| c + o))
+                .unwrap_or(c);
+            return (i + 1, col + 1);
+        }
+    }
+    locate(text, key)
+}
+
 fn at(text: &str, file: &str, key: &str, msg: String) -> SpecError {
     let (line, col) = locate(text, key);
     SpecError::At {
@@ -182,7 +204,39 @@ fn validate(exp: &Experiment, text: &str, file: &str) -> Result<(), SpecError> {
     // Every profile must produce a valid experiment, and every grid point a valid run.
     for profile in [Profile::Smoke, Profile::Cpu, Profile::Gpu] {
         let resolved = with_profile(exp, profile, text, file)?;
-        super::grid::expand(&resolved, text, file)?;
+        let runs = super::grid::expand(&resolved, text, file)?;
+        check_report_metrics(exp, &runs, text, file)?;
+    }
+    Ok(())
+}
+
+/// `report.metrics` and `report.power_law` name only what the experiment's runs record.
+fn check_report_metrics(
+    exp: &Experiment,
+    runs: &[super::RunSpec],
+    text: &str,
+    file: &str,
+) -> Result<(), SpecError> {
+    let mut known: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| super::task::recorded(r.kind, r.task.target))
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    let asked = exp.report.metrics.iter().flatten().map(|m| ("metrics", m));
+    for (key, name) in asked.chain(exp.report.power_law.iter().map(|m| ("power_law", m))) {
+        if !known.contains(&name.as_str()) {
+            let (line, col) = locate_in(text, "report", key, Some(name));
+            return Err(SpecError::At {
+                file: file.into(),
+                line,
+                col,
+                msg: format!(
+                    "report.{key}: `{name}` is not recorded by these runs; expected one of {}",
+                    known.join(", ")
+                ),
+            });
+        }
     }
     Ok(())
 }

@@ -19,12 +19,13 @@ mod grid;
 mod invariance;
 mod load;
 mod pretrain;
+pub mod task;
 
 pub use catalog::{CatalogConfig, Stretch, VoteTree};
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
-pub use load::{SpecError, load, locate, parse_str, with_profile};
+pub use load::{SpecError, load, locate, locate_in, parse_str, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
 
 use serde::{Deserialize, Serialize};
@@ -150,9 +151,16 @@ pub struct DataConfig {
     pub image_size: usize,
     #[serde(default = "d_train_size")]
     pub train_size: usize,
-    /// Held out from training for early stopping / model selection (0 = none).
+    /// A separate validation set of this many galaxies, drawn beside the training pool
+    /// (0 = none: the validation set comes out of the pool, see `val_fraction`).
     #[serde(default)]
     pub val_size: usize,
+    /// Share of the `train_size` labelled galaxies held out (a seeded draw, stream
+    /// `data/validation-split`) as the validation set for early stopping and for the linear
+    /// probe's penalty; the model trains on the rest. 0 = no validation set. Ignored when
+    /// `val_size` > 0.
+    #[serde(default = "d_val_fraction", skip_serializing_if = "is_d_val_fraction")]
+    pub val_fraction: f64,
     #[serde(default = "d_test_size")]
     pub test_size: usize,
     /// Seed of the data itself; the test set depends only on this, not on the run seed.
@@ -183,6 +191,12 @@ fn d_train_size() -> usize {
 fn d_test_size() -> usize {
     500
 }
+fn d_val_fraction() -> f64 {
+    0.2
+}
+fn is_d_val_fraction(v: &f64) -> bool {
+    *v == d_val_fraction()
+}
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -191,6 +205,7 @@ impl Default for DataConfig {
             image_size: d_image_size(),
             train_size: d_train_size(),
             val_size: 0,
+            val_fraction: d_val_fraction(),
             test_size: d_test_size(),
             data_seed: 0,
             survey: Survey::default(),
@@ -428,10 +443,30 @@ pub struct TrainConfig {
     /// `step` schedule: factor applied at each drop.
     #[serde(default = "d_step_gamma")]
     pub step_gamma: f64,
-    /// Stop when the validation loss has not improved for this many epochs, and keep the best
-    /// epoch's weights (needs `data.val_size` > 0). Absent: train all epochs.
+    /// Stop when the validation loss has not improved for this many validation rounds, and
+    /// keep the best round's weights (needs a validation set: `data.val_fraction` > 0 or
+    /// `data.val_size` > 0). A round is one epoch, or several when `min_steps` stretches
+    /// training (then there are still about `epochs` rounds). Never stops before `min_steps`.
+    /// Absent: train every epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping_patience: Option<usize>,
+    /// At least this many optimizer steps, whatever the training-set size: small training sets
+    /// run more epochs (`max(epochs, ceil(min_steps / steps_per_epoch))`), so a 25-galaxy arm
+    /// is not starved of updates. 0 = exactly `epochs` epochs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_steps: usize,
+    /// At most this many optimizer steps (whole epochs, at least one); absent = no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+    /// Full fine-tuning (Zoobot's option): the backbone's learning rate is `lr` times this
+    /// factor (the head keeps `lr`). Absent = 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backbone_lr_factor: Option<f64>,
+    /// Full fine-tuning (Zoobot's option): layer-wise learning-rate decay: the backbone stage
+    /// `d` stages below the head trains at `lr * layer_decay^d` (times `backbone_lr_factor`).
+    /// Absent = no decay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_decay: Option<f64>,
     /// Write a checkpoint (weights + optimizer state) after every epoch into the run directory,
     /// and resume from it if the run was interrupted.
     #[serde(default)]
@@ -440,6 +475,10 @@ pub struct TrainConfig {
     /// mode, gets no gradient and no optimizer state.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub freeze_backbone: bool,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 fn d_momentum() -> f64 {
@@ -479,6 +518,10 @@ impl Default for TrainConfig {
             step_every: d_step_every(),
             step_gamma: d_step_gamma(),
             early_stopping_patience: None,
+            min_steps: 0,
+            max_steps: None,
+            backbone_lr_factor: None,
+            layer_decay: None,
             checkpoint: false,
             freeze_backbone: false,
         }
@@ -491,15 +534,20 @@ impl Default for TrainConfig {
 pub enum Metric {
     Accuracy,
     RocAuc,
+    /// Area under the precision-recall curve (average precision): for imbalanced binary
+    /// targets, where its chance level is the prevalence.
+    PrAuc,
     F1,
     /// Mean binary cross-entropy of the predicted probabilities.
     LogLoss,
     /// Kaggle Galaxy Zoo RMSE: root of the mean over galaxies and answers of the squared error
     /// between predicted and target (weighted) vote fractions.
     Rmse,
-    /// Rotation-equivariance spread: mean over test galaxies of the standard deviation, over the
-    /// 8 exact rotations / flips of the input, of the predictions (averaged over outputs). Needs
-    /// the model, not only its predictions: `eval::rotation::equivariance_spread`.
+    /// Rotation-equivariance spread, normalised: mean over test galaxies of the standard
+    /// deviation, over the 8 exact rotations / flips of the input, of the predictions (averaged
+    /// over outputs), divided by the standard deviation of the predictions across galaxies; in
+    /// [0, 1], 0 = invariant; none (a failed metric) for a constant predictor. Needs the model,
+    /// not only its predictions: `eval::rotation::dataset_equivariance_spread`.
     EquivarianceSpread,
     /// The `rmse` of a constant prediction, the mean training target of each answer: the floor a
     /// network must beat to have learned anything from the images. Needs the training targets:
@@ -512,6 +560,7 @@ impl Metric {
         match self {
             Metric::Accuracy => "accuracy",
             Metric::RocAuc => "roc_auc",
+            Metric::PrAuc => "pr_auc",
             Metric::F1 => "f1",
             Metric::LogLoss => "log_loss",
             Metric::Rmse => "rmse",
@@ -539,8 +588,9 @@ pub struct EvalConfig {
     pub tta_views: Option<usize>,
 }
 
+/// Empty: the target's defaults (`spec::task::default_metrics`), filled in when the grid expands.
 fn d_metrics() -> Vec<Metric> {
-    vec![Metric::Accuracy, Metric::RocAuc]
+    Vec::new()
 }
 
 impl Default for EvalConfig {

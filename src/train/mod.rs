@@ -1,10 +1,13 @@
 //! The training loop: seeded mini-batches, an optimizer and LR schedule, one visible step at a time.
 //!
 //! ```text
+//! epochs = clamp(epochs, ceil(min_steps / steps_per_epoch), max_steps / steps_per_epoch)
 //! for epoch (from the checkpoint's next epoch, if resuming):
 //!     shuffle (stream "train/shuffle/epoch-<e>")
 //!     for batch: lr = schedule(step); forward (train mode); loss; backward; optimizer step
-//!     validation loss (eval mode) -> keep the best weights; stop after `patience` bad epochs
+//!     at the end of a validation round (one epoch, or epochs / train.epochs of them):
+//!         validation loss (eval mode) -> keep the best weights;
+//!         stop after `patience` rounds without improvement, never before `min_steps` steps
 //!     checkpoint (weights, optimizer state, histories) if asked
 //! restore the best weights if early stopping is on
 //! ```
@@ -14,6 +17,7 @@
 pub mod checkpoint;
 pub mod optim;
 pub mod pretrain;
+pub mod probe;
 
 pub mod bench;
 
@@ -70,6 +74,26 @@ pub struct History {
     /// Epoch whose weights the model holds at the end (the best one with early stopping).
     pub best_epoch: Option<usize>,
     pub stopped_early: bool,
+    /// The epoch after which each validation loss was measured.
+    #[serde(default)]
+    pub val_epochs: Vec<usize>,
+    /// Optimizer steps taken.
+    #[serde(default)]
+    pub steps: usize,
+    /// Optimizer steps per epoch.
+    #[serde(default)]
+    pub steps_per_epoch: usize,
+}
+
+/// Epochs a fit runs and epochs per validation round, for `n` training images: `min_steps`
+/// stretches small training sets, `max_steps` caps large ones (whole epochs, at least one).
+pub fn schedule(cfg: &TrainConfig, n: usize) -> (usize, usize) {
+    let spe = n.div_ceil(cfg.batch_size.max(1)).max(1);
+    let mut epochs = cfg.epochs.max(cfg.min_steps.div_ceil(spe));
+    if let Some(m) = cfg.max_steps {
+        epochs = epochs.min((m / spe).max(1));
+    }
+    (epochs, (epochs / cfg.epochs.max(1)).max(1))
 }
 
 /// Optional parts of a fit.
@@ -127,14 +151,17 @@ pub fn fit(
     opts: FitOptions,
 ) -> Result<History> {
     let seed = opts.seed;
-    let vars = if cfg.freeze_backbone {
-        params.trainable_with_prefix("head.")
-    } else {
-        params.trainable()
-    };
-    let mut opt = Optim::new(vars, cfg);
+    let named: Vec<(String, candle_core::Var)> = params
+        .trainable_named()
+        .into_iter()
+        .filter(|(n, _)| !cfg.freeze_backbone || n.starts_with("head."))
+        .collect();
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let vars = named.into_iter().map(|(_, v)| v).collect();
+    let mut opt = Optim::with_scales(vars, optim::lr_scales(&names, cfg), cfg);
     let steps_per_epoch = data.len().div_ceil(cfg.batch_size);
-    let total = steps_per_epoch * cfg.epochs;
+    let (epochs, round) = schedule(cfg, data.len());
+    let total = steps_per_epoch * epochs;
     let mut hist = History::default();
     let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
     let mut first_epoch = 0;
@@ -149,10 +176,11 @@ pub fn fit(
     }
     // epochs since the best one (non-zero only when resuming with early stopping)
     let mut wait = match (cfg.early_stopping_patience, hist.best_epoch) {
-        (Some(_), Some(b)) => hist.val_loss.len().saturating_sub(b + 1),
+        (Some(_), Some(b)) => hist.val_epochs.iter().filter(|&&e| e > b).count(),
         _ => 0,
     };
-    for epoch in first_epoch..cfg.epochs {
+    hist.steps_per_epoch = steps_per_epoch;
+    for epoch in first_epoch..epochs {
         if hist.stopped_early {
             break;
         }
@@ -173,20 +201,23 @@ pub fn fit(
         })?;
         let mean = sum / data.len() as f64;
         hist.train_loss.push(mean);
+        hist.steps += chunks.len();
         hist.best_epoch = Some(epoch);
-        if let Some(val) = opts.val.filter(|v| !v.is_empty()) {
+        let round_ends = (epoch + 1) % round == 0 || epoch + 1 == epochs;
+        if let Some(val) = opts.val.filter(|v| !v.is_empty() && round_ends) {
             if !cfg.freeze_backbone {
                 precise_batchnorm(net, params, data, cfg.batch_size, device)?;
             }
             let v = evaluate_loss(net, loss_fn, val, cfg.batch_size, device)?;
             hist.val_loss.push(v);
+            hist.val_epochs.push(epoch);
             if let Some(patience) = cfg.early_stopping_patience {
                 if best.as_ref().is_none_or(|(b, _)| v < *b) {
                     best = Some((v, snapshot(params)?));
                     wait = 0;
                 } else {
                     wait += 1;
-                    if wait >= patience {
+                    if wait >= patience && hist.steps >= cfg.min_steps {
                         hist.stopped_early = true;
                     }
                 }
@@ -195,7 +226,7 @@ pub fn fit(
                     .iter()
                     .enumerate()
                     .min_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i);
+                    .and_then(|(i, _)| hist.val_epochs.get(i).copied());
             }
         }
         if let Some(dir) = opts.checkpoint {

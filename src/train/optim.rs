@@ -28,12 +28,50 @@ pub struct Optim {
     /// AdamW: first and second moments; SGD: the momentum buffer in `m` (`v` unused).
     m: Vec<Option<Tensor>>,
     v: Vec<Option<Tensor>>,
+    /// Per-parameter multiplier of the learning rate (all 1 unless layer-wise rates are set).
+    scales: Vec<f64>,
+}
+
+/// Learning-rate multiplier of each named parameter: 1 for the head; for the backbone
+/// `backbone_lr_factor * layer_decay^depth`, where depth counts stages down from the head (the
+/// stage is the first number in the parameter's name after `backbone.`, e.g. `stages.2` or
+/// `layer3`; parameters without one, the stem, are the deepest).
+pub fn lr_scales(names: &[String], cfg: &TrainConfig) -> Vec<f64> {
+    let stage = |n: &str| -> Option<usize> {
+        let rest = n.strip_prefix("backbone.")?;
+        let digits: String = rest
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok().map(|s: usize| s + 1)
+    };
+    let deepest = names.iter().filter_map(|n| stage(n)).max().unwrap_or(0);
+    let factor = cfg.backbone_lr_factor.unwrap_or(1.0);
+    let decay = cfg.layer_decay.unwrap_or(1.0);
+    names
+        .iter()
+        .map(|n| {
+            if !n.starts_with("backbone.") {
+                return 1.0;
+            }
+            let depth = deepest + 1 - stage(n).unwrap_or(0);
+            factor * decay.powi(depth as i32)
+        })
+        .collect()
 }
 
 impl Optim {
     pub fn new(vars: Vec<Var>, cfg: &TrainConfig) -> Self {
+        let scales = vec![1.0; vars.len()];
+        Self::with_scales(vars, scales, cfg)
+    }
+
+    /// An optimizer whose parameter `i` trains at `lr * scales[i]`.
+    pub fn with_scales(vars: Vec<Var>, scales: Vec<f64>, cfg: &TrainConfig) -> Self {
         let n = vars.len();
         Optim {
+            scales,
             kind: cfg.optimizer,
             vars,
             lr: cfg.lr,
@@ -64,10 +102,21 @@ impl Optim {
         }
     }
 
-    /// AdamW through the engine's fused op (one kernel launch for all parameters on a GPU).
+    /// AdamW through the engine's fused op (one kernel launch per distinct learning rate for
+    /// all parameters on a GPU).
     fn adamw(&mut self, grads: &GradStore) -> Result<()> {
+        let mut distinct: Vec<f64> = self.scales.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        for scale in distinct {
+            self.adamw_group(grads, scale)?;
+        }
+        Ok(())
+    }
+
+    fn adamw_group(&mut self, grads: &GradStore, scale: f64) -> Result<()> {
         let h = adamw::Hyper {
-            lr: self.lr,
+            lr: self.lr * scale,
             weight_decay: self.weight_decay,
             beta1: BETA1,
             beta2: BETA2,
@@ -75,7 +124,11 @@ impl Optim {
             step: self.step as i32,
         };
         let mut slots = Vec::with_capacity(self.vars.len());
-        for ((param, m), v) in self.vars.iter().zip(&mut self.m).zip(&mut self.v) {
+        let vars = self.vars.iter().zip(&self.scales);
+        for (((param, s), m), v) in vars.zip(&mut self.m).zip(&mut self.v) {
+            if *s != scale {
+                continue;
+            }
             let Some(grad) = grads.get(param) else {
                 continue;
             };
@@ -116,7 +169,7 @@ impl Optim {
             } else {
                 g
             };
-            var.set(&(p - (d * self.lr)?)?)?;
+            var.set(&(p - (d * (self.lr * self.scales[i]))?)?)?;
         }
         Ok(())
     }

@@ -1,10 +1,15 @@
 //! Pretrain -> fine-tune hand-off: train a backbone on the `pretrain:` source (astro: Dirichlet-
 //! multinomial on simulated GZ DECaLS votes; terrestrial: cross-entropy on proxy classes) and
 //! cache its weights under `<cache>/pretrained/<key>/`, where the key hashes everything the
-//! weights depend on (pretraining section, model, image size, survey, run format). A sweep thus
-//! pretrains each backbone once; the cache entry is complete only once its `COMPLETE` marker
-//! exists (written last), so an interrupted pretraining is redone. Source `file` pretrains
-//! nothing: [`load_backbone`] imports the user's encoder file (`Params::import_encoder`).
+//! weights depend on (pretraining section, model, image size, survey, run format, and the
+//! pretraining seed: `pretrain.seed + run seed`, so every seed of a sweep has its own pretraining
+//! and the spread over seeds includes the pretraining's). A sweep thus pretrains each backbone
+//! once per seed; the cache entry is complete only once its `COMPLETE` marker exists (written
+//! last), so an interrupted pretraining is redone. Each pretraining holds out a tenth of its
+//! images (at least 16) and writes `record.json`: training and held-out loss per epoch and a
+//! held-out score (astro: RMSE of the expected vote fractions; terrestrial: accuracy), which the
+//! run copies into its metrics (`pretrain_*`). Source `file` pretrains nothing:
+//! [`load_backbone`] imports the user's encoder file (`Params::import_encoder`).
 
 use super::{FitOptions, Outputs, fit};
 use crate::data::pretrain as pdata;
@@ -13,6 +18,7 @@ use crate::spec::{DataConfig, ModelConfig, PretrainConfig, PretrainSource, RUN_F
 use crate::tree::Tree;
 use crate::universe::terrestrial::CLASSES;
 use candle_core::{Device, Result, Tensor};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,6 +28,41 @@ static PRETRAINING: Mutex<()> = Mutex::new(());
 
 const WEIGHTS: &str = "weights.safetensors";
 const MARKER: &str = "COMPLETE";
+const RECORD: &str = "record.json";
+
+/// How a pretraining went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainRecord {
+    /// The pretraining seed (`pretrain.seed + run seed`).
+    pub seed: u64,
+    pub train_images: usize,
+    pub held_out_images: usize,
+    pub train_loss: Vec<f64>,
+    pub held_out_loss: Vec<f64>,
+    /// `rmse` (astro: expected vs observed vote fractions) or `accuracy` (terrestrial).
+    pub held_out_metric: String,
+    pub held_out_score: f64,
+}
+
+impl PretrainRecord {
+    /// The record as run metrics: last training and held-out loss, held-out score.
+    pub fn metrics(&self) -> crate::store::Metrics {
+        let mut m = crate::store::Metrics::new();
+        let last = |v: &[f64]| v.last().copied().unwrap_or(f64::NAN);
+        m.insert("pretrain_train_loss".into(), last(&self.train_loss));
+        m.insert("pretrain_val_loss".into(), last(&self.held_out_loss));
+        m.insert("pretrain_val_score".into(), self.held_out_score);
+        m
+    }
+}
+
+/// The pretraining section of a run of seed `run_seed`: its seed offset by the run seed.
+pub fn seeded(p: &PretrainConfig, run_seed: u64) -> PretrainConfig {
+    PretrainConfig {
+        seed: p.seed.wrapping_add(run_seed),
+        ..p.clone()
+    }
+}
 
 fn key(p: &PretrainConfig, m: &ModelConfig, d: &DataConfig) -> String {
     let json = serde_json::json!({
@@ -36,7 +77,8 @@ fn key(p: &PretrainConfig, m: &ModelConfig, d: &DataConfig) -> String {
 /// imports the encoder at `weights` (under `file_prefix`; any missing, unexpected or mis-shaped
 /// tensor fails the run with the full list); `astro` / `terrestrial` load the cached pretrained
 /// backbone from the store at `cache`, pretraining it first if needed; `none` keeps the random
-/// initialisation. Returns what a `file` import loaded.
+/// initialisation. `p` is the run's section as resolved by [`seeded`]. Returns what a `file`
+/// import loaded, or how the pretraining went.
 pub fn load_backbone(
     p: &PretrainConfig,
     m: &ModelConfig,
@@ -44,18 +86,37 @@ pub fn load_backbone(
     cache: Option<&Path>,
     params: &Params,
     device: &Device,
-) -> anyhow::Result<Option<ImportReport>> {
+) -> anyhow::Result<Loaded> {
     match p.source {
-        PretrainSource::None => Ok(None),
-        PretrainSource::File => import_file(p, params).map(Some),
+        PretrainSource::None => Ok(Loaded::Nothing),
+        PretrainSource::File => import_file(p, params).map(Loaded::File),
         PretrainSource::Astro | PretrainSource::Terrestrial => {
             let cache = cache.ok_or_else(|| anyhow::anyhow!("pretraining needs a run store"))?;
-            if let Some(w) = pretrained(p, m, d, cache, device)? {
-                params.load_prefixed(&w, "backbone.", "backbone.")?;
+            match pretrained(p, m, d, cache, device)? {
+                Some(w) => {
+                    params.load_prefixed(&w, "backbone.", "backbone.")?;
+                    let path = w.with_file_name(RECORD);
+                    let text = std::fs::read(&path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    let record = serde_json::from_slice(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    Ok(Loaded::Pretrained(record))
+                }
+                None => Ok(Loaded::Nothing),
             }
-            Ok(None)
         }
     }
+}
+
+/// What [`load_backbone`] put into the backbone.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Random initialisation.
+    Nothing,
+    /// A user's encoder file.
+    File(ImportReport),
+    /// A backbone pretrained by the harness, and how its pretraining went.
+    Pretrained(PretrainRecord),
 }
 
 /// `file`: the encoder at `p.weights` (relative to the current directory) into `backbone.`.
@@ -111,13 +172,17 @@ pub fn pretrained(
     let dir = cache.join("pretrained").join(key(p, m, d));
     let weights = dir.join(WEIGHTS);
     let _guard = PRETRAINING.lock().unwrap_or_else(|e| e.into_inner());
-    if dir.join(MARKER).is_file() {
+    if dir.join(MARKER).is_file() && dir.join(RECORD).is_file() {
         return Ok(Some(weights));
     }
-    let data = match p.source {
-        PretrainSource::Astro => pdata::astro(p.seed, p.n, d.image_size, d.survey, p.votes),
-        _ => pdata::terrestrial(p.seed, p.n, d.image_size),
+    let held_out = (p.n / 10).max(16);
+    let all = match p.source {
+        PretrainSource::Astro => {
+            pdata::astro(p.seed, p.n + held_out, d.image_size, d.survey, p.votes)
+        }
+        _ => pdata::terrestrial(p.seed, p.n + held_out, d.image_size),
     };
+    let (data, val) = split_tail(&all, p.n);
     let params = Params::new(p.seed);
     let model = Model::with_head(m, &head, data.channels, data.size, &params, device)?;
     let net = Outputs(&model);
@@ -137,21 +202,85 @@ pub fn pretrained(
         device,
         FitOptions {
             seed: p.seed,
-            val: None,
+            val: Some(&val),
             checkpoint: None,
             augment: false,
             on_epoch: &mut |_, _, _| {},
         },
     )?;
+    let (held_out_metric, held_out_score) = held_out_score(&model, p.source, &val, device)?;
+    let record = PretrainRecord {
+        seed: p.seed,
+        train_images: data.len(),
+        held_out_images: val.len(),
+        train_loss: history.train_loss,
+        held_out_loss: history.val_loss,
+        held_out_metric: held_out_metric.into(),
+        held_out_score,
+    };
     std::fs::create_dir_all(&dir).map_err(|e| err(&dir, &e))?;
     params.save(&weights).map_err(|e| err(&weights, &e))?;
     let meta = serde_json::json!({ "pretrain": p, "model": m, "image_size": d.image_size,
-        "survey": d.survey, "train_loss": history.train_loss });
+        "survey": d.survey });
     let meta = serde_json::to_vec_pretty(&meta).expect("meta serialises");
-    for (name, bytes) in [("spec.json", meta.as_slice()), (MARKER, b"".as_slice())] {
+    let rec = serde_json::to_vec_pretty(&record).expect("record serialises");
+    for (name, bytes) in [
+        ("spec.json", meta.as_slice()),
+        (RECORD, rec.as_slice()),
+        (MARKER, b"".as_slice()),
+    ] {
         crate::atomic::write(&dir.join(name), bytes).map_err(|(p, e)| err(&p, &e))?;
     }
     Ok(Some(weights))
+}
+
+/// The first `n` images of `all`, and the rest.
+fn split_tail(
+    all: &crate::data::Dataset,
+    n: usize,
+) -> (crate::data::Dataset, crate::data::Dataset) {
+    let head: Vec<usize> = (0..n.min(all.len())).collect();
+    let tail: Vec<usize> = (n.min(all.len())..all.len()).collect();
+    let take = |rows: &[usize]| {
+        let (images, targets) = all.gather(rows);
+        crate::data::Dataset {
+            images,
+            targets,
+            ..all.clone_empty()
+        }
+    };
+    (take(&head), take(&tail))
+}
+
+/// The pretrained model's score on its held-out images: astro, the RMSE of its expected vote
+/// fractions against the observed ones on the questions each galaxy was asked; terrestrial,
+/// the accuracy of its class.
+fn held_out_score(
+    model: &Model,
+    source: PretrainSource,
+    val: &crate::data::Dataset,
+    device: &Device,
+) -> Result<(&'static str, f64)> {
+    let rows = super::predict_outputs(&Outputs(model), val, 256, device)?;
+    Ok(match source {
+        PretrainSource::Astro => {
+            let tree = Tree::decals();
+            let flat: Vec<Vec<f32>> = rows
+                .iter()
+                .map(|r| {
+                    let t = Tensor::from_slice(r, (1, r.len()), device)?;
+                    let f = crate::model::heads::expected_fractions(&t, &tree)?;
+                    f.flatten_all()?.to_vec1::<f32>()
+                })
+                .collect::<Result<_>>()?;
+            let (p, y) = crate::eval::asked_fractions(&flat.concat(), &val.targets, &tree);
+            ("rmse", crate::eval::rmse(&p, &y))
+        }
+        _ => (
+            "accuracy",
+            crate::eval::multiclass_accuracy(&rows, &val.targets),
+        ),
+    })
 }
 
 type LossFn = fn(&Tensor, &Tensor) -> Result<Tensor>;
@@ -221,6 +350,48 @@ mod tests {
         );
     }
 
+    /// Each run seed gets its own pretraining, with a record of how it went.
+    #[test]
+    fn pretraining_is_seeded_by_the_run_and_recorded() {
+        let cache = tempfile::tempdir().unwrap();
+        let m = ModelConfig {
+            widths: vec![4, 8],
+            ..Default::default()
+        };
+        let d = DataConfig {
+            image_size: 16,
+            ..Default::default()
+        };
+        let p = PretrainConfig {
+            source: PretrainSource::Terrestrial,
+            n: 24,
+            epochs: 2,
+            batch_size: 8,
+            ..Default::default()
+        };
+        let dev = Device::Cpu;
+        let w0 = pretrained(&seeded(&p, 0), &m, &d, cache.path(), &dev)
+            .unwrap()
+            .unwrap();
+        let w1 = pretrained(&seeded(&p, 1), &m, &d, cache.path(), &dev)
+            .unwrap()
+            .unwrap();
+        assert_ne!(w0, w1, "two run seeds share one pretraining");
+        let (a, b) = (std::fs::read(&w0).unwrap(), std::fs::read(&w1).unwrap());
+        assert_ne!(a, b);
+        let rec: PretrainRecord =
+            serde_json::from_slice(&std::fs::read(w1.with_file_name(RECORD)).unwrap()).unwrap();
+        assert_eq!(
+            (rec.seed, rec.train_images, rec.held_out_images),
+            (1, 24, 16)
+        );
+        assert_eq!((rec.train_loss.len(), rec.held_out_loss.len()), (2, 2));
+        assert_eq!(rec.held_out_metric, "accuracy");
+        assert!((0.0..=1.0).contains(&rec.held_out_score));
+        let metrics = rec.metrics();
+        assert!(metrics["pretrain_val_loss"].is_finite(), "{metrics:?}");
+    }
+
     fn fixture() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/fixtures/timm_resnet.safetensors")
     }
@@ -258,9 +429,10 @@ mod tests {
         let params = Params::new(3);
         Model::build(&m, 3, 16, &params, &Device::Cpu).unwrap();
         // no store needed: nothing is pretrained or cached
-        let report = load_backbone(&p, &m, &d, None, &params, &Device::Cpu)
-            .unwrap()
-            .unwrap();
+        let Loaded::File(report) = load_backbone(&p, &m, &d, None, &params, &Device::Cpu).unwrap()
+        else {
+            panic!("a file source imports a file")
+        };
         assert_eq!(report.loaded, params.names_with_prefix("backbone."));
         assert!(std::fs::read_dir(cache.path()).unwrap().next().is_none());
         let got = params.var("backbone.layer1.0.conv1.weight").unwrap();

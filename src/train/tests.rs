@@ -1,5 +1,6 @@
 //! Trainer tests: resuming from a checkpoint continues bit-for-bit; early stopping keeps the
-//! best epoch's weights.
+//! best epoch's weights; `min_steps` stretches small training sets and early stopping waits for
+//! it; layer-wise learning rates.
 
 use super::*;
 use crate::rng::stream;
@@ -178,4 +179,89 @@ fn frozen_backbone_gets_no_update_and_no_optimizer_state() {
         .unwrap();
     let opt: Vec<&String> = t.keys().filter(|k| k.starts_with("opt.")).collect();
     assert_eq!(opt.len(), 4, "{opt:?}");
+}
+
+#[test]
+fn min_steps_stretch_small_sets_into_rounds() {
+    let cfg = TrainConfig {
+        epochs: 10,
+        batch_size: 16,
+        min_steps: 200,
+        ..TrainConfig::default()
+    };
+    // 20 images: 2 steps an epoch, 100 epochs in 10 rounds of 10
+    assert_eq!(schedule(&cfg, 20), (100, 10));
+    // 1000 images: 63 steps an epoch, min_steps already met
+    assert_eq!(schedule(&cfg, 1000), (10, 1));
+    let capped = TrainConfig {
+        max_steps: Some(126),
+        ..cfg.clone()
+    };
+    assert_eq!(schedule(&capped, 1000), (2, 1));
+    assert_eq!(
+        schedule(
+            &TrainConfig {
+                min_steps: 0,
+                ..cfg
+            },
+            20
+        ),
+        (10, 1)
+    );
+}
+
+#[test]
+fn early_stopping_never_stops_before_min_steps() {
+    // random labels: validation loss rises at once, but 24 images train at least 60 steps
+    let (train, val) = (data(5, 24, true), data(6, 24, true));
+    let cfg = TrainConfig {
+        epochs: 3,
+        batch_size: 8,
+        lr: 0.01,
+        min_steps: 60,
+        early_stopping_patience: Some(1),
+        ..TrainConfig::default()
+    };
+    let (m, p) = model(4);
+    let opts = FitOptions {
+        seed: 1,
+        val: Some(&val),
+        checkpoint: None,
+        augment: false,
+        on_epoch: &mut |_, _, _| {},
+    };
+    let h = fit(&m, &p, &bce_with_logits, &train, &cfg, &Device::Cpu, opts).unwrap();
+    assert!(h.steps >= 60, "{h:?}");
+    assert_eq!(h.steps_per_epoch, 3);
+    // one validation per round of 20 / 3 = 6 epochs, at the end of a round
+    assert!(
+        h.val_epochs.iter().all(|e| (e + 1) % 6 == 0 || e + 1 == 20),
+        "{h:?}"
+    );
+    assert_eq!(h.val_loss.len(), h.val_epochs.len());
+}
+
+#[test]
+fn layer_wise_rates_decay_from_the_head_down() {
+    let names: Vec<String> = [
+        "head.weight",
+        "backbone.stages.1.conv.weight",
+        "backbone.stages.0.conv.weight",
+        "backbone.stem.weight",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let cfg = TrainConfig {
+        backbone_lr_factor: Some(0.1),
+        layer_decay: Some(0.5),
+        ..TrainConfig::default()
+    };
+    let s = optim::lr_scales(&names, &cfg);
+    assert_eq!(s, vec![1.0, 0.1 * 0.5, 0.1 * 0.25, 0.1 * 0.125]);
+    assert!(
+        optim::lr_scales(&names, &TrainConfig::default())
+            .iter()
+            .all(|&v| v == 1.0)
+    );
 }

@@ -1,0 +1,128 @@
+//! What each target kind may be scored by: its valid and default `eval.metrics`, and the names a
+//! run of each experiment kind records (what `report.metrics` may ask for).
+//!
+//! Only names live here, so `validate` can reject `eval.metrics: [accuracy]` for vote fractions
+//! or a misspelt `report.metrics` entry with file:line:col before anything runs; the runners
+//! record exactly these names (their tests check it).
+//!
+//! ```
+//! use gzbench::spec::{Metric, Target, task};
+//! assert!(task::valid_metrics(Target::Ring).contains(&Metric::PrAuc));
+//! assert!(!task::valid_metrics(Target::Gz2Answers).contains(&Metric::Accuracy));
+//! assert_eq!(task::default_metrics(Target::Votes), vec![Metric::Rmse, Metric::RmseMeanBaseline]);
+//! ```
+
+use super::{ExperimentKind, Metric, Target};
+
+/// The metrics a target can be scored by.
+pub fn valid_metrics(target: Target) -> &'static [Metric] {
+    use Metric::*;
+    match target {
+        Target::Class => &[Accuracy],
+        Target::Gz2Answers => &[Rmse, RmseMeanBaseline, EquivarianceSpread],
+        Target::Votes => &[Rmse, RmseMeanBaseline],
+        t if t.is_binary() => &[Accuracy, RocAuc, PrAuc, F1, LogLoss, EquivarianceSpread],
+        _ => &[],
+    }
+}
+
+/// The metrics of a target when `eval.metrics` is not given.
+pub fn default_metrics(target: Target) -> Vec<Metric> {
+    use Metric::*;
+    match target {
+        Target::Class => vec![Accuracy],
+        Target::Gz2Answers | Target::Votes => vec![Rmse, RmseMeanBaseline],
+        _ => vec![Accuracy, RocAuc],
+    }
+}
+
+/// What a `train` run records besides its metrics: the reference levels of a constant guess
+/// and how training (or the probe, or the pretraining) went.
+pub const TRAIN_RECORDS: &[&str] = &[
+    "majority_accuracy",
+    "prevalence",
+    "train_loss",
+    "val_loss",
+    "epochs_trained",
+    "steps_trained",
+    "best_step",
+    "stopped_early",
+    "probe_lambda",
+    "probe_grad_norm",
+    "pretrain_train_loss",
+    "pretrain_val_loss",
+    "pretrain_val_score",
+];
+
+/// What a `crowd` run records.
+pub const CROWD_RECORDS: &[&str] = &[
+    "accuracy",
+    "f1",
+    "brier",
+    "ece",
+    "clicks_per_galaxy",
+    "n_galaxies",
+    "n_votes",
+    "baseline_accuracy_at_equal_clicks",
+    "accuracy_gain_at_equal_clicks",
+];
+
+/// What a `votes` run records.
+pub const VOTES_RECORDS: &[&str] = &[
+    "galaxies_asked",
+    "asked_fraction",
+    "mean_votes",
+    "agreement",
+    "consensus_80",
+    "entropy",
+];
+
+/// Every name a run of `kind` on `target` can record (metrics and records).
+pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
+    match kind {
+        ExperimentKind::Train => valid_metrics(target)
+            .iter()
+            .map(|m| m.as_str())
+            .chain(TRAIN_RECORDS.iter().copied())
+            .collect(),
+        ExperimentKind::Crowd => CROWD_RECORDS.to_vec(),
+        ExperimentKind::Votes => VOTES_RECORDS.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "name: m\nkind: train\ndata: { source: synthetic }\ntask:\n  target: gz2-answers\neval:\n  metrics: [rmse, accuracy]\n";
+
+    #[test]
+    fn a_metric_the_target_cannot_have_is_rejected_where_it_is_written() {
+        let e = crate::spec::parse_str(YAML, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.yaml:7:19"), "{e}");
+        assert!(
+            e.contains("`accuracy` does not apply to task.target `gz2-answers`"),
+            "{e}"
+        );
+        let ok = YAML.replace("rmse, accuracy", "rmse");
+        assert!(crate::spec::parse_str(&ok, "t.yaml").is_ok());
+    }
+
+    #[test]
+    fn defaults_follow_the_target_and_report_metrics_are_checked() {
+        let text = "name: m\nkind: train\ndata: { source: synthetic }\ntask: { target: gz2-answers }\nreport:\n  metrics: [rmse, acuracy]\n";
+        let e = crate::spec::parse_str(text, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.yaml:6:19") && e.contains("`acuracy` is not recorded"),
+            "{e}"
+        );
+        let text = text.replace("acuracy", "rmse_mean_baseline");
+        let exp = crate::spec::parse_str(&text, "t.yaml").unwrap();
+        let runs = crate::spec::expand(&exp, &text, "t.yaml").unwrap();
+        assert_eq!(runs[0].eval.metrics, default_metrics(Target::Gz2Answers));
+    }
+}
