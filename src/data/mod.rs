@@ -103,15 +103,7 @@ pub enum DataError {
 pub fn provides(source: DataSource) -> &'static [Target] {
     match source {
         DataSource::Shapes => &[Target::Elongated],
-        DataSource::Synthetic => &[
-            Target::Ring,
-            Target::Bar,
-            Target::EdgeOn,
-            Target::Featured,
-            Target::Merger,
-            Target::Clumpy,
-            Target::Gz2Answers,
-        ],
+        DataSource::Synthetic => synthetic::TARGETS,
         DataSource::Catalog => &[
             Target::Label,
             Target::Class,
