@@ -15,7 +15,14 @@
 //! let y = gzbench::eval::rotation::tta(&net, &x, 8).unwrap();
 //! assert_eq!(y.dims(), &[2]);
 //! assert_eq!(gzbench::eval::rotation::equivariance_spread(&net, &x).unwrap(), vec![0.0, 0.0]);
+//! // the same constant output for every galaxy: no scale to compare the spread with
+//! assert!(gzbench::eval::rotation::normalised_spread(&net, &x).unwrap().is_nan());
 //! ```
+//!
+//! The `equivariance_spread` metric is *normalised*: the mean over galaxies of the spread over
+//! views divided by the standard deviation of the predictions across galaxies (see
+//! [`spread_ratio`]), so a network that ignores its input (a constant) is not scored as
+//! perfectly invariant: it gets NaN, which the runner reports as a failed metric.
 
 use crate::data::Dataset;
 use crate::model::invariance::dihedral;
@@ -69,6 +76,70 @@ pub fn equivariance_spread(net: NetFn, x: &Tensor) -> Result<Vec<f64>> {
     std.mean(1)?.to_vec1::<f64>()
 }
 
+/// Below this, the predictions' standard deviation across galaxies is taken as zero: the
+/// network predicts a constant and [`spread_ratio`] is NaN.
+pub const CONSTANT_SCALE: f64 = 1e-9;
+
+/// The normalised spread of view outputs `outputs[image][view][output]` (every image with the
+/// same number of views and outputs): the mean over images and outputs of the population standard
+/// deviation over views, divided by the mean over outputs of the population standard deviation of
+/// every prediction (all images, all views) of that output. By the variance decomposition the
+/// ratio lies in `[0, 1]`: 0 for an invariant network, 1 when the predictions vary only with the
+/// view and not with the galaxy. NaN when there are no images or the denominator is below
+/// [`CONSTANT_SCALE`] (a constant predictor, whose zero spread says nothing about invariance).
+pub fn spread_ratio(outputs: &[Vec<Vec<f64>>]) -> f64 {
+    let Some(first) = outputs.first() else {
+        return f64::NAN;
+    };
+    let Some(outs) = first.first().map(Vec::len) else {
+        return f64::NAN;
+    };
+    if outs == 0 {
+        return f64::NAN;
+    }
+    let std = |v: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = v.collect();
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    let mut spread = 0.0;
+    for img in outputs {
+        for o in 0..outs {
+            spread += std(&mut img.iter().map(|view| view[o]));
+        }
+    }
+    spread /= (outputs.len() * outs) as f64;
+    let scale = (0..outs)
+        .map(|o| {
+            std(&mut outputs
+                .iter()
+                .flat_map(|img| img.iter().map(move |view| view[o])))
+        })
+        .sum::<f64>()
+        / outs as f64;
+    if scale < CONSTANT_SCALE {
+        f64::NAN
+    } else {
+        spread / scale
+    }
+}
+
+/// The outputs of `net` on the 8 exact views of each image of `x`, as `[image][view][output]`.
+fn per_image_views(net: NetFn, x: &Tensor) -> Result<Vec<Vec<Vec<f64>>>> {
+    let v = view_outputs(net, x, 8)?
+        .to_dtype(DType::F64)?
+        .to_vec3::<f64>()?; // views x N x O
+    let n = v.first().map_or(0, Vec::len);
+    Ok((0..n)
+        .map(|i| v.iter().map(|view| view[i].clone()).collect())
+        .collect())
+}
+
+/// [`spread_ratio`] of `net` over the 8 exact views of the images of `x` (one batch).
+pub fn normalised_spread(net: NetFn, x: &Tensor) -> Result<f64> {
+    Ok(spread_ratio(&per_image_views(net, x)?))
+}
+
 /// [`tta`] over every image of `data`, in order, in batches of `batch_size`: one row of
 /// outputs per image (like `train::predict_outputs`).
 pub fn predict_tta(
@@ -87,24 +158,23 @@ pub fn predict_tta(
     Ok(out)
 }
 
-/// The `equivariance_spread` metric: [`equivariance_spread`] averaged over every image of
-/// `data` (the test set), computed in batches of `batch_size`. NaN for an empty set.
+/// The `equivariance_spread` metric: [`spread_ratio`] over every image of `data` (the test
+/// set), the network run in batches of `batch_size`: the mean over galaxies of
+/// [`equivariance_spread`] divided by the standard deviation of the predictions across galaxies.
+/// NaN for an empty set or a constant predictor (the runner reports a failed metric, never a
+/// perfect 0).
 pub fn dataset_equivariance_spread(
     net: NetFn,
     data: &Dataset,
     batch_size: usize,
     device: &Device,
 ) -> Result<f64> {
-    let mut sum = 0.0;
+    let mut all = Vec::with_capacity(data.len());
     for_each_batch(data, batch_size, device, |_, x, _| {
-        sum += equivariance_spread(net, x)?.iter().sum::<f64>();
+        all.extend(per_image_views(net, x)?);
         Ok(())
     })?;
-    Ok(if data.is_empty() {
-        f64::NAN
-    } else {
-        sum / data.len() as f64
-    })
+    Ok(spread_ratio(&all))
 }
 
 #[cfg(test)]
@@ -202,9 +272,61 @@ mod tests {
             assert!(r.iter().zip(&t).all(|(a, b)| (a - b).abs() < 1e-6));
         }
         assert_eq!(rows.len(), 3);
-        let per = equivariance_spread(&net, &x).unwrap();
-        let mean = dataset_equivariance_spread(&net, &data, 2, &Device::Cpu).unwrap();
-        assert!((mean - per.iter().sum::<f64>() / 3.0).abs() < 1e-9);
-        assert!(mean > 0.0);
+        // batches of 2 give the same ratio as the whole set at once
+        let whole = normalised_spread(&net, &x).unwrap();
+        let batched = dataset_equivariance_spread(&net, &data, 2, &Device::Cpu).unwrap();
+        assert!((whole - batched).abs() < 1e-9, "{whole} vs {batched}");
+        assert!(batched > 0.0 && batched <= 1.0, "{batched}");
+    }
+
+    #[test]
+    fn a_constant_predictor_is_not_perfectly_invariant() {
+        let x = images(4, 12);
+        let constant = |x: &Tensor| (x.sum((1, 2, 3))? * 0.0)? + 0.3;
+        // its raw spread is 0 for every galaxy, but that says nothing: no value, not 0
+        assert!(
+            equivariance_spread(&constant, &x)
+                .unwrap()
+                .iter()
+                .all(|&s| s == 0.0)
+        );
+        assert!(normalised_spread(&constant, &x).unwrap().is_nan());
+        let data = Dataset {
+            channels: 3,
+            size: 12,
+            images: x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            targets: vec![0.0; 4],
+            target_len: 1,
+        };
+        let d = dataset_equivariance_spread(&constant, &data, 3, &Device::Cpu).unwrap();
+        assert!(d.is_nan(), "{d}");
+        assert!(spread_ratio(&[]).is_nan());
+    }
+
+    #[test]
+    fn normalised_spread_hand_computed() {
+        // one output, 8 views. Galaxy A: four views 0 and four 2 (mean 1, std 1); galaxy B: 4 in
+        // every view (std 0). Mean spread 0.5. All 16 predictions: mean 2.5, variance
+        // (4 * 6.25 + 4 * 0.25 + 8 * 2.25) / 16 = 2.75.
+        let a: Vec<Vec<f64>> = [0.0, 2.0, 0.0, 2.0, 0.0, 2.0, 0.0, 2.0]
+            .iter()
+            .map(|&v| vec![v])
+            .collect();
+        let b = vec![vec![4.0]; 8];
+        let r = spread_ratio(&[a, b]);
+        assert!((r - 0.5 / 2.75f64.sqrt()).abs() < 1e-12, "{r}");
+        // through a network: the top-left pixel of [[1, 2], [3, 6]] (values 1 2 3 6, each twice
+        // over the views, spread sqrt(3.5)) and of a constant 5 image (spread 0). All 16
+        // predictions: mean 4, variance (2 * (9 + 4 + 1 + 4) + 8 * 1) / 16 = 2.75.
+        let x = Tensor::from_vec(
+            vec![1f32, 2.0, 3.0, 6.0, 5.0, 5.0, 5.0, 5.0],
+            (2, 1, 2, 2),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let net = |x: &Tensor| x.narrow(2, 0, 1)?.narrow(3, 0, 1)?.flatten_all();
+        let r = normalised_spread(&net, &x).unwrap();
+        let want = 3.5f64.sqrt() / 2.0 / 2.75f64.sqrt();
+        assert!((r - want).abs() < 1e-6, "{r} vs {want}");
     }
 }

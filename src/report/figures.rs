@@ -1,17 +1,36 @@
 //! Figures: one line plot per metric (mean over seeds with a 95% CI band), PNG and SVG.
+//!
+//! Readable on their own: the x axis is ticked at exactly the swept values; bands are clipped to
+//! the metric's range ([`style::bounds`]); a dashed reference line shows what no learning scores
+//! (chance 0.5 for ROC AUC, the majority class for accuracy, the prevalence for PR AUC, the mean
+//! baseline for RMSE, from the rows' own statistics); the legend is titled with the series key.
+//! On the learning curve (`report.power_law`) each series is drawn as its points with 95% CI
+//! whiskers and the fitted power law with its 95% bootstrap band ([`super::fit`]).
+//! Reads aggregated rows only, never the runs.
 
+use super::fit::{Bootstrap, error_of, fit_line};
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
 use crate::store::write_atomic;
-use plotters::coord::ranged1d::{Ranged, ValueFormatter};
+use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// One line of a plot: (x, mean, ci95) points sorted by x.
+/// One aggregated point: x, mean over seeds, 95% CI half-width (0 if unknown).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Point {
+    pub x: f64,
+    pub mean: f64,
+    pub ci: f64,
+}
+
+/// One line of a plot: its points sorted by x.
 pub(super) struct Line {
     pub name: String,
-    pub points: Vec<(f64, f64, f64)>,
+    pub points: Vec<Point>,
 }
 
 /// One line per series value (or one line named after the metric without a series).
@@ -29,127 +48,376 @@ pub(super) fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Ve
             .and_then(|k| r.point.get(k))
             .map(super::tables::value_str)
             .unwrap_or_else(|| style::label(metric));
-        let ci = if s.ci95.is_nan() { 0.0 } else { s.ci95 };
+        let p = Point {
+            x: xv,
+            mean: s.mean,
+            ci: if s.ci95.is_nan() { 0.0 } else { s.ci95 },
+        };
         match out.iter_mut().find(|l| l.name == name) {
-            Some(l) => l.points.push((xv, s.mean, ci)),
+            Some(l) => l.points.push(p),
             None => out.push(Line {
                 name,
-                points: vec![(xv, s.mean, ci)],
+                points: vec![p],
             }),
         }
     }
     for l in &mut out {
-        l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        l.points.sort_by(|a, b| a.x.total_cmp(&b.x));
     }
     out
 }
 
+/// A dashed reference line: what a predictor that learned nothing scores.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Reference {
+    pub label: String,
+    /// `(x, value)` sorted by x; one point = the same value everywhere.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The reference line of `metric` over `rows` (at each x, the mean of the reference statistic
+/// over the rows there): `majority_accuracy` for accuracy, `prevalence` for PR AUC,
+/// `rmse_mean_baseline` for RMSE, and chance (0.5) for ROC AUC. `None` when the rows do not
+/// record the statistic (ROC AUC always has one).
+pub(super) fn reference(metric: &str, rows: &[Row], x: &str) -> Option<Reference> {
+    let values = |stat: &str| -> Vec<(f64, f64)> {
+        rows.iter()
+            .filter_map(|r| Some((r.point.get(x)?.as_f64()?, r.stats.get(stat)?.mean)))
+            .collect()
+    };
+    reference_from(metric, values)
+}
+
+/// [`reference`] from `values(stat)`, the `(x, value)` of a statistic over the rows.
+fn reference_from(metric: &str, values: impl Fn(&str) -> Vec<(f64, f64)>) -> Option<Reference> {
+    let (stat, label) = match metric {
+        "accuracy" => ("majority_accuracy", "majority class"),
+        "pr_auc" => ("prevalence", "prevalence (chance)"),
+        "rmse" => ("rmse_mean_baseline", "mean baseline"),
+        "roc_auc" => {
+            return Some(Reference {
+                label: "chance (0.5)".into(),
+                points: vec![(0.0, 0.5)],
+            });
+        }
+        _ => return None,
+    };
+    let mut at: Vec<(f64, f64, usize)> = Vec::new();
+    for (xv, v) in values(stat) {
+        match at.iter_mut().find(|a| a.0 == xv) {
+            Some(a) => {
+                a.1 += v;
+                a.2 += 1;
+            }
+            None => at.push((xv, v, 1)),
+        }
+    }
+    at.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut points: Vec<(f64, f64)> = at.into_iter().map(|(x, s, k)| (x, s / k as f64)).collect();
+    if points.is_empty() {
+        return None;
+    }
+    if points.iter().all(|p| (p.1 - points[0].1).abs() < 1e-12) {
+        points.truncate(1);
+    }
+    Some(Reference {
+        label: label.into(),
+        points,
+    })
+}
+
+/// An x axis ticked (labels and grid lines) at exactly the swept values, over any 1-D f64
+/// coordinate (linear or log): plotters' own ticks on a log axis fall only at decades.
+struct Swept<C> {
+    inner: C,
+    ticks: Vec<f64>,
+}
+
+impl<C: Ranged<ValueType = f64>> Ranged for Swept<C> {
+    type FormatOption = NoDefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(v, limit)
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        // only bold lines (the swept values): no light grid between them
+        if hint.weight().allow_light_points() {
+            return Vec::new();
+        }
+        let max = hint.max_num_points().max(1);
+        let step = self.ticks.len().div_ceil(max).max(1);
+        self.ticks.iter().copied().step_by(step).collect()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+}
+
+impl<C: Ranged<ValueType = f64>> ValueFormatter<f64> for Swept<C> {
+    fn format_ext(&self, v: &f64) -> String {
+        style::tick(v)
+    }
+}
+
+/// A fitted learning curve of one line, in the metric's units: `(x, fit, band low, band high)`.
+type Curve = Vec<(f64, f64, f64, f64)>;
+
+/// Everything one figure shows.
+struct Plot<'a> {
+    title: String,
+    x_label: String,
+    y_label: String,
+    legend_title: Option<String>,
+    lines: &'a [Line],
+    /// Per line, its fitted curve (the learning-curve figure) or `None`.
+    fits: Vec<Option<(Curve, Bootstrap)>>,
+    reference: Option<Reference>,
+    bounds: (f64, f64),
+}
+
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn clip(v: f64, (lo, hi): (f64, f64)) -> f64 {
+    v.clamp(lo, hi)
+}
 
 fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     xr: X,
+    xspan: (f64, f64),
     yr: (f64, f64),
-    title: &str,
-    xl: &str,
-    yl: &str,
-    lines: &[Line],
+    plot: &Plot,
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let (w, _) = root.dim_in_pixel();
-    let (plot, legend) = root.split_horizontally(w - style::LEGEND_WIDTH);
-    let mut chart = ChartBuilder::on(&plot)
-        .caption(title, (style::FONT, style::TITLE_PX))
+    let (area, legend) = root.split_horizontally(w - style::LEGEND_WIDTH);
+    let n_ticks = plot
+        .lines
+        .iter()
+        .map(|l| l.points.len())
+        .max()
+        .unwrap_or(1)
+        .max(12);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&plot.title, (style::FONT, style::TITLE_PX))
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(64)
         .build_cartesian_2d(xr, RangedCoordf64::from(yr.0..yr.1))?;
     chart
         .configure_mesh()
-        .x_labels(8)
+        .x_labels(n_ticks)
         .y_labels(8)
-        .x_label_formatter(&|v| style::tick(v))
-        .x_desc(xl)
-        .y_desc(yl)
+        .x_desc(&plot.x_label)
+        .y_desc(&plot.y_label)
         .label_style((style::FONT, style::TICK_PX))
         .axis_desc_style((style::FONT, style::LABEL_PX))
-        .light_line_style(RGBColor(235, 235, 235))
+        .max_light_lines(0)
+        .bold_line_style(RGBColor(225, 225, 225))
         .draw()?;
-    for (i, l) in lines.iter().enumerate() {
-        let c = style::PALETTE[i % style::PALETTE.len()];
-        let band: Vec<(f64, f64)> = l
-            .points
-            .iter()
-            .map(|p| (p.0, p.1 + p.2))
-            .chain(l.points.iter().rev().map(|p| (p.0, p.1 - p.2)))
-            .collect();
-        chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
-        chart.draw_series(LineSeries::new(
-            l.points.iter().map(|p| (p.0, p.1)),
-            c.stroke_width(2),
+    let b = plot.bounds;
+    if let Some(r) = &plot.reference {
+        let mut pts = r.points.clone();
+        pts.insert(0, (xspan.0, pts[0].1));
+        pts.push((xspan.1, pts[pts.len() - 1].1));
+        chart.draw_series(DashedLineSeries::new(
+            pts,
+            8,
+            6,
+            style::REFERENCE.stroke_width(2),
         ))?;
+    }
+    for (i, l) in plot.lines.iter().enumerate() {
+        let c = style::PALETTE[i % style::PALETTE.len()];
+        match &plot.fits[i] {
+            Some((curve, _)) => {
+                let band: Vec<(f64, f64)> = curve
+                    .iter()
+                    .map(|p| (p.0, p.3))
+                    .chain(curve.iter().rev().map(|p| (p.0, p.2)))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
+                chart.draw_series(LineSeries::new(
+                    curve.iter().map(|p| (p.0, p.1)),
+                    c.stroke_width(2),
+                ))?;
+                chart.draw_series(l.points.iter().filter(|p| p.ci > 0.0).map(|p| {
+                    PathElement::new(
+                        vec![(p.x, clip(p.mean - p.ci, b)), (p.x, clip(p.mean + p.ci, b))],
+                        c.stroke_width(2),
+                    )
+                }))?;
+            }
+            None => {
+                let band: Vec<(f64, f64)> = l
+                    .points
+                    .iter()
+                    .map(|p| (p.x, clip(p.mean + p.ci, b)))
+                    .chain(l.points.iter().rev().map(|p| (p.x, clip(p.mean - p.ci, b))))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
+                chart.draw_series(LineSeries::new(
+                    l.points.iter().map(|p| (p.x, p.mean)),
+                    c.stroke_width(2),
+                ))?;
+            }
+        }
         chart.draw_series(
             l.points
                 .iter()
-                .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
+                .map(|p| Circle::new((p.x, p.mean), 4, c.filled())),
         )?;
     }
+    draw_legend(&legend, plot)
+}
+
+/// The legend strip: title (the series key), one entry per line (with its fitted exponent on
+/// the learning curve), the reference line, and what the bands are.
+fn draw_legend<DB: DrawingBackend>(
+    legend: &DrawingArea<DB, plotters::coord::Shift>,
+    plot: &Plot,
+) -> DrawResult<DB> {
     let font = (style::FONT, style::LABEL_PX).into_font();
-    legend.draw(&Text::new("legend", (8, 40), font.clone()))?;
-    for (i, l) in lines.iter().enumerate() {
-        let c = style::PALETTE[i % style::PALETTE.len()];
-        let y = 72 + 28 * i as i32;
-        legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
-        legend.draw(&Text::new(l.name.clone(), (46, y - 9), font.clone()))?;
+    let small = (style::FONT, style::TICK_PX).into_font();
+    let mut y = 40;
+    if let Some(t) = &plot.legend_title {
+        legend.draw(&Text::new(t.clone(), (8, y), font.clone()))?;
+        y += 32;
+    } else {
+        y += 4;
     }
-    legend.draw(&Text::new(
-        "bands: 95% CI",
-        (8, 84 + 28 * lines.len() as i32),
-        (style::FONT, style::TICK_PX).into_font(),
-    ))?;
-    root.present()
+    for (i, l) in plot.lines.iter().enumerate() {
+        let c = style::PALETTE[i % style::PALETTE.len()];
+        legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
+        legend.draw(&Circle::new((23, y), 4, c.filled()))?;
+        let name = match &plot.fits[i] {
+            Some((_, bs)) => format!("{}: b = {:.2}", l.name, bs.fit.b),
+            None => l.name.clone(),
+        };
+        legend.draw(&Text::new(name, (46, y - 9), font.clone()))?;
+        y += 28;
+    }
+    if let Some(r) = &plot.reference {
+        legend.draw(&DashedPathElement::new(
+            vec![(8, y), (38, y)],
+            8,
+            6,
+            style::REFERENCE.stroke_width(2),
+        ))?;
+        legend.draw(&Text::new(r.label.clone(), (46, y - 9), font.clone()))?;
+        y += 28;
+    }
+    y += 8;
+    let notes: &[&str] = if plot.fits.iter().any(Option::is_some) {
+        &[
+            "points: mean, whiskers: 95% CI",
+            "lines: fit a·n^-b + c",
+            "bands: 95% bootstrap of the fit",
+        ]
+    } else {
+        &["lines: mean over seeds", "bands: 95% CI"]
+    };
+    for note in notes {
+        legend.draw(&Text::new(note.to_string(), (8, y), small.clone()))?;
+        y += 20;
+    }
+    Ok(())
+}
+
+/// The fitted curve of line `l` over its x span (120 points, log-spaced on a log axis), turned
+/// from errors back into the metric and clipped to its bounds.
+fn curve(metric: &str, l: &Line, bs: &Bootstrap, log_x: bool, bounds: (f64, f64)) -> Curve {
+    let (x0, x1) = (l.points[0].x, l.points[l.points.len() - 1].x);
+    (0..=120)
+        .map(|i| {
+            let t = i as f64 / 120.0;
+            let x = if log_x {
+                (x0.ln() + t * (x1.ln() - x0.ln())).exp()
+            } else {
+                x0 + t * (x1 - x0)
+            };
+            let (e0, e1) = bs.band(x);
+            let (m0, m1) = (error_of(metric, e0), error_of(metric, e1));
+            (
+                x,
+                clip(error_of(metric, bs.fit.at(x)), bounds),
+                clip(m0.min(m1), bounds),
+                clip(m0.max(m1), bounds),
+            )
+        })
+        .collect()
+}
+
+/// The y range showing every band, whisker, fit and reference, padded by 8% but not past the
+/// metric's bounds (unless a mean sits on a bound: the padding keeps its marker visible).
+fn y_range(plot: &Plot) -> (f64, f64) {
+    let mut ys: Vec<f64> = Vec::new();
+    for l in plot.lines {
+        for p in &l.points {
+            ys.extend([p.mean - p.ci, p.mean + p.ci].map(|v| clip(v, plot.bounds)));
+        }
+    }
+    for (c, _) in plot.fits.iter().flatten() {
+        ys.extend(c.iter().flat_map(|p| [p.2, p.3]));
+    }
+    if let Some(r) = &plot.reference {
+        ys.extend(r.points.iter().map(|p| p.1));
+    }
+    let (y0, y1) = ys
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let pad = ((y1 - y0) * 0.08).max(1e-3);
+    let (lo, hi) = plot.bounds;
+    let means = plot
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.mean));
+    let (m0, m1) = means.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let bottom = if m0 > lo {
+        (y0 - pad).max(lo)
+    } else {
+        y0 - pad
+    };
+    let top = if m1 < hi {
+        (y1 + pad).min(hi)
+    } else {
+        y1 + pad
+    };
+    (bottom, top)
 }
 
 fn render<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
-    exp: &Experiment,
-    x: &str,
-    metric: &str,
-    facet: &str,
-    lines: &[Line],
+    log_x: bool,
+    plot: &Plot,
 ) -> DrawResult<DB> {
-    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
-    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    let ys = lines
+    let mut ticks: Vec<f64> = plot
+        .lines
         .iter()
-        .flat_map(|l| l.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]));
-    let (y0, y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    let pad = ((y1 - y0) * 0.08).max(1e-3);
-    let yr = (y0 - pad, y1 + pad);
-    let mut title = format!("{}: {}", exp.name, style::label(metric));
-    if !facet.is_empty() {
-        title.push_str(&format!(" ({facet})"));
-    }
-    let (xl, yl) = (style::label(x), style::label(metric));
-    if exp.report.log_x && x0 > 0.0 {
-        let xr: plotters::coord::combinators::LogCoord<f64> =
-            (x0 / 1.15..x1 * 1.15).log_scale().into();
-        draw(root, xr, yr, &title, &xl, &yl, lines)
+        .flat_map(|l| l.points.iter().map(|p| p.x))
+        .collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let (x0, x1) = (ticks[0], ticks[ticks.len() - 1]);
+    let yr = y_range(plot);
+    if log_x && x0 > 0.0 {
+        let span = (x0 / 1.15, x1 * 1.15);
+        let inner: plotters::coord::combinators::LogCoord<f64> =
+            (span.0..span.1).log_scale().into();
+        draw(root, Swept { inner, ticks }, span, yr, plot)
     } else {
         let xp = ((x1 - x0) * 0.05).max(0.5);
-        draw(
-            root,
-            RangedCoordf64::from(x0 - xp..x1 + xp),
-            yr,
-            &title,
-            &xl,
-            &yl,
-            lines,
-        )
+        let span = (x0 - xp, x1 + xp);
+        let inner = RangedCoordf64::from(span.0..span.1);
+        draw(root, Swept { inner, ticks }, span, yr, plot)
     }
 }
 
@@ -200,8 +468,11 @@ pub(super) fn facet_suffix(f: &str) -> String {
         .collect()
 }
 
-/// Write `<name>_<metric>.png` and `.svg` for every metric (one pair per facet, suffixed with
-/// its values, when sweep keys other than `x` and `series` vary); nothing without a `report.x`.
+/// Write `<name>_<metric>.png` and `.svg` for every metric (those of `report.metrics`, in its
+/// order, else every recorded one; one pair per facet, suffixed with its values, when sweep keys
+/// other than `x` and `series` vary); nothing without a `report.x`. `rows` are unfiltered: the
+/// reference lines read statistics (`majority_accuracy`, `prevalence`, `rmse_mean_baseline`)
+/// that need not be plotted themselves.
 pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let Some(x) = exp.report.x.as_deref() else {
         return Ok(vec![]);
@@ -210,6 +481,9 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
     let mut metrics: Vec<&String> = rows.iter().flat_map(|r| r.stats.keys()).collect();
     metrics.sort();
     metrics.dedup();
+    if let Some(keep) = &exp.report.metrics {
+        metrics = keep.iter().filter(|m| metrics.contains(m)).collect();
+    }
     let facets = facets(exp, rows, x);
     let mut out = Vec::new();
     for metric in metrics {
@@ -222,20 +496,51 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
             if facets.len() > 1 {
                 name = format!("{name}_{}", facet_suffix(f));
             }
-            out.extend(write_one(exp, x, metric, f, &ls, &dir.join(name))?);
+            let plot = plot(exp, x, metric, f, frows, &ls);
+            out.extend(write_one(exp, &plot, &dir.join(name))?);
         }
     }
     Ok(out)
 }
 
-fn write_one(
+/// What the figure of `metric` over the rows of facet `f` shows.
+fn plot<'a>(
     exp: &Experiment,
     x: &str,
     metric: &str,
-    facet: &str,
-    ls: &[Line],
-    base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+    f: &str,
+    rows: &[Row],
+    ls: &'a [Line],
+) -> Plot<'a> {
+    let bounds = style::bounds(metric);
+    let fits = ls
+        .iter()
+        .map(|l| {
+            if exp.report.power_law.as_deref() != Some(metric) {
+                return None;
+            }
+            let bs = fit_line(metric, l)?;
+            Some((curve(metric, l, &bs, exp.report.log_x, bounds), bs))
+        })
+        .collect();
+    let mut title = format!("{}: {}", exp.name, style::label(metric));
+    if !f.is_empty() {
+        title.push_str(&format!(" ({f})"));
+    }
+    let xl = style::label(x);
+    Plot {
+        title,
+        x_label: if xl == x { xl } else { format!("{xl} [{x}]") },
+        y_label: style::label(metric),
+        legend_title: exp.report.series.clone(),
+        lines: ls,
+        fits,
+        reference: reference(metric, rows, x),
+        bounds,
+    }
+}
+
+fn write_one(exp: &Experiment, plot: &Plot, base: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
     let err = |p: &Path, e: String| ReportError::Write {
         path: p.display().to_string(),
@@ -245,22 +550,16 @@ fn write_one(
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     render(
         BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
-        exp,
-        x,
-        metric,
-        facet,
-        ls,
+        exp.report.log_x,
+        plot,
     )
     .map_err(|e| err(&png, e.to_string()))?;
     write_png(&png, &rgb, w, h)?;
     let mut text = String::new();
     render(
         SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
-        exp,
-        x,
-        metric,
-        facet,
-        ls,
+        exp.report.log_x,
+        plot,
     )
     .map_err(|e| err(&svg, e.to_string()))?;
     write_atomic(&svg, text.as_bytes())?;
@@ -282,4 +581,139 @@ pub(super) fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<(), R
         msg: e.to_string(),
     })?;
     Ok(write_atomic(path, &bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plotters::coord::combinators::LogCoord;
+    use plotters::coord::ranged1d::{BoldPoints, LightPoints};
+
+    fn line(name: &str, pts: &[(f64, f64, f64)]) -> Line {
+        Line {
+            name: name.into(),
+            points: pts
+                .iter()
+                .map(|&(x, mean, ci)| Point { x, mean, ci })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_x_axis_is_ticked_at_the_swept_values() {
+        let ticks = vec![25.0, 100.0, 300.0, 1000.0, 3000.0];
+        let inner: LogCoord<f64> = (20.0..3500.0).log_scale().into();
+        let axis = Swept {
+            inner,
+            ticks: ticks.clone(),
+        };
+        assert_eq!(axis.key_points(BoldPoints(12)), ticks);
+        assert!(axis.key_points(LightPoints::new(12, 60)).is_empty());
+        // too many values for the labels asked for: every other one
+        assert_eq!(axis.key_points(BoldPoints(3)), vec![25.0, 300.0, 3000.0]);
+        assert_eq!(axis.format_ext(&300.0), "300");
+        assert_eq!(axis.format_ext(&0.25), "0.25");
+    }
+
+    #[test]
+    fn reference_lines_come_from_the_rows_statistics() {
+        let none = |_: &str| Vec::new();
+        let chance = reference_from("roc_auc", none).unwrap();
+        assert_eq!(
+            (chance.label.as_str(), chance.points),
+            ("chance (0.5)", vec![(0.0, 0.5)])
+        );
+        assert!(reference_from("accuracy", none).is_none());
+        assert!(reference_from("log_loss", |_| vec![(1.0, 0.3)]).is_none());
+        // the same majority class at every x: one value
+        let maj = |s: &str| {
+            assert_eq!(s, "majority_accuracy");
+            vec![(100.0, 0.6), (30.0, 0.6), (100.0, 0.6)]
+        };
+        assert_eq!(
+            reference_from("accuracy", maj).unwrap().points,
+            vec![(30.0, 0.6)]
+        );
+        // a baseline that varies with x: its mean over the rows at each x, sorted by x
+        let base = |_: &str| vec![(300.0, 0.2), (100.0, 0.3), (300.0, 0.5)];
+        let r = reference_from("rmse", base).unwrap();
+        assert_eq!(r.label, "mean baseline");
+        assert_eq!(r.points, vec![(100.0, 0.3), (300.0, 0.35)]);
+    }
+
+    #[test]
+    fn bands_and_fits_stay_inside_the_metric_range() {
+        // accuracy near 1 with wide intervals: the band may not pass 1
+        let ls = [
+            line(
+                "a",
+                &[
+                    (30.0, 0.7, 0.2),
+                    (100.0, 0.9, 0.2),
+                    (300.0, 0.97, 0.1),
+                    (1000.0, 0.99, 0.05),
+                ],
+            ),
+            line(
+                "b",
+                &[
+                    (30.0, 0.6, 0.1),
+                    (100.0, 0.7, 0.1),
+                    (300.0, 0.8, 0.1),
+                    (1000.0, 1.0, 0.0),
+                ],
+            ),
+        ];
+        let bounds = style::bounds("accuracy");
+        let fits: Vec<_> = ls
+            .iter()
+            .map(|l| {
+                let bs = fit_line("accuracy", l)?;
+                Some((curve("accuracy", l, &bs, true, bounds), bs))
+            })
+            .collect();
+        for (c, _) in fits.iter().flatten() {
+            assert_eq!(c.len(), 121);
+            assert!(
+                c.iter()
+                    .all(|p| p.2 <= p.1 + 1e-12 && p.1 <= p.3 + 1e-12 && p.3 <= 1.0)
+            );
+            assert!((c[0].0 - 30.0).abs() < 1e-9 && (c[120].0 - 1000.0).abs() < 1e-6);
+        }
+        let plot = Plot {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "accuracy".into(),
+            legend_title: Some("pretrain.source".into()),
+            lines: &ls,
+            fits,
+            reference: Some(Reference {
+                label: "majority class".into(),
+                points: vec![(0.0, 0.5)],
+            }),
+            bounds,
+        };
+        let (lo, hi) = y_range(&plot);
+        // 1.0 is reached by a mean: the axis keeps room above it; the reference is in view
+        assert!(hi > 1.0 && hi < 1.05 && lo < 0.5, "{lo} {hi}");
+        style::init();
+        let (w, h) = style::SIZE;
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        render(
+            BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+            true,
+            &plot,
+        )
+        .unwrap();
+        assert!(rgb.iter().any(|&v| v < 200), "something drawn");
+        // without a mean on the bound, the padding stops at the bound
+        let low = [line("a", &[(1.0, 0.9, 0.2), (2.0, 0.95, 0.2)])];
+        let plot = Plot {
+            lines: &low,
+            fits: vec![None],
+            reference: None,
+            ..plot
+        };
+        assert_eq!(y_range(&plot).1, 1.0);
+    }
 }

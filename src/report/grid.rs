@@ -1,6 +1,8 @@
 //! Labelled image grids of galaxies: [`write_grid`] lays out any RGB cutouts (synthetic renders
 //! or real cutouts) with a caption under each; [`universe_grid`] is the paper's figure of the
 //! synthetic universe: rendered galaxies only, one row per type, captions from their truth.
+//! Captions stay inside their tile: catalogue numbers are rounded to 3 significant digits
+//! ([`style::caption_value`]) and a line still too wide is cut with an ellipsis.
 
 use super::{ReportError, figures::write_png, style};
 use crate::universe::{
@@ -55,13 +57,31 @@ pub fn write_grid(
             // a caption is at most two lines: `first line\nsecond line`
             for (k, line) in caption.lines().take(2).enumerate() {
                 let at = (x0 + 3, y0 + th as i32 + 2 + 14 * k as i32);
-                root.draw(&Text::new(line.to_string(), at, font.clone()))
+                let fits = |t: &str| {
+                    root.estimate_text_size(t, &TextStyle::from(font.clone()))
+                        .is_ok_and(|(w, _)| w + 6 <= tw)
+                };
+                let text = fit_width(line, fits);
+                root.draw(&Text::new(text, at, font.clone()))
                     .map_err(|e| err(e.to_string()))?;
             }
         }
         root.present().map_err(|e| err(e.to_string()))?;
     }
     write_png(path, &rgb, w, h)
+}
+
+/// `line`, or its longest prefix with an ellipsis that `fits`.
+fn fit_width(line: &str, fits: impl Fn(&str) -> bool) -> String {
+    if fits(line) {
+        return line.to_string();
+    }
+    let chars: Vec<char> = line.chars().collect();
+    (1..chars.len())
+        .rev()
+        .map(|k| format!("{}\u{2026}", chars[..k].iter().collect::<String>()))
+        .find(|t| fits(t))
+        .unwrap_or_default()
 }
 
 fn caption(g: &Galaxy) -> String {
@@ -184,7 +204,7 @@ pub fn catalogue_grid(
         );
         let caption: Vec<String> = labels
             .iter()
-            .map(|(name, i)| format!("{name}={}", rec.get(*i).unwrap_or("")))
+            .map(|(name, i)| format!("{name}={}", style::caption_value(rec.get(*i).unwrap_or(""))))
             .collect();
         tiles.push((rgb, caption.join("\n")));
     }
@@ -217,5 +237,13 @@ mod catalogue_tests {
             .unwrap()
             .to_string();
         assert!(e.contains("no column `nope`"), "{e}");
+    }
+
+    #[test]
+    fn long_captions_are_cut_to_fit() {
+        let fits = |t: &str| t.chars().count() <= 6;
+        assert_eq!(fit_width("z=0.08", fits), "z=0.08");
+        assert_eq!(fit_width("redshift=0.0833", fits), "redsh\u{2026}");
+        assert_eq!(fit_width("abc", |_| false), "");
     }
 }

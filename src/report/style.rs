@@ -1,4 +1,6 @@
-//! The one figure style: font, palette (Okabe-Ito, colour-blind safe), sizes, labels.
+//! The one figure style: font, palette (Okabe-Ito, colour-blind safe), sizes, labels, tick and
+//! caption number formats, and each metric's range (what bands are clipped to). Drawing only:
+//! nothing here reads the store.
 
 use plotters::style::{FontStyle, RGBColor, register_font};
 use std::sync::Once;
@@ -20,6 +22,9 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(213, 94, 0),
     RGBColor(0, 0, 0),
 ];
+
+/// Colour of the dashed reference lines (chance, majority class, mean baseline).
+pub const REFERENCE: RGBColor = RGBColor(110, 110, 110);
 
 /// Register the bundled DejaVu Sans once per process (no system fonts needed).
 pub fn init() {
@@ -43,7 +48,10 @@ pub fn label(key: &str) -> String {
         "ece" => "expected calibration error".into(),
         "crowd.votes_per_galaxy" => "votes per galaxy".into(),
         "rmse" => "RMSE over the 37 GZ2 answers".into(),
-        "equivariance_spread" => "equivariance spread (std over 8 views)".into(),
+        "pr_auc" => "PR AUC".into(),
+        "equivariance_spread" => "equivariance spread (over 8 views / over galaxies)".into(),
+        "rmse_mean_baseline" => "RMSE of the mean baseline".into(),
+        "majority_accuracy" => "majority-class accuracy".into(),
         "clicks_per_galaxy" => "clicks per galaxy".into(),
         "train_loss" => "final training loss (nats)".into(),
         k => k.rsplit('.').next().unwrap_or(k).replace('_', " "),
@@ -57,5 +65,85 @@ pub fn tick(v: &f64) -> String {
         format!("{}", v.round() as i64)
     } else {
         format!("{:.3}", v).trim_end_matches('0').to_string()
+    }
+}
+
+/// The range a metric's values (and so its confidence bands) can take: `[0, 1]` for scores,
+/// rates and the normalised equivariance spread, `[0, inf)` for errors and losses, unbounded for
+/// anything else.
+pub fn bounds(metric: &str) -> (f64, f64) {
+    match metric {
+        "accuracy"
+        | "roc_auc"
+        | "pr_auc"
+        | "f1"
+        | "brier"
+        | "ece"
+        | "majority_accuracy"
+        | "prevalence"
+        | "equivariance_spread" => (0.0, 1.0),
+        "rmse" | "rmse_mean_baseline" | "log_loss" => (0.0, f64::INFINITY),
+        _ => (f64::NEG_INFINITY, f64::INFINITY),
+    }
+}
+
+/// A number for a caption: integers as written, other numbers to 3 significant digits without
+/// trailing zeros (`0.08334512` -> `0.0833`, `12.3456` -> `12.3`), anything else unchanged.
+pub fn caption_value(s: &str) -> String {
+    let t = s.trim();
+    let integer = t.strip_prefix('-').unwrap_or(t);
+    if !integer.is_empty() && integer.bytes().all(|b| b.is_ascii_digit()) {
+        return t.to_string();
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => sig3(v),
+        _ => s.to_string(),
+    }
+}
+
+/// `v` to 3 significant digits, plainly written (no exponent between 1e-4 and 1e6).
+fn sig3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let mag = v.abs().log10().floor() as i32;
+    if !(-4..6).contains(&mag) {
+        return format!("{v:.2e}");
+    }
+    let decimals = (2 - mag).max(0) as usize;
+    let out = format!("{v:.decimals$}");
+    if out.contains('.') {
+        out.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caption_values_are_short() {
+        assert_eq!(caption_value("0.08334512345678901"), "0.0833");
+        assert_eq!(caption_value("12.3456"), "12.3");
+        assert_eq!(caption_value("1234.7"), "1235");
+        assert_eq!(caption_value("0.5"), "0.5");
+        assert_eq!(caption_value("1.0"), "1");
+        assert_eq!(caption_value("587722982278234213"), "587722982278234213");
+        assert_eq!(caption_value("-3"), "-3");
+        assert_eq!(caption_value("ring"), "ring");
+        assert_eq!(caption_value("true"), "true");
+        assert_eq!(caption_value("0.0000123"), "1.23e-5");
+    }
+
+    #[test]
+    fn ticks_and_bounds() {
+        assert_eq!(tick(&300.0), "300");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(bounds("roc_auc"), (0.0, 1.0));
+        assert_eq!(bounds("rmse").0, 0.0);
+        assert!(bounds("rmse").1.is_infinite());
+        assert!(bounds("train_loss").0.is_infinite());
     }
 }
