@@ -1,7 +1,7 @@
 //! `synthetic`: galaxies of the synthetic universe rendered as survey-like cutouts, labelled from
 //! their known truth (ring, bar, edge-on, featured, merger, clumpy). `ring`, `bar` and `clumpy`
 //! are the features an expert could mark in the cutout at this size and survey (in the truth
-//! and visible, [`Visibility`]); `ring-physical`, `bar-physical` and `clumpy-physical` the
+//! and visible, [`Visibility`](crate::universe::Visibility)); `ring-physical`, `bar-physical` and `clumpy-physical` the
 //! truth alone, seen or not.
 //!
 //! Galaxy `id` is `universe::sample_galaxy(data_seed, id)` and its pixels come from
@@ -17,13 +17,14 @@ use crate::spec::{Survey, Target};
 use crate::universe::observe::to_display_planes;
 use crate::universe::population::sample_galaxy;
 use crate::universe::{
-    Galaxy, PopulationConfig, RenderConfig, TreeLink, TrueAnswers, Visibility, VoteProbabilities,
-    render,
+    Galaxy, PopulationConfig, RenderConfig, TreeLink, TrueAnswers, VoteProbabilities, render,
+    visibility,
 };
 use rayon::prelude::*;
 
-/// How many galaxies may be scanned per requested galaxy before the search gives up.
-const MAX_SCAN_PER_ITEM: u64 = 2_000;
+/// How many galaxies may be scanned per requested galaxy before the search gives up (visible
+/// rings and bars are rare in small cutouts: about 1 in 10 000 galaxies at 16 px).
+const MAX_SCAN_PER_ITEM: u64 = 10_000;
 /// Galaxies sampled per parallel chunk while scanning.
 const CHUNK: u64 = 4096;
 
@@ -44,15 +45,15 @@ pub const TARGETS: &[Target] = &[
 /// Whether galaxy `g` is a positive for `target` in a cutout rendered with `cfg`.
 ///
 /// `ring`, `bar` and `clumpy` are what an expert would mark: the feature is in the truth *and*
-/// visible at `cfg`'s size and survey ([`Visibility`]); `ring-physical`, `bar-physical` and
+/// visible at `cfg`'s size and survey ([`Visibility`](crate::universe::Visibility)); `ring-physical`, `bar-physical` and
 /// `clumpy-physical` are the truth alone.
 pub fn label(g: &Galaxy, target: Target, cfg: &RenderConfig) -> bool {
     match target {
-        Target::Ring => g.ring.is_some() && Visibility::of(g, cfg).ring_visible(),
+        Target::Ring => visibility::ring_visible(g, cfg),
         Target::RingPhysical => g.ring.is_some(),
-        Target::Bar => g.bar.is_some() && Visibility::of(g, cfg).bar_visible(),
+        Target::Bar => visibility::bar_visible(g, cfg),
         Target::BarPhysical => g.bar.is_some(),
-        Target::Clumpy => !g.clumps.is_empty() && Visibility::of(g, cfg).clumps_visible(),
+        Target::Clumpy => visibility::clumps_visible(g, cfg),
         Target::ClumpyPhysical => !g.clumps.is_empty(),
         Target::Merger => g.kind == crate::universe::GalaxyType::Merger,
         Target::EdgeOn => TrueAnswers::from_galaxy(g).disk_edge_on == Some(true),

@@ -113,32 +113,20 @@ impl Visibility {
         }
         let v = View::new(g, cfg);
         let full = v.r_plane(g);
-        let ring = g.ring.as_ref().map(|r| {
-            let mut bare = g.clone();
-            bare.ring.as_mut().expect("has a ring").flux_r = 0.0;
-            let radius = r.radius_kpc * g.arcsec_per_kpc / v.ps * g.axis_ratio.sqrt();
-            v.signal(&full, &v.r_plane(&bare), radius)
-        });
-        let bar = g.bar.as_ref().map(|b| {
-            let mut bare = g.clone();
-            bare.bar.as_mut().expect("has a bar").flux_r = 0.0;
-            let a = b.angle_deg.to_radians();
-            let (c, s) = (a.cos(), g.axis_ratio * a.sin());
-            let half = b.length_kpc * g.arcsec_per_kpc / v.ps * (c * c + s * s).sqrt();
-            v.signal(&full, &v.r_plane(&bare), half)
-        });
         let clumps = if g.clumps.is_empty() {
             Vec::new()
         } else {
-            let mut bare = g.clone();
-            bare.clumps.clear();
-            let base = v.r_plane(&bare);
+            let base = v.without_clumps(g);
             g.clumps
                 .iter()
                 .map(|c| v.clump_signal(g, c, &base))
                 .collect()
         };
-        Visibility { ring, bar, clumps }
+        Visibility {
+            ring: g.ring.as_ref().map(|_| v.ring_signal(g, &full)),
+            bar: g.bar.as_ref().map(|_| v.bar_signal(g, &full)),
+            clumps,
+        }
     }
 
     /// The galaxy has a ring and it is visible.
@@ -155,6 +143,40 @@ impl Visibility {
     pub fn clumps_visible(&self) -> bool {
         self.clumps.iter().any(|s| s.passes(&CLUMP))
     }
+}
+
+/// `Visibility::of(g, cfg).ring_visible()`, rendering only when the ring is large enough.
+pub fn ring_visible(g: &Galaxy, cfg: &RenderConfig) -> bool {
+    if g.ring.is_none() {
+        return false;
+    }
+    let v = View::new(g, cfg);
+    v.ring_size(g) >= RING.size && v.ring_signal(g, &v.r_plane(g)).passes(&RING)
+}
+
+/// `Visibility::of(g, cfg).bar_visible()`, rendering only when the bar is long enough.
+pub fn bar_visible(g: &Galaxy, cfg: &RenderConfig) -> bool {
+    if g.bar.is_none() {
+        return false;
+    }
+    let v = View::new(g, cfg);
+    v.bar_size(g) >= BAR.size && v.bar_signal(g, &v.r_plane(g)).passes(&BAR)
+}
+
+/// `Visibility::of(g, cfg).clumps_visible()`, rendering only when a clump is off the centre.
+pub fn clumps_visible(g: &Galaxy, cfg: &RenderConfig) -> bool {
+    let v = View::new(g, cfg);
+    let far: Vec<_> = g
+        .clumps
+        .iter()
+        .filter(|c| v.clump_distance(c) / v.fwhm_eff >= CLUMP.size)
+        .collect();
+    if far.is_empty() {
+        return false;
+    }
+    let base = v.without_clumps(g);
+    far.iter()
+        .any(|c| v.clump_signal(g, c, &base).passes(&CLUMP))
 }
 
 /// The cutout geometry and noise of one galaxy at one render configuration.
@@ -192,6 +214,53 @@ impl<'a> View<'a> {
         p
     }
 
+    /// Mean ring radius `sqrt(q) R` in resolution elements.
+    fn ring_size(&self, g: &Galaxy) -> f32 {
+        let r = g.ring.as_ref().map_or(0.0, |r| r.radius_kpc);
+        r * g.arcsec_per_kpc / self.ps * g.axis_ratio.sqrt() / self.fwhm_eff
+    }
+
+    /// Projected bar half-length in resolution elements.
+    fn bar_size(&self, g: &Galaxy) -> f32 {
+        let Some(b) = &g.bar else { return 0.0 };
+        let a = b.angle_deg.to_radians();
+        let (c, s) = (a.cos(), g.axis_ratio * a.sin());
+        b.length_kpc * g.arcsec_per_kpc / self.ps * (c * c + s * s).sqrt() / self.fwhm_eff
+    }
+
+    /// Distance of a clump from the centre in pixels.
+    fn clump_distance(&self, c: &super::population::Clump) -> f32 {
+        (c.offset_arcsec[0].powi(2) + c.offset_arcsec[1].powi(2)).sqrt() / self.ps
+    }
+
+    fn ring_signal(&self, g: &Galaxy, full: &[f32]) -> Signal {
+        let mut bare = g.clone();
+        if let Some(r) = &mut bare.ring {
+            r.flux_r = 0.0;
+        }
+        let rest = self.r_plane(&bare);
+        let mut s = self.signal(full, &rest, 0.0);
+        s.size = self.ring_size(g);
+        s
+    }
+
+    fn bar_signal(&self, g: &Galaxy, full: &[f32]) -> Signal {
+        let mut bare = g.clone();
+        if let Some(b) = &mut bare.bar {
+            b.flux_r = 0.0;
+        }
+        let rest = self.r_plane(&bare);
+        let mut s = self.signal(full, &rest, 0.0);
+        s.size = self.bar_size(g);
+        s
+    }
+
+    fn without_clumps(&self, g: &Galaxy) -> Vec<f32> {
+        let mut bare = g.clone();
+        bare.clumps.clear();
+        self.r_plane(&bare)
+    }
+
     /// Signal of the light `full - bare` on the rest `bare`; `extent_px` in pixels.
     fn signal(&self, full: &[f32], bare: &[f32], extent_px: f32) -> Signal {
         let d: Vec<f32> = full.iter().zip(bare).map(|(f, b)| f - b).collect();
@@ -211,8 +280,7 @@ impl<'a> View<'a> {
         add_gaussian(&mut planes, n, n, pos, sigma, [0.0, c.flux_r, 0.0]);
         let mut d = std::mem::take(&mut planes[1]);
         self.psf.apply(&mut d, n, n);
-        let dist = (c.offset_arcsec[0].powi(2) + c.offset_arcsec[1].powi(2)).sqrt() / self.ps;
-        self.measure(&d, base, dist)
+        self.measure(&d, base, self.clump_distance(c))
     }
 
     fn measure(&self, d: &[f32], bare: &[f32], extent_px: f32) -> Signal {
@@ -324,5 +392,27 @@ mod tests {
         let b: Vec<Visibility> = pop.iter().map(|g| Visibility::of(g, &c)).collect();
         assert_eq!(a, b);
         assert!(a.iter().any(|v| v.ring.is_some() || v.bar.is_some()));
+    }
+
+    #[test]
+    fn quick_checks_agree_with_the_full_measurement() {
+        let pop = sample_population(8, 1500, &PopulationConfig::default());
+        let (mut rings, mut bars, mut clumps) = (0, 0, 0);
+        for size in [32, 64] {
+            let c = RenderConfig::new(size, Survey::DecalsLike);
+            for g in &pop {
+                let v = Visibility::of(g, &c);
+                assert_eq!(ring_visible(g, &c), v.ring_visible(), "galaxy {}", g.id);
+                assert_eq!(bar_visible(g, &c), v.bar_visible(), "galaxy {}", g.id);
+                assert_eq!(clumps_visible(g, &c), v.clumps_visible(), "galaxy {}", g.id);
+                rings += v.ring_visible() as usize;
+                bars += v.bar_visible() as usize;
+                clumps += v.clumps_visible() as usize;
+            }
+        }
+        assert!(
+            rings > 0 && bars > 0 && clumps > 0,
+            "{rings} {bars} {clumps}"
+        );
     }
 }
