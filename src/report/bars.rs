@@ -1,5 +1,7 @@
 //! Bar charts for experiments without an x axis (`report.series` only, e.g. one bar per backbone):
-//! one PNG + SVG per metric, the mean over seeds with its 95% interval as a whisker.
+//! one PNG + SVG per metric, the mean over seeds with its 95% interval as a whisker (clipped to
+//! the metric's range) and, where one applies, the dashed reference level of each bar (chance,
+//! majority class, prevalence, mean baseline; see [`super::figures::reference`]).
 
 use super::figures::write_png;
 use super::{ReportError, Row, style, tables::value_str};
@@ -11,23 +13,34 @@ use std::path::{Path, PathBuf};
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// One bar: name, mean, 95% CI half-width (0 if unknown), reference level.
+type Bar = (String, f64, f64, Option<f64>);
+
 fn render<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     yl: &str,
-    bars: &[(String, f64, f64)],
+    bounds: (f64, f64),
+    bars: &[Bar],
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
+    let clip = |v: f64| v.clamp(bounds.0, bounds.1);
     let lo = bars
         .iter()
-        .map(|b| b.1 - b.2)
+        .flat_map(|b| [clip(b.1 - b.2), b.3.unwrap_or(0.0)])
         .fold(f64::INFINITY, f64::min)
         .min(0.0);
     let hi = bars
         .iter()
-        .map(|b| b.1 + b.2)
+        .flat_map(|b| [clip(b.1 + b.2), b.3.unwrap_or(f64::NEG_INFINITY)])
         .fold(f64::NEG_INFINITY, f64::max);
+    let top_mean = bars.iter().map(|b| b.1).fold(f64::NEG_INFINITY, f64::max);
     let pad = ((hi - lo) * 0.08).max(1e-3);
+    let top = if top_mean < bounds.1 {
+        (hi + pad).min(bounds.1)
+    } else {
+        hi + pad
+    };
     let n = bars.len();
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     // names wider than their slot are written vertically
@@ -41,7 +54,7 @@ fn render<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(label_area)
         .y_label_area_size(64)
-        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, lo..hi + pad)?;
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, lo..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -57,9 +70,10 @@ fn render<DB: DrawingBackend>(
         .y_desc(yl)
         .label_style((style::FONT, style::TICK_PX))
         .axis_desc_style((style::FONT, style::LABEL_PX))
-        .light_line_style(RGBColor(235, 235, 235))
+        .max_light_lines(0)
+        .bold_line_style(RGBColor(225, 225, 225))
         .draw()?;
-    for (i, (_, mean, ci)) in bars.iter().enumerate() {
+    for (i, (_, mean, ci, _)) in bars.iter().enumerate() {
         let c = style::PALETTE[i % style::PALETTE.len()];
         let x = i as f64;
         chart.draw_series(std::iter::once(Rectangle::new(
@@ -69,7 +83,7 @@ fn render<DB: DrawingBackend>(
         if *ci <= 0.0 {
             continue;
         }
-        let (a, b) = (mean - ci, mean + ci);
+        let (a, b) = (clip(mean - ci), clip(mean + ci));
         let whisker = [
             vec![(x, a), (x, b)],
             vec![(x - 0.08, a), (x + 0.08, a)],
@@ -80,6 +94,30 @@ fn render<DB: DrawingBackend>(
                 .into_iter()
                 .map(|p| PathElement::new(p, BLACK.stroke_width(2))),
         )?;
+    }
+    // reference levels: one dashed line across the chart when all bars share it, else one
+    // across each bar's slot
+    let levels: Vec<(usize, f64)> = bars
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((i, b.3?)))
+        .collect();
+    let shared = levels.len() == n && levels.iter().all(|l| (l.1 - levels[0].1).abs() < 1e-12);
+    let segments: Vec<(f64, f64, f64)> = if shared {
+        vec![(-0.5, n as f64 - 0.5, levels[0].1)]
+    } else {
+        levels
+            .iter()
+            .map(|&(i, v)| (i as f64 - 0.45, i as f64 + 0.45, v))
+            .collect()
+    };
+    for (x0, x1, v) in segments {
+        chart.draw_series(DashedLineSeries::new(
+            [(x0, v), (x1, v)],
+            8,
+            6,
+            style::REFERENCE.stroke_width(2),
+        ))?;
     }
     if vertical {
         // written downwards from just below the axis, one per bar
@@ -96,7 +134,9 @@ fn render<DB: DrawingBackend>(
     root.present()
 }
 
-/// Write `<name>_<metric>.png/.svg` bar charts when the report has a series but no x.
+/// Write `<name>_<metric>.png/.svg` bar charts when the report has a series but no x: for the
+/// metrics of `report.metrics` (in its order; every recorded one without it). `rows` are
+/// unfiltered, so the reference levels can read statistics that are not plotted.
 pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let (None, Some(series)) = (exp.report.x.as_deref(), exp.report.series.as_deref()) else {
         return Ok(vec![]);
@@ -105,6 +145,9 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
     let mut metrics: Vec<&String> = rows.iter().flat_map(|r| r.stats.keys()).collect();
     metrics.sort();
     metrics.dedup();
+    if let Some(keep) = &exp.report.metrics {
+        metrics = keep.iter().filter(|m| metrics.contains(m)).collect();
+    }
     let facets = super::figures::facets(exp, rows, "");
     let mut out = Vec::new();
     for metric in metrics {
@@ -133,12 +176,22 @@ fn write_one(
     rows: &[Row],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let bars: Vec<(String, f64, f64)> = rows
+    let mut reference_label = None;
+    let bars: Vec<Bar> = rows
         .iter()
         .filter_map(|r| {
             let s = r.stats.get(metric)?;
             let name = r.point.get(series).map(value_str)?;
-            Some((name, s.mean, if s.ci95.is_nan() { 0.0 } else { s.ci95 }))
+            let level = super::figures::reference_of_row(metric, r).map(|(label, v)| {
+                reference_label = Some(label);
+                v
+            });
+            Some((
+                name,
+                s.mean,
+                if s.ci95.is_nan() { 0.0 } else { s.ci95 },
+                level,
+            ))
         })
         .collect();
     if bars.is_empty() {
@@ -162,6 +215,10 @@ fn write_one(
     } else {
         "one value each"
     };
+    let what = match &reference_label {
+        Some(l) => format!("{what}, dashed: {l}"),
+        None => what.to_string(),
+    };
     let mut title = format!("{}: {} ({what})", exp.name, style::label(metric));
     if !f.is_empty() {
         title.push_str(&format!(" ({f})"));
@@ -177,6 +234,7 @@ fn write_one(
         BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
         &title,
         &yl,
+        style::bounds(metric),
         &bars,
     )
     .map_err(|e| err(&png, e.to_string()))?;
@@ -186,9 +244,50 @@ fn write_one(
         SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
         &title,
         &yl,
+        style::bounds(metric),
         &bars,
     )
     .map_err(|e| err(&svg, e.to_string()))?;
     write_atomic(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference_pixels(bars: &[Bar]) -> usize {
+        style::init();
+        let (w, h) = style::SIZE;
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        render(
+            BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
+            "t",
+            "ROC AUC",
+            style::bounds("roc_auc"),
+            bars,
+        )
+        .unwrap();
+        let RGBColor(r, g, b) = style::REFERENCE;
+        rgb.chunks(3).filter(|p| p == &[r, g, b]).count()
+    }
+
+    #[test]
+    fn reference_levels_are_drawn_and_whiskers_clipped() {
+        // whiskers past 1 must not fail or stretch the axis; the dashed chance line shows
+        let with: Vec<Bar> = vec![
+            ("a".into(), 0.97, 0.2, Some(0.5)),
+            ("b".into(), 0.6, 0.1, Some(0.5)),
+        ];
+        let without: Vec<Bar> = with.iter().map(|b| (b.0.clone(), b.1, b.2, None)).collect();
+        let (on, off) = (reference_pixels(&with), reference_pixels(&without));
+        assert!(on > off + 300, "{on} vs {off}");
+        // bars with different levels: one segment per bar, shorter than the shared line
+        let apart: Vec<Bar> = vec![
+            ("a".into(), 0.97, 0.2, Some(0.5)),
+            ("b".into(), 0.6, 0.1, Some(0.3)),
+        ];
+        let split = reference_pixels(&apart);
+        assert!(split > off + 300 && split < on, "{split} vs {on}");
+    }
 }

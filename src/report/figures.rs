@@ -88,6 +88,17 @@ pub(super) fn reference(metric: &str, rows: &[Row], x: &str) -> Option<Reference
     reference_from(metric, values)
 }
 
+/// The reference level of `metric` for one row without an x axis (a bar): its label and value.
+pub(super) fn reference_of_row(metric: &str, row: &Row) -> Option<(String, f64)> {
+    let r = reference_from(metric, |stat| {
+        row.stats
+            .get(stat)
+            .map(|s| vec![(0.0, s.mean)])
+            .unwrap_or_default()
+    })?;
+    Some((r.label, r.points[0].1))
+}
+
 /// [`reference`] from `values(stat)`, the `(x, value)` of a statistic over the rows.
 fn reference_from(metric: &str, values: impl Fn(&str) -> Vec<(f64, f64)>) -> Option<Reference> {
     let (stat, label) = match metric {

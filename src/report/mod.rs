@@ -50,7 +50,8 @@ pub fn out_dir(store: &Store, name: &str, profile: Profile) -> PathBuf {
 pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, ReportError> {
     let (exp, runs) = plan(path, profile)?;
     let (mut rows, complete) = aggregate::rows_vs(&runs, store, exp.report.reference.as_ref())?;
-    // unfiltered: a figure's reference line reads statistics the report does not list
+    // unfiltered: a figure's reference line reads statistics the report does not list (the
+    // figures pick their metrics from `report.metrics` themselves)
     let all = rows.clone();
     if let Some(keep) = &exp.report.metrics {
         for r in &mut rows {
@@ -60,7 +61,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     let dir = out_dir(store, &exp.name, profile);
     let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
     files.extend(figures::write(&exp, &all, &dir.join("figures"))?);
-    files.extend(bars::write(&exp, &rows, &dir.join("figures"))?);
+    files.extend(bars::write(&exp, &all, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     Ok(Written {
         runs: runs.len(),
