@@ -10,6 +10,7 @@
 
 pub mod augment;
 pub mod catalog;
+mod memo;
 pub mod fits;
 pub mod pretrain;
 mod shapes;
@@ -221,9 +222,19 @@ fn build_pools(spec: &RunSpec) -> Result<Splits, DataError> {
             // Validation galaxies come after the training pool's ids; with balanced draws the
             // pool scans ahead, so the validation set starts half-way between pools.
             let train_start = TRAIN_OFFSET * (1 + spec.seed);
+            // every arm of a seed draws the same test set and, per size, the same training pool
+            let key = |start: u64, n: usize| {
+                format!(
+                    "synthetic {} {} {:?} {:?} {:?} {start} {n}",
+                    d.data_seed, d.image_size, d.survey, spec.task.target, d.positive_fraction
+                )
+            };
+            let make = |start: u64, n: usize| {
+                memo::get(key(start, n), || synthetic::generate(&draw, start, n))
+            };
             Ok(Splits {
-                test: synthetic::generate(&draw, test_start, d.test_size)?,
-                train: synthetic::generate(&draw, train_start, d.train_size)?,
+                test: make(test_start, d.test_size)?,
+                train: make(train_start, d.train_size)?,
                 val: synthetic::generate(&draw, train_start + TRAIN_OFFSET / 2, d.val_size)?,
             })
         }
