@@ -105,8 +105,9 @@ fn caption(g: &Galaxy) -> String {
     if !g.clumps.is_empty() {
         parts.push("clumps".into());
     }
-    parts.push(format!("z={:.2}", g.redshift));
-    format!("{kind}\n{}", parts.join(", "))
+    // the redshift on the first line: a second line too wide for its tile is cut
+    let z = style::caption_value(&g.redshift.to_string());
+    format!("{kind}, z={z}\n{}", parts.join(", "))
 }
 
 /// The synthetic universe at a glance: `per_row` DECaLS-like renders (`size` px) of each galaxy
