@@ -344,7 +344,7 @@ fn pretrain_file_imports_a_timm_encoder() {
             dir.path(),
             &format!("{name}.yaml"),
             &format!(
-                "name: {name}\nkind: train\ndata: {{ source: shapes, image_size: 16, train_size: 8, test_size: 8 }}\nmodel: {{ backbone: resnet, depths: [2, 2, 2, 2], dims: [{dims}] }}\ntrain: {{ epochs: 1 }}\npretrain: {{ source: file, weights: '{weights}' }}\n"
+                "name: {name}\nkind: train\ndata: {{ source: shapes, image_size: 16, train_size: 8, test_size: 32 }}\nmodel: {{ backbone: resnet, depths: [2, 2, 2, 2], dims: [{dims}] }}\ntrain: {{ epochs: 1 }}\npretrain: {{ source: file, weights: '{weights}' }}\n"
             ),
         )
     };
