@@ -10,8 +10,8 @@
 
 pub mod augment;
 pub mod catalog;
-mod memo;
 pub mod fits;
+mod memo;
 pub mod pretrain;
 mod shapes;
 pub mod synth;
