@@ -41,13 +41,14 @@ impl Dataset {
         self.targets.is_empty()
     }
 
-    /// The same layout with no images.
-    pub fn clone_empty(&self) -> Dataset {
+    /// The images at `rows`, in that order, as a dataset of the same layout.
+    pub fn subset(&self, rows: &[usize]) -> Dataset {
+        let (images, targets) = self.gather(rows);
         Dataset {
             channels: self.channels,
             size: self.size,
-            images: Vec::new(),
-            targets: Vec::new(),
+            images,
+            targets,
             target_len: self.target_len,
         }
     }
@@ -174,15 +175,7 @@ pub fn split_validation(data: Dataset, k: usize, seed: u64) -> (Dataset, Dataset
     let train: Vec<usize> = (0..data.len())
         .filter(|i| val.binary_search(i).is_err())
         .collect();
-    let take = |rows: &[usize]| {
-        let (images, targets) = data.gather(rows);
-        Dataset {
-            images,
-            targets,
-            ..data.clone_empty()
-        }
-    };
-    (take(&train), take(&val))
+    (data.subset(&train), data.subset(&val))
 }
 
 /// Build the splits a run trains and tests on.

@@ -241,15 +241,7 @@ fn split_tail(
 ) -> (crate::data::Dataset, crate::data::Dataset) {
     let head: Vec<usize> = (0..n.min(all.len())).collect();
     let tail: Vec<usize> = (n.min(all.len())..all.len()).collect();
-    let take = |rows: &[usize]| {
-        let (images, targets) = all.gather(rows);
-        crate::data::Dataset {
-            images,
-            targets,
-            ..all.clone_empty()
-        }
-    };
-    (take(&head), take(&tail))
+    (all.subset(&head), all.subset(&tail))
 }
 
 /// The pretrained model's score on its held-out images: astro, the RMSE of its expected vote

@@ -96,6 +96,24 @@ fn resume_from_checkpoint_is_bit_identical() {
     assert_eq!(weights(&p), weights(&p2));
 }
 
+/// `fit` with a validation set, seed 1, no checkpoint or augmentation.
+fn fit_with_val(
+    m: &Model,
+    p: &Params,
+    train: &Dataset,
+    val: &Dataset,
+    cfg: &TrainConfig,
+) -> History {
+    let opts = FitOptions {
+        seed: 1,
+        val: Some(val),
+        checkpoint: None,
+        augment: false,
+        on_epoch: &mut |_, _, _| {},
+    };
+    fit(m, p, &bce_with_logits, train, cfg, &Device::Cpu, opts).unwrap()
+}
+
 #[test]
 fn early_stopping_restores_the_best_epoch() {
     // random labels: the training set is memorised and the validation loss rises
@@ -108,14 +126,7 @@ fn early_stopping_restores_the_best_epoch() {
         ..TrainConfig::default()
     };
     let (m, p) = model(4);
-    let opts = FitOptions {
-        seed: 1,
-        val: Some(&val),
-        checkpoint: None,
-        augment: false,
-        on_epoch: &mut |_, _, _| {},
-    };
-    let h = fit(&m, &p, &bce_with_logits, &train, &cfg, &Device::Cpu, opts).unwrap();
+    let h = fit_with_val(&m, &p, &train, &val, &cfg);
     assert!(h.stopped_early, "{h:?}");
     let best = h.best_epoch.unwrap();
     assert_eq!(h.val_loss.len(), best + 4, "stops 3 epochs after the best");
@@ -223,14 +234,7 @@ fn early_stopping_never_stops_before_min_steps() {
         ..TrainConfig::default()
     };
     let (m, p) = model(4);
-    let opts = FitOptions {
-        seed: 1,
-        val: Some(&val),
-        checkpoint: None,
-        augment: false,
-        on_epoch: &mut |_, _, _| {},
-    };
-    let h = fit(&m, &p, &bce_with_logits, &train, &cfg, &Device::Cpu, opts).unwrap();
+    let h = fit_with_val(&m, &p, &train, &val, &cfg);
     assert!(h.steps >= 60, "{h:?}");
     assert_eq!(h.steps_per_epoch, 3);
     // one validation per round of 20 / 3 = 6 epochs, at the end of a round
