@@ -10,6 +10,7 @@ mod figures;
 pub mod fit;
 pub mod grid;
 pub mod paper;
+mod pretraining;
 mod style;
 mod tables;
 
@@ -63,6 +64,12 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     files.extend(figures::write(&exp, &all, &dir.join("figures"))?);
     files.extend(bars::write(&exp, &all, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
+    files.extend(pretraining::write(
+        &exp.name,
+        &runs,
+        store,
+        &dir.join("tables"),
+    )?);
     Ok(Written {
         runs: runs.len(),
         complete,
