@@ -5,8 +5,16 @@
 //! answers get Dieleman's tree-normalised head and MSE on the weighted vote fractions (the Kaggle
 //! Galaxy Challenge setup); vote counts of a catalogue get Zoobot's Dirichlet head and the
 //! Dirichlet-multinomial loss, and the metrics see the expected vote fractions of the questions
-//! each galaxy was asked; classes get a softmax head, cross-entropy and multi-class accuracy. `model.invariance: augment` augments every training batch;
-//! `eval.tta_views` averages test predictions over exact rotations/flips.
+//! each galaxy was asked; classes get a softmax head, cross-entropy and multi-class accuracy.
+//! `model.invariance: augment` augments every training batch; `eval.tta_views` averages test
+//! predictions over exact rotations/flips. A frozen backbone on a binary or class target gets a
+//! converged linear probe (`train::probe`) instead of gradient steps on its head.
+//!
+//! Besides the asked metrics, a run records the reference levels of a constant guess
+//! (`majority_accuracy`, `prevalence`), how training went (`train_loss`, `val_loss`,
+//! `steps_trained`, `best_step`, ... or the probe's `probe_lambda`) and its pretraining
+//! (`pretrain_*`), and 200 bootstrap resamples of each metric over the test galaxies. A metric
+//! that is not finite fails the run.
 
 use crate::eval::bootstrap;
 use crate::eval::rotation::{dataset_equivariance_spread, predict_tta};
