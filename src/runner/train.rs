@@ -254,3 +254,42 @@ fn training_record(h: &train::History, probe: Option<&train::probe::ProbeFit>) -
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{ExperimentKind, expand, parse_str, task};
+
+    /// A run records only names `spec::task` knows (what `validate` lets `report.metrics` ask
+    /// for), for a frozen probe and a trained network; the probe's loss is below ln 2.
+    #[test]
+    fn records_are_the_names_validate_knows() {
+        let text = "name: r\nkind: train\nseeds: [0]\n\
+                    data: { source: shapes, image_size: 16, train_size: 40, test_size: 64 }\n\
+                    model: { widths: [4, 8] }\n\
+                    train: { epochs: 2, batch_size: 8, min_steps: 12, early_stopping_patience: 1 }\n\
+                    eval: { metrics: [accuracy, roc_auc, pr_auc, f1, log_loss] }\n\
+                    sweep: { train.freeze_backbone: [true, false] }\n";
+        let exp = parse_str(text, "r.yaml").unwrap();
+        let known = task::recorded(ExperimentKind::Train, exp.task.target);
+        for spec in expand(&exp, text, "r.yaml").unwrap() {
+            let (m, boot) = super::run(
+                &spec,
+                None,
+                None,
+                &candle_core::Device::Cpu,
+                &mut |_, _, _| {},
+            )
+            .unwrap();
+            for k in m.keys() {
+                assert!(known.contains(&k.as_str()), "`{k}` is not in spec::task");
+            }
+            assert_eq!(boot["accuracy"].len(), crate::eval::bootstrap::REPLICATES);
+            if spec.train.freeze_backbone {
+                assert!(m["train_loss"] < std::f64::consts::LN_2, "{m:?}");
+                assert!(m.contains_key("probe_lambda"));
+            } else {
+                assert!(m["steps_trained"] >= 12.0, "{m:?}");
+            }
+        }
+    }
+}
