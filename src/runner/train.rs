@@ -195,6 +195,9 @@ pub fn run(
     if let train::pretrain::Loaded::Pretrained(record) = &loaded {
         m.extend(record.metrics());
     }
+    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
+        anyhow::bail!("the run's `{k}` is {v}; expected a finite value (a diverged fit)");
+    }
     boot.retain(|k, r| m.contains_key(k) && !r.is_empty() && r.iter().all(|x| x.is_finite()));
     Ok((m, boot))
 }

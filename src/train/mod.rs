@@ -60,9 +60,13 @@ impl Net for Outputs<'_> {
 /// A loss: (network outputs, targets) -> scalar tensor.
 pub type Loss<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
 
-/// Binary cross-entropy on logits (the `train` experiment kind's loss).
+/// Binary cross-entropy on logits (the `train` experiment kind's loss), in the stable form of
+/// [`crate::model::loss::bce_with_logits`]. candle-nn's version takes the log of the sigmoid,
+/// which is infinite (and its gradient NaN) once a logit passes about 17 in f32: confident
+/// galaxies then made the epoch's training and validation losses NaN, and early stopping
+/// compared NaNs.
 pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    candle_nn::loss::binary_cross_entropy_with_logit(logits, targets)
+    crate::model::loss::bce_with_logits(logits, targets)
 }
 
 /// Loss histories and where training stopped.

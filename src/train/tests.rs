@@ -269,3 +269,21 @@ fn layer_wise_rates_decay_from_the_head_down() {
             .all(|&v| v == 1.0)
     );
 }
+
+#[test]
+fn bce_stays_finite_for_confident_logits() {
+    let dev = Device::Cpu;
+    let x = candle_core::Var::from_vec(vec![40f32, -40.0, 40.0, 0.0], 4, &dev).unwrap();
+    let y = Tensor::from_vec(vec![1f32, 0.0, 0.0, 1.0], 4, &dev).unwrap();
+    let l = bce_with_logits(x.as_tensor(), &y).unwrap();
+    // (0 + 0 + 40 + ln 2) / 4
+    let want = (40.0 + std::f64::consts::LN_2) / 4.0;
+    assert!((l.to_scalar::<f32>().unwrap() as f64 - want).abs() < 1e-5);
+    let g = l.backward().unwrap();
+    let g = g.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+    // (sigmoid(x) - y) / 4
+    let want = [0.0, 0.0, 0.25, -0.125];
+    for (a, b) in g.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{g:?}");
+    }
+}
