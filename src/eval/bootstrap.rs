@@ -59,20 +59,9 @@ pub fn replicates(
         p.len(),
         targets.len()
     );
-    let n = p.len() / k;
-    let (mut ps, mut ys) = (Vec::with_capacity(p.len()), Vec::with_capacity(p.len()));
-    indices(seed, n)
-        .iter()
-        .map(|idx| {
-            ps.clear();
-            ys.clear();
-            for &i in idx {
-                ps.extend_from_slice(&p[i * k..(i + 1) * k]);
-                ys.extend_from_slice(&targets[i * k..(i + 1) * k]);
-            }
-            Ok(crate::eval::try_compute(metric, &ps, &ys)?)
-        })
-        .collect()
+    resampled(p, targets, k, seed, |p, y| {
+        Ok(crate::eval::try_compute(metric, p, y)?)
+    })
 }
 
 /// [`replicates`] for vote-count targets: `pred` holds `N x answers` predicted fractions and
@@ -96,21 +85,32 @@ pub fn replicates_asked(
         pred.len(),
         counts.len()
     );
-    let (mut ps, mut cs) = (
-        Vec::with_capacity(pred.len()),
-        Vec::with_capacity(pred.len()),
-    );
-    indices(seed, pred.len() / k)
+    resampled(pred, counts, k, seed, |p, c| {
+        let (p, y) = crate::eval::asked_fractions(p, c, tree);
+        Ok(crate::eval::try_compute(metric, &p, &y)?)
+    })
+}
+
+/// `score` of each of the [`REPLICATES`] resamples of galaxies, galaxy `i` being values
+/// `i*k .. (i+1)*k` of both `a` and `b` (gathered in resample order).
+fn resampled(
+    a: &[f32],
+    b: &[f32],
+    k: usize,
+    seed: u64,
+    mut score: impl FnMut(&[f32], &[f32]) -> anyhow::Result<f64>,
+) -> anyhow::Result<Vec<f64>> {
+    let (mut xs, mut ys) = (Vec::with_capacity(a.len()), Vec::with_capacity(b.len()));
+    indices(seed, a.len() / k)
         .iter()
         .map(|idx| {
-            ps.clear();
-            cs.clear();
+            xs.clear();
+            ys.clear();
             for &i in idx {
-                ps.extend_from_slice(&pred[i * k..(i + 1) * k]);
-                cs.extend_from_slice(&counts[i * k..(i + 1) * k]);
+                xs.extend_from_slice(&a[i * k..(i + 1) * k]);
+                ys.extend_from_slice(&b[i * k..(i + 1) * k]);
             }
-            let (p, y) = crate::eval::asked_fractions(&ps, &cs, tree);
-            Ok(crate::eval::try_compute(metric, &p, &y)?)
+            score(&xs, &ys)
         })
         .collect()
 }

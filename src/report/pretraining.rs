@@ -80,13 +80,11 @@ pub fn write(
     }
     for (source, (kind, vs)) in &by_source {
         let cell = |i: usize| {
-            let xs: Vec<f64> = vs.iter().map(|v| v[i]).collect();
-            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-            if xs.len() < 2 {
-                return format!("{mean:.4}");
+            let s = super::Stat::of(&vs.iter().map(|v| v[i]).collect::<Vec<f64>>());
+            match s.n {
+                n if n < 2 => format!("{:.4}", s.mean),
+                _ => format!("{:.4} ± {:.4}", s.mean, s.std),
             }
-            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
-            format!("{mean:.4} ± {:.4}", var.sqrt())
         };
         md += &format!(
             "| {source} | all ({}) | {} | {} | {} | {} |\n",

@@ -257,15 +257,11 @@ fn held_out_score(
     Ok(match source {
         PretrainSource::Astro => {
             let tree = Tree::decals();
-            let flat: Vec<Vec<f32>> = rows
-                .iter()
-                .map(|r| {
-                    let t = Tensor::from_slice(r, (1, r.len()), device)?;
-                    let f = crate::model::heads::expected_fractions(&t, &tree)?;
-                    f.flatten_all()?.to_vec1::<f32>()
-                })
-                .collect::<Result<_>>()?;
-            let (p, y) = crate::eval::asked_fractions(&flat.concat(), &val.targets, &tree);
+            let k = rows.first().map_or(0, Vec::len);
+            let t = Tensor::from_vec(rows.concat(), (rows.len(), k), device)?;
+            let f = crate::model::heads::expected_fractions(&t, &tree)?;
+            let f = f.flatten_all()?.to_vec1::<f32>()?;
+            let (p, y) = crate::eval::asked_fractions(&f, &val.targets, &tree);
             ("rmse", crate::eval::rmse(&p, &y))
         }
         _ => (
