@@ -4,7 +4,7 @@ Usage (from the crate root):
     python3 benches/peers/crowdkit_check.py \
         src/crowd/fixtures/sim_classifications.csv src/crowd/fixtures/crowdkit_reference.json
 
-Writes labels and probabilities of MajorityVote, Wawa, DawidSkene and OneCoinDawidSkene
+Writes labels and probabilities of MajorityVote, Wawa, DawidSkene, OneCoinDawidSkene and GLAD
 (n_iter=100, tol=1e-5, matching gzbench's defaults), keyed by galaxy name, plus the number of
 EM iterations crowd-kit ran.
 """
@@ -15,7 +15,7 @@ import sys
 import crowdkit
 import pandas as pd
 import crowdkit.aggregation.classification.wawa as _wawa
-from crowdkit.aggregation import DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
+from crowdkit.aggregation import GLAD, DawidSkene, MajorityVote, OneCoinDawidSkene, Wawa
 
 
 def _check_fitted(est, attributes):
@@ -50,6 +50,7 @@ def main(csv_path: str, out_path: str) -> None:
         "wawa": Wawa(),
         "dawid_skene": DawidSkene(n_iter=N_ITER, tol=TOL),
         "one_coin_dawid_skene": OneCoinDawidSkene(n_iter=N_ITER, tol=TOL),
+        "glad": GLAD(n_iter=N_ITER, tol=TOL, silent=True),
     }
     for name, model in models.items():
         probas = model.fit_predict_proba(data)

@@ -68,10 +68,32 @@ fn sim_fixture_is_reproducible() {
     assert_eq!(text.lines().count(), 1 + 300 * 7);
 }
 
-type Reference = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+pub(super) type Reference = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 
+/// The committed crowd-kit reference (`fixtures/crowdkit_reference.json`).
+pub(super) fn reference() -> Reference {
+    serde_json::from_str(
+        &std::fs::read_to_string(fixture("crowdkit_reference.json")).expect("reference fixture"),
+    )
+    .expect("reference JSON")
+}
+
+/// The fixture's votes (one 3-answer question) and the galaxy names in vote-index order.
+pub(super) fn fixture_votes() -> (QuestionVotes, Vec<String>) {
+    let cls = read_csv(&fixture("sim_classifications.csv")).expect("fixture CSV");
+    let votes = cls.for_question(0).expect("one question");
+    let names = votes
+        .galaxy_index
+        .iter()
+        .map(|&g| cls.galaxy_names[g as usize].clone())
+        .collect();
+    (votes, names)
+}
+
+/// Asserts that `agg` matches crowd-kit's entry `name` of the reference: probabilities within
+/// 1e-5, labels equal except at near ties (see the module doc).
 #[allow(clippy::needless_range_loop)] // parallel indexing of three per-galaxy tables
-fn compare(
+pub(super) fn compare(
     name: &str,
     votes: &QuestionVotes,
     names: &[String],
@@ -119,19 +141,9 @@ fn compare(
 
 #[test]
 fn matches_crowdkit() {
-    let csv = fixture("sim_classifications.csv");
-    let reference: Reference = serde_json::from_str(
-        &std::fs::read_to_string(fixture("crowdkit_reference.json")).expect("reference fixture"),
-    )
-    .expect("reference JSON");
-    let cls = read_csv(&csv).expect("fixture CSV");
-    let votes = cls.for_question(0).expect("one question");
+    let reference = reference();
+    let (votes, names) = fixture_votes();
     assert_eq!(votes.n_classes, 3);
-    let names: Vec<String> = votes
-        .galaxy_index
-        .iter()
-        .map(|&g| cls.galaxy_names[g as usize].clone())
-        .collect();
     let meta = &reference["meta"];
     let ds = DawidSkene {
         n_iter: meta["n_iter"].as_u64().expect("n_iter") as usize,
