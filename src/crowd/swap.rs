@@ -3,9 +3,19 @@
 //! has PL = P(says positive | positive) and PD = P(says negative | negative), estimated from
 //! pseudo-counts (prior skill 0.75 with weight 2) and updated after every click: from gold
 //! subjects only when any are given, otherwise from subjects whose posterior (before the click)
-//! is already confident (> 0.9 or < 0.1), taken at that label. Subjects retire when p > 0.99 or p < 0.004. Class `positive` (default 0,
-//! Galaxy Zoo's "yes") is the positive class. As an [`Aggregator`] it replays votes in time
-//! order; with `retire = true` votes arriving after retirement are ignored (not clicked).
+//! is already confident (> 0.9 or < 0.1), taken at that label. Subjects retire when p > 0.99 or
+//! p < 0.004. As an [`Aggregator`] it replays votes in time order; with `retire = true` votes
+//! arriving after retirement are ignored (not clicked).
+//!
+//! **The positive class is explicit**: [`Swap::positive`] is the class index (0 or 1) whose
+//! probability the posterior p is; the other index is the negative class. Answers are numbered
+//! by the caller: the simulator numbers them in `Question::answers` order and maps the
+//! experiment's `positive_answer` to 0 (so the default 0 is right there), whereas a CSV read by
+//! `gzbench aggregate` numbers answers alphabetically (for yes/no, 0 = "no"), so a caller must
+//! set the positive class from the answer's name with [`Swap::with_positive_answer`] (what an
+//! `aggregate --positive ANSWER` option should call). The prior, the retirement thresholds
+//! (0.99 = confident positive, 0.004 = confident negative) and the aggregate's label all refer
+//! to that class.
 
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes};
 
@@ -19,7 +29,11 @@ pub struct Swap {
     pub initial_skill: f64,
     /// Weight (pseudo-votes) of the initial skill.
     pub skill_prior_weight: f64,
+    /// Index (0 or 1) of the positive class among the question's two answers: the posterior is
+    /// P(true answer = `positive`) and `prior`, `retire_above` and `retire_below` refer to it.
+    /// Default 0. See the module doc for how answers are numbered.
     pub positive: u32,
+    /// Retire subjects (ignore their later clicks) once the posterior passes a threshold.
     pub retire: bool,
     /// Without gold subjects, volunteers learn from subjects whose posterior is beyond this
     /// confidence (taken as their label).
@@ -37,6 +51,29 @@ impl Default for Swap {
             positive: 0,
             retire: false,
             train_confidence: 0.9,
+        }
+    }
+}
+
+impl Swap {
+    /// Default parameters with the positive class set to the answer named `positive` among
+    /// `answers` (the question's two answer names, indexed as the votes' answer ids are).
+    /// Errors when the question is not binary or `positive` is not one of its answers.
+    pub fn with_positive_answer(answers: &[String], positive: &str) -> Result<Swap, CrowdError> {
+        let pos = answers.iter().position(|a| a == positive);
+        match (answers.len(), pos) {
+            (2, Some(p)) => Ok(Swap {
+                positive: p as u32,
+                ..Swap::default()
+            }),
+            _ => Err(CrowdError::Strategy {
+                strategy: "swap",
+                reason: format!(
+                    "positive answer `{positive}` must be one of the 2 answers of a binary \
+                     question; the answers are [{}]",
+                    answers.join(", ")
+                ),
+            }),
         }
     }
 }
@@ -195,5 +232,34 @@ mod tests {
         let want = 0.3 * 0.75 / (0.3 * 0.75 + 0.7 * 0.25);
         assert!((st.p[0] - want).abs() < 1e-15);
         assert_eq!(st.clicks[0], 1);
+    }
+
+    #[test]
+    fn the_positive_class_is_set_by_answer_name() {
+        // `gzbench aggregate` numbers answers alphabetically: "no" = 0, "yes" = 1.
+        let answers = vec!["no".to_string(), "yes".to_string()];
+        let yes = Swap::with_positive_answer(&answers, "yes").unwrap();
+        assert_eq!(yes.positive, 1);
+        assert_eq!(
+            Swap::with_positive_answer(&answers, "no").unwrap().positive,
+            0
+        );
+        // One "yes" click: with "yes" positive, p = P(yes) = 0.3*0.75 / (0.3*0.75 + 0.7*0.25);
+        // with "no" positive, P(no) = 0.3*0.25 / (0.3*0.25 + 0.7*0.75).
+        let votes = QuestionVotes::new(2, 1, 1, vec![0], vec![0], vec![1]).unwrap();
+        let a = yes.aggregate(&votes).unwrap();
+        let p_yes = 0.3 * 0.75 / (0.3 * 0.75 + 0.7 * 0.25);
+        assert!((a.row(0)[1] - p_yes).abs() < 1e-15);
+        assert_eq!(a.labels, vec![1]);
+        let b = Swap::default().aggregate(&votes).unwrap();
+        let p_no = 0.3 * 0.25 / (0.3 * 0.25 + 0.7 * 0.75);
+        assert!((b.row(0)[0] - p_no).abs() < 1e-15);
+        assert_eq!(b.labels, vec![1]);
+        for (ans, name) in [(answers.clone(), "maybe"), (vec!["a".into(); 3], "a")] {
+            let e = Swap::with_positive_answer(&ans, name)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("binary") && e.contains(name), "{e}");
+        }
     }
 }
