@@ -26,6 +26,7 @@ pub mod data;
 mod dawid_skene;
 mod error;
 pub mod exports;
+mod fast_math;
 mod gz2_weighting;
 mod majority_vote;
 pub mod metrics;

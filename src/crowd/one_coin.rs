@@ -4,9 +4,7 @@
 //! clipped to [1e-10, 1 - 1e-10] and not renormalised; same EM loop and stopping rule as
 //! [`DawidSkene`](super::DawidSkene).
 
-use rayon::prelude::*;
-
-use super::dawid_skene::{EPS, EmFit, EmIndex, check_nonempty, run_em};
+use super::dawid_skene::{EPS, EmFit, check_nonempty, run_em};
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes};
 
 /// One-coin Dawid-Skene (`n_iter = 100`, `tol = 1e-5` as crowd-kit).
@@ -25,42 +23,27 @@ impl Default for OneCoinDawidSkene {
     }
 }
 
-/// Per-volunteer skills: mean posterior of the given answers (0 for volunteers without votes).
-pub(crate) fn skills(ix: &EmIndex, probs: &[f64]) -> Vec<f64> {
-    let k = ix.k;
-    (0..ix.vstart.len() - 1)
-        .into_par_iter()
-        .map(|v| {
-            let n = ix.volunteer_len(v);
-            if n == 0 {
-                return 0.0;
-            }
-            let s: f64 = ix.volunteer_votes(v).map(|(g, a)| probs[g * k + a]).sum();
-            s / n as f64
-        })
-        .collect()
-}
-
-fn m_step(ix: &EmIndex, probs: &[f64]) -> Vec<f64> {
-    let k = ix.k;
-    let sk = skills(ix, probs);
-    let mut errors = vec![0.0; sk.len() * k * k];
-    errors.par_chunks_mut(k * k).enumerate().for_each(|(v, e)| {
-        let right = sk[v].clamp(EPS, 1.0 - EPS);
-        let wrong = ((1.0 - sk[v]) / (k - 1) as f64).clamp(EPS, 1.0 - EPS);
-        for a in 0..k {
-            for c in 0..k {
-                e[a * k + c] = if a == c { right } else { wrong };
-            }
-        }
-    });
-    errors
-}
-
 impl OneCoinDawidSkene {
     /// Fits the model.
     pub fn fit(&self, votes: &QuestionVotes) -> EmFit {
-        run_em(votes, self.n_iter, self.tol, &m_step)
+        let k = votes.n_classes;
+        let start = &votes.by_volunteer.start;
+        // Skill = mean posterior of the answers given = (sum over a of sums[a][a]) / votes.
+        run_em(votes, self.n_iter, self.tol, &|v, sums, e| {
+            let n = (start[v + 1] - start[v]) as f64;
+            let skill = if n > 0.0 {
+                (0..k).map(|a| sums[a * k + a]).sum::<f64>() / n
+            } else {
+                0.0
+            };
+            let right = skill.clamp(EPS, 1.0 - EPS);
+            let wrong = ((1.0 - skill) / (k - 1) as f64).clamp(EPS, 1.0 - EPS);
+            for a in 0..k {
+                for c in 0..k {
+                    e[a * k + c] = if a == c { right } else { wrong };
+                }
+            }
+        })
     }
 }
 
