@@ -1,13 +1,19 @@
 //! Simulated Galaxy Zoo volunteers and the strategies that aggregate their votes into labels.
 //!
-//! * [`volunteers`] simulates a crowd ([`CrowdQuality`] presets `good`, `default`, `noisy`)
+//! * [`volunteers`] simulates a crowd ([`CrowdQuality`] presets `good`, `default`, `noisy`, and
+//!   the model regimes `class-confusion`, `galaxy-difficulty`, `spammers`)
 //!   answering the decision tree for galaxies of the [`universe`](crate::universe), either with a
 //!   fixed number of votes per galaxy or as an online stream served until retirement.
 //! * [`data`] holds raw classifications as dense index arrays ([`Classifications`]) and the
 //!   per-question view ([`QuestionVotes`]) every strategy consumes.
 //! * One file per aggregation strategy, all behind [`Aggregator`], chosen by name through the
-//!   [`Strategy`] registry (`majority-vote`, `vote-fraction`, `wawa`, `gz2-weighting`,
-//!   `dawid-skene`, `one-coin-dawid-skene`, `swap`, `redshift-debias`).
+//!   [`Strategy`] registry (`majority-vote`, `wawa`, `gz2-weighting`,
+//!   `dawid-skene`, `one-coin-dawid-skene`, `swap`, `redshift-debias`, `gz2-pipeline`, `mace`,
+//!   `zero-based-skill`, `m-msr`, `kos`, `gold-majority-vote`, `glad`, and the reference
+//!   `majority-class`). `vote-fraction` was removed: the vote fractions are
+//!   `majority-vote`'s probabilities.
+//! * [`experts`] simulates a small expert panel labelling a subset of the galaxies (the
+//!   `expert_agreement` metric, GZ2's ">90 % agreement with experts").
 //! * [`metrics`] scores aggregated labels against the truth; [`run`] is the experiment entry
 //!   point ([`evaluate`]); [`csv_io`] and [`exports`] read and write classification files.
 //!
@@ -21,13 +27,23 @@
 //! assert!(metrics["accuracy"] > 0.5);
 //! ```
 
+mod conjugate_gradient;
 pub mod csv_io;
 pub mod data;
 mod dawid_skene;
 mod error;
+pub mod experts;
 pub mod exports;
 mod fast_math;
+mod glad;
+mod gz2_pipeline;
 mod gz2_weighting;
+mod gold_majority_vote;
+mod kos;
+mod m_msr;
+mod m_msr_sign;
+mod mace;
+mod majority_class;
 mod majority_vote;
 pub mod metrics;
 mod one_coin;
@@ -36,10 +52,11 @@ mod redshift_debias;
 mod registry;
 pub mod run;
 mod swap;
+mod swap_eval;
 pub mod tools;
 pub mod volunteers;
-mod vote_fraction;
 mod wawa;
+mod zero_based_skill;
 
 #[cfg(test)]
 mod crowdkit_parity;
@@ -47,7 +64,14 @@ mod crowdkit_parity;
 pub use data::{Classifications, Covariates, QuestionInfo, QuestionVotes};
 pub use dawid_skene::DawidSkene;
 pub use error::CrowdError;
+pub use glad::{Glad, GladFit};
+pub use gz2_pipeline::Gz2Pipeline;
 pub use gz2_weighting::Gz2Weighting;
+pub use gold_majority_vote::GoldMajorityVote;
+pub use kos::{Kos, KosFit};
+pub use m_msr::{MMsr, MMsrFit};
+pub use mace::{Mace, MaceFit, MaceInit};
+pub use majority_class::MajorityClass;
 pub use majority_vote::MajorityVote;
 pub use one_coin::OneCoinDawidSkene;
 pub use quality::{CrowdQuality, QualityPreset};
@@ -55,8 +79,8 @@ pub use redshift_debias::RedshiftDebias;
 pub use registry::{Strategy, StrategyImpl};
 pub use run::{CrowdRunConfig, evaluate};
 pub use swap::{Swap, SwapState};
-pub use vote_fraction::VoteFraction;
 pub use wawa::Wawa;
+pub use zero_based_skill::ZeroBasedSkill;
 
 /// The result of aggregating one question.
 #[derive(Debug, Clone, PartialEq)]

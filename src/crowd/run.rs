@@ -4,44 +4,59 @@
 //!
 //! Metric keys: `accuracy`, `f1` (macro), `brier`, `ece`, `clicks_per_galaxy`, `n_galaxies`,
 //! `n_votes`, `baseline_accuracy_at_equal_clicks` (majority vote with a fixed
-//! `round(clicks_per_galaxy)` votes per galaxy on the same galaxies and crowd) and
-//! `accuracy_gain_at_equal_clicks` (accuracy minus that baseline).
+//! `round(clicks_per_galaxy)` votes per galaxy on the same galaxies and crowd),
+//! `accuracy_gain_at_equal_clicks` (accuracy minus that baseline), `n_classes` (the answers the
+//! scores are over: 3 for `smooth-or-featured`, 2 when binarised), and, when the expert panel
+//! labels any galaxy, `expert_agreement` (share of the expert-labelled galaxies whose aggregated
+//! label equals the panel's, see [`super::experts`]), `expert_accuracy` (the panel's labels
+//! against the truth) and `n_expert_galaxies`.
+//!
+//! Gold galaxies (`gold_fraction > 0`) are never scored, whatever the strategy (their truth
+//! trains `swap` and the gold-label strategies, and leaving them out of every strategy's scores
+//! keeps strategies comparable on the same galaxies): every score above is over the `n_scored`
+//! galaxies that reach the question and were never gold; `n_gold` were left out. Online runs
+//! (SWAP retirement) are [`super::swap_eval`]'s, with its savings and calibration records.
 
 use std::collections::BTreeMap;
 
 use rand::Rng;
 
 use super::metrics::{accuracy, score};
-use super::volunteers::{Crowd, question_by_name, simulate_fixed, simulate_online, truth};
+use super::volunteers::{Crowd, question_by_name, simulate_fixed, truth};
 use super::{
     Aggregator, Classifications, Covariates, CrowdError, CrowdQuality, MajorityVote, QuestionVotes,
-    Strategy, StrategyImpl, Swap, SwapState,
+    Strategy, StrategyImpl,
 };
 use crate::rng::item_stream;
 pub use crate::spec::CrowdRunConfig;
 use crate::universe::{Galaxy, PopulationConfig, Question, sample_population};
 
 /// The simulated world of one run.
-struct World {
-    galaxies: Vec<Galaxy>,
-    crowd: Crowd,
-    question: Question,
-    truth: Vec<Option<u32>>,
+pub(super) struct World {
+    pub(super) galaxies: Vec<Galaxy>,
+    pub(super) crowd: Crowd,
+    pub(super) question: Question,
+    pub(super) truth: Vec<Option<u32>>,
     /// Answer map to binary (positive -> 0, rest -> 1) when the strategy needs it.
     binarize: Option<u32>,
-    gold: Vec<bool>,
+    /// Gold galaxies: their truth may train the aggregation, so they are never scored.
+    pub(super) gold: Vec<bool>,
+    /// The expert panel's label per galaxy (`None` outside its subset).
+    expert: Vec<Option<u32>>,
 }
 
 impl World {
-    fn map(&self, a: u32) -> u32 {
+    /// An answer as the strategy sees it (binarised when the question has more than 2).
+    pub(super) fn map(&self, a: u32) -> u32 {
         match self.binarize {
             Some(p) => u32::from(a != p),
             None => a,
         }
     }
 
-    /// Per-question votes of a fixed-K stream with covariates and gold attached.
-    fn votes(
+    /// Per-question votes of a fixed-K stream with covariates and gold attached, and the truth
+    /// to score them by: `None` for gold galaxies (never scored).
+    pub(super) fn votes(
         &self,
         cls: &Classifications,
     ) -> Result<(QuestionVotes, Vec<Option<u32>>), CrowdError> {
@@ -85,7 +100,13 @@ impl World {
                     .collect(),
             );
         }
-        Ok((v, truth))
+        let scored = v
+            .galaxy_index
+            .iter()
+            .zip(truth)
+            .map(|(&g, t)| t.filter(|_| !self.gold[g as usize]))
+            .collect();
+        Ok((v, scored))
     }
 }
 
@@ -100,10 +121,16 @@ fn validate(cfg: &CrowdRunConfig) -> Result<(), CrowdError> {
             cfg.votes_per_galaxy, cfg.n_volunteers
         )));
     }
-    if !(0.0..=1.0).contains(&cfg.gold_fraction) {
+    if !(0.0..1.0).contains(&cfg.gold_fraction) {
         return Err(CrowdError::Config(format!(
-            "gold_fraction = {}; expected a value in [0, 1]",
+            "gold_fraction = {}; expected a value in [0, 1) (gold galaxies are never scored)",
             cfg.gold_fraction
+        )));
+    }
+    if cfg.strategy.needs_gold() && cfg.gold_fraction == 0.0 {
+        return Err(CrowdError::Config(format!(
+            "strategy `{}` learns volunteer skills from gold galaxies; set gold_fraction > 0",
+            cfg.strategy.name()
         )));
     }
     if cfg.online && cfg.strategy != Strategy::Swap {
@@ -115,7 +142,7 @@ fn validate(cfg: &CrowdRunConfig) -> Result<(), CrowdError> {
     Ok(())
 }
 
-fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
+pub(super) fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
     validate(cfg)?;
     let question = question_by_name(&cfg.question)?;
     let answers = question.answers();
@@ -148,6 +175,13 @@ fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
                 && item_stream(seed, "crowd/gold", g.id).random::<f64>() < cfg.gold_fraction
         })
         .collect();
+    let expert = super::experts::expert_labels(
+        seed,
+        &galaxies,
+        question,
+        cfg.n_experts,
+        cfg.expert_fraction,
+    )?;
     Ok(World {
         galaxies,
         crowd,
@@ -155,49 +189,16 @@ fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
         truth,
         binarize,
         gold,
+        expert,
     })
 }
 
 /// Runs one crowd experiment; same config and seed give bit-identical metrics.
 pub fn evaluate(cfg: &CrowdRunConfig, seed: u64) -> Result<BTreeMap<String, f64>, CrowdError> {
     let w = world(cfg, seed)?;
-    let (agg, truth, n_votes) = if cfg.online {
-        let swap = Swap {
-            retire: true,
-            ..Swap::default()
-        };
-        let gold: Option<Vec<Option<u32>>> = w.gold.iter().any(|&x| x).then(|| {
-            w.gold
-                .iter()
-                .zip(&w.truth)
-                .map(|(&g, t)| if g { t.map(|t| w.map(t)) } else { None })
-                .collect()
-        });
-        let mut st = SwapState::new(swap, w.galaxies.len(), w.crowd.len(), gold);
-        let mut retire = |v: u32, g: u32, a: u32| st.update(v, g, w.map(a));
-        let cls = simulate_online(
-            seed,
-            &w.galaxies,
-            &w.crowd,
-            w.question,
-            cfg.votes_per_galaxy,
-            &mut retire,
-        )?;
-        let full = st.to_aggregate();
-        let reached: Vec<usize> = (0..w.galaxies.len())
-            .filter(|&g| w.truth[g].is_some())
-            .collect();
-        let agg = super::Aggregate {
-            n_classes: 2,
-            probs: reached.iter().flat_map(|&g| full.row(g).to_vec()).collect(),
-            labels: reached.iter().map(|&g| full.labels[g]).collect(),
-            clicks_used: reached.iter().map(|&g| full.clicks_used[g]).collect(),
-        };
-        let truth: Vec<Option<u32>> = reached
-            .iter()
-            .map(|&g| w.truth[g].map(|t| w.map(t)))
-            .collect();
-        (agg, truth, cls.len())
+    let (agg, truth, n_votes, rows, online) = if cfg.online {
+        let o = super::swap_eval::online(cfg, seed, &w)?;
+        (o.agg, o.truth, o.n_votes, o.rows, Some(o.records))
     } else {
         let cls = simulate_fixed(
             seed,
@@ -208,10 +209,33 @@ pub fn evaluate(cfg: &CrowdRunConfig, seed: u64) -> Result<BTreeMap<String, f64>
         )?;
         let (votes, truth) = w.votes(&cls)?;
         let agg = cfg.strategy.aggregator().aggregate(&votes)?;
-        (agg, truth, cls.len())
+        let rows = votes.galaxy_index.iter().map(|&g| g as usize).collect();
+        (agg, truth, cls.len(), rows, None)
     };
     let mut m = score(&agg, &truth);
     m.insert("n_votes".into(), n_votes as f64);
+    let expert: Vec<Option<u32>> = rows
+        .iter()
+        .map(|&g| w.expert[g].filter(|_| !w.gold[g]).map(|e| w.map(e)))
+        .collect();
+    if let Some(a) = super::experts::agreement(&agg.labels, &expert) {
+        let n = expert.iter().filter(|e| e.is_some()).count();
+        let right = expert
+            .iter()
+            .zip(&truth)
+            .filter(|(e, t)| e.is_some() && e == t)
+            .count();
+        m.insert("expert_agreement".into(), a);
+        m.insert("expert_accuracy".into(), right as f64 / n as f64);
+        m.insert("n_expert_galaxies".into(), n as f64);
+    }
+    if let Some(records) = online {
+        m.extend(records);
+        return Ok(m);
+    }
+    let n_gold = rows.iter().filter(|&&g| w.gold[g]).count();
+    m.insert("n_scored".into(), (rows.len() - n_gold) as f64);
+    m.insert("n_gold".into(), n_gold as f64);
     let k_eq = (m["clicks_per_galaxy"].round() as usize).clamp(1, cfg.n_volunteers);
     let base = simulate_fixed(seed, &w.galaxies, &w.crowd, w.question, k_eq)?;
     let (bv, bt) = w.votes(&base)?;
@@ -239,7 +263,11 @@ mod tests {
     #[test]
     fn every_strategy_runs_and_is_deterministic_across_threads() {
         for s in Strategy::ALL {
-            let cfg = small(s);
+            let gold_fraction = if s.needs_gold() { 0.2 } else { 0.0 };
+            let cfg = CrowdRunConfig {
+                gold_fraction,
+                ..small(s)
+            };
             let one = rayon::ThreadPoolBuilder::new()
                 .num_threads(1)
                 .build()
@@ -254,7 +282,10 @@ mod tests {
             for key in ["accuracy", "f1", "brier", "ece", "clicks_per_galaxy"] {
                 assert!(a[key].is_finite(), "{} {key}", s.name());
             }
-            assert!(a["accuracy"] > 0.6, "{}: {a:?}", s.name());
+            if s != Strategy::MajorityClass {
+                assert!(a["accuracy"] > 0.6, "{}: {a:?}", s.name());
+                assert!(a["expert_agreement"] > 0.6, "{}: {a:?}", s.name());
+            }
             let c = evaluate(&cfg, 10).unwrap();
             assert_ne!(a, c, "{}: seed must matter", s.name());
         }
@@ -294,6 +325,7 @@ mod tests {
             })
             .contains("swap")
         );
+        assert!(bad(small(Strategy::GoldMajorityVote)).contains("gold_fraction > 0"));
         assert!(
             bad(CrowdRunConfig {
                 votes_per_galaxy: 61,

@@ -65,6 +65,54 @@ pub const CROWD_RECORDS: &[&str] = &[
     "n_votes",
     "baseline_accuracy_at_equal_clicks",
     "accuracy_gain_at_equal_clicks",
+    "n_scored",
+    "n_gold",
+];
+
+/// What an online SWAP `crowd` run records besides [`CROWD_RECORDS`] (defined in
+/// `crowd::swap_eval`): savings against fixed-K majority vote, retirement and the reliability
+/// bins of its posterior (counts and sums per tenth of P(positive)).
+pub const SWAP_RECORDS: &[&str] = &[
+    "mv_accuracy_at_40",
+    "k_matched",
+    "swap_beats_mv_at_40",
+    "savings_factor",
+    "savings_vs_40",
+    "accuracy_gap_vs_40",
+    "retired_share",
+    "retired_confidence",
+    "retired_accuracy",
+    "retired_ece",
+    "reliability_bin0_n",
+    "reliability_bin0_pos",
+    "reliability_bin0_p",
+    "reliability_bin1_n",
+    "reliability_bin1_pos",
+    "reliability_bin1_p",
+    "reliability_bin2_n",
+    "reliability_bin2_pos",
+    "reliability_bin2_p",
+    "reliability_bin3_n",
+    "reliability_bin3_pos",
+    "reliability_bin3_p",
+    "reliability_bin4_n",
+    "reliability_bin4_pos",
+    "reliability_bin4_p",
+    "reliability_bin5_n",
+    "reliability_bin5_pos",
+    "reliability_bin5_p",
+    "reliability_bin6_n",
+    "reliability_bin6_pos",
+    "reliability_bin6_p",
+    "reliability_bin7_n",
+    "reliability_bin7_pos",
+    "reliability_bin7_p",
+    "reliability_bin8_n",
+    "reliability_bin8_pos",
+    "reliability_bin8_p",
+    "reliability_bin9_n",
+    "reliability_bin9_pos",
+    "reliability_bin9_p",
 ];
 
 /// What a `votes` run records.
@@ -85,7 +133,7 @@ pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
             .map(|m| m.as_str())
             .chain(TRAIN_RECORDS.iter().copied())
             .collect(),
-        ExperimentKind::Crowd => CROWD_RECORDS.to_vec(),
+        ExperimentKind::Crowd => CROWD_RECORDS.iter().chain(SWAP_RECORDS).copied().collect(),
         ExperimentKind::Votes => VOTES_RECORDS.to_vec(),
     }
 }
