@@ -92,13 +92,25 @@ pub(super) fn fixture_votes() -> (QuestionVotes, Vec<String>) {
 
 /// Asserts that `agg` matches crowd-kit's entry `name` of the reference: probabilities within
 /// 1e-5, labels equal except at near ties (see the module doc).
-#[allow(clippy::needless_range_loop)] // parallel indexing of three per-galaxy tables
 pub(super) fn compare(
     name: &str,
     votes: &QuestionVotes,
     names: &[String],
     agg: &super::Aggregate,
     r: &Reference,
+) {
+    compare_within(name, votes, names, agg, r, 1e-5);
+}
+
+/// [`compare`] with probabilities within `tol`.
+#[allow(clippy::needless_range_loop)] // parallel indexing of three per-galaxy tables
+pub(super) fn compare_within(
+    name: &str,
+    votes: &QuestionVotes,
+    names: &[String],
+    agg: &super::Aggregate,
+    r: &Reference,
+    tol: f64,
 ) {
     let reference = &r[name];
     let labels = reference["labels"].as_object().expect("labels object");
@@ -118,7 +130,7 @@ pub(super) fn compare(
             let d = (p[c] - agg.row(g)[c]).abs();
             max_diff = max_diff.max(d);
             assert!(
-                d < 1e-5,
+                d < tol,
                 "{name} {gname} class {c}: crowd-kit {} ours {}",
                 p[c],
                 agg.row(g)[c]

@@ -7,6 +7,7 @@ use super::{
     Aggregator, DawidSkene, Gz2Weighting, MajorityVote, OneCoinDawidSkene, RedshiftDebias, Swap,
     VoteFraction, Wawa,
 };
+use super::Glad;
 
 /// The implementation side of the [`Strategy`] registry (the names live in `spec`).
 pub trait StrategyImpl: Sized {
@@ -31,6 +32,7 @@ impl StrategyImpl for Strategy {
             Strategy::OneCoinDawidSkene => Box::new(OneCoinDawidSkene::default()),
             Strategy::Swap => Box::new(Swap::default()),
             Strategy::RedshiftDebias => Box::new(RedshiftDebias::default()),
+            Strategy::Glad => Box::new(Glad::default()),
         }
     }
 

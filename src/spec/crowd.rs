@@ -26,10 +26,12 @@ pub enum Strategy {
     Swap,
     /// Vote fractions mapped to the low-redshift baseline per redshift and brightness bin.
     RedshiftDebias,
+    /// Whitehill et al. 2009 GLAD: per-volunteer ability x per-galaxy inverse difficulty.
+    Glad,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 8] = [
+    pub const ALL: [Strategy; 9] = [
         Strategy::MajorityVote,
         Strategy::VoteFraction,
         Strategy::Wawa,
@@ -38,6 +40,7 @@ impl Strategy {
         Strategy::OneCoinDawidSkene,
         Strategy::Swap,
         Strategy::RedshiftDebias,
+        Strategy::Glad,
     ];
 }
 
