@@ -194,3 +194,170 @@ fn matches_crowdkit() {
             .expect("iterations")
     );
 }
+
+/// MACE, ZeroBasedSkill, M-MSR, KOS and GoldMajorityVote against crowd-kit: probabilities (or
+/// M-MSR's scores) within 1e-6, identical labels (near ties aside), equal iteration counts where
+/// crowd-kit records them. MACE, M-MSR and KOS start from crowd-kit's own random draws, written
+/// into the fixture; how each entry was made is in `benches/peers/crowdkit_check.py`.
+mod skill_methods {
+    use super::{compare_within, fixture, fixture_votes, read_csv, reference};
+    use crate::crowd::{
+        Aggregate, Aggregator, GoldMajorityVote, Kos, MMsr, Mace, MaceInit, QuestionVotes,
+        ZeroBasedSkill,
+    };
+    use serde_json::Value;
+
+    const TOL: f64 = 1e-6;
+
+    fn volunteer_names() -> Vec<String> {
+        read_csv(&fixture("sim_classifications.csv"))
+            .expect("fixture CSV")
+            .volunteer_names
+    }
+
+    fn floats(v: &Value) -> Vec<f64> {
+        v.as_array()
+            .expect("number list")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect()
+    }
+
+    fn count(v: &Value) -> usize {
+        v.as_u64().expect("integer") as usize
+    }
+
+    #[test]
+    fn zero_based_skill_matches_crowdkit() {
+        let (r, (votes, names)) = (reference(), fixture_votes());
+        let agg = ZeroBasedSkill::default().aggregate(&votes).unwrap();
+        compare_within("zero_based_skill", &votes, &names, &agg, &r, TOL);
+    }
+
+    #[test]
+    fn mace_matches_crowdkit_from_its_initialisation() {
+        let (r, (votes, names)) = (reference(), fixture_votes());
+        let e = &r["mace"];
+        let vn = volunteer_names();
+        let per_volunteer = |key: &str| -> Vec<f64> {
+            vn.iter().flat_map(|v| floats(&e["init"][key][v])).collect()
+        };
+        let mace = Mace {
+            n_restarts: count(&e["n_restarts"]),
+            n_iter: count(&e["n_iter"]),
+            init: Some(MaceInit {
+                spamming: per_volunteer("spamming"),
+                thetas: per_volunteer("thetas"),
+            }),
+            ..Mace::default()
+        };
+        compare_within(
+            "mace",
+            &votes,
+            &names,
+            &mace.aggregate(&votes).unwrap(),
+            &r,
+            TOL,
+        );
+        eprintln!(
+            "mace: crowd-kit on the raw worker names changes {} labels (its worker misalignment)",
+            e["raw_name_label_changes"]
+        );
+    }
+
+    #[test]
+    fn m_msr_matches_crowdkit_from_its_initialisation() {
+        let (mut r, (votes, names)) = (reference(), fixture_votes());
+        let e = r["m_msr"].clone();
+        let vn = volunteer_names();
+        let mmsr = MMsr {
+            n_iter: count(&e["n_iter"]),
+            tol: e["tol"].as_f64().expect("tol"),
+            init: Some(vn.iter().map(|v| e["init"][v].as_f64().unwrap()).collect()),
+            ..MMsr::default()
+        };
+        let fit = mmsr.fit(&votes).unwrap();
+        assert_eq!(fit.loss_history.len(), count(&e["iterations"]));
+        for (v, name) in vn.iter().enumerate() {
+            let want = e["skills"][name].as_f64().expect("skill");
+            assert!(
+                (fit.skills[v] - want).abs() < TOL,
+                "{name}: {} vs {want}",
+                fit.skills[v]
+            );
+        }
+        // The scores (crowd-kit's predict_score) take the place of probabilities in `compare`.
+        let entry = r.get_mut("m_msr").expect("m_msr entry");
+        entry.insert("probas".into(), e["scores"].clone());
+        let scores = Aggregate {
+            n_classes: votes.n_classes,
+            probs: fit.scores.clone(),
+            labels: fit.labels.clone(),
+            clicks_used: vec![0; votes.n_galaxies],
+        };
+        compare_within("m_msr", &votes, &names, &scores, &r, TOL);
+        let agg = mmsr.aggregate(&votes).unwrap();
+        assert_eq!(agg.labels, fit.labels);
+        assert!((0..votes.n_galaxies).all(|g| agg.row(g)[fit.labels[g] as usize] == 1.0));
+    }
+
+    #[test]
+    fn kos_matches_crowdkit_on_answer_1_vs_rest() {
+        // The fixture's answers mapped to binary: label 0 = answer 1, label 1 = any other.
+        let (r, (votes, names)) = (reference(), fixture_votes());
+        let e = &r["kos"];
+        let answer = votes.answer.iter().map(|&a| u32::from(a != 1)).collect();
+        let binary = QuestionVotes::new(
+            2,
+            votes.n_galaxies,
+            votes.n_volunteers,
+            votes.galaxy.clone(),
+            votes.volunteer.clone(),
+            answer,
+        )
+        .unwrap();
+        let kos = Kos {
+            n_iter: count(&e["n_iter"]),
+            init: Some(floats(&e["init"])),
+            ..Kos::default()
+        };
+        let fit = kos.fit(&binary).unwrap();
+        for (g, name) in names.iter().enumerate() {
+            assert_eq!(
+                fit.labels[g],
+                count(&e["labels"][name]) as u32,
+                "kos {name}"
+            );
+        }
+        let zeros = fit.labels.iter().filter(|&&l| l == 0).count();
+        eprintln!(
+            "kos: {} galaxies match crowd-kit ({zeros} labelled answer 1) after {} rounds",
+            names.len(),
+            fit.iterations
+        );
+        assert!(zeros > 0 && zeros < names.len());
+    }
+
+    #[test]
+    fn gold_majority_vote_matches_crowdkit() {
+        let (r, (mut votes, names)) = (reference(), fixture_votes());
+        let e = &r["gold_majority_vote"];
+        let gold: Vec<Option<u32>> = names
+            .iter()
+            .map(|n| e["gold"].get(n).map(|l| count(l) as u32))
+            .collect();
+        assert_eq!(gold.iter().flatten().count(), 100);
+        votes.gold = Some(gold);
+        let skills = GoldMajorityVote.skills(&votes).unwrap();
+        for (v, name) in volunteer_names().iter().enumerate() {
+            let want = e["skills"][name].as_f64().expect("skill");
+            assert!(
+                (skills[v] - want).abs() < TOL,
+                "{name}: {} vs {want}",
+                skills[v]
+            );
+        }
+        let agg = GoldMajorityVote.aggregate(&votes).unwrap();
+        compare_within("gold_majority_vote", &votes, &names, &agg, &r, TOL);
+    }
+}

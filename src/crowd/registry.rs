@@ -4,9 +4,10 @@
 pub use crate::spec::Strategy;
 
 use super::{
-    Aggregator, DawidSkene, Gz2Weighting, MajorityVote, OneCoinDawidSkene, RedshiftDebias, Swap,
-    VoteFraction, Wawa,
+    Aggregator, DawidSkene, Gz2Pipeline, Gz2Weighting, MajorityClass, MajorityVote,
+    OneCoinDawidSkene, RedshiftDebias, Swap, Wawa,
 };
+use super::{GoldMajorityVote, Kos, MMsr, Mace, ZeroBasedSkill};
 use super::Glad;
 
 /// The implementation side of the [`Strategy`] registry (the names live in `spec`).
@@ -19,19 +20,27 @@ pub trait StrategyImpl: Sized {
     fn from_name(name: &str) -> Option<Self>;
     /// Whether the strategy only handles binary questions.
     fn binary_only(self) -> bool;
+    /// Whether the strategy needs gold galaxies (`crowd.gold_fraction > 0`).
+    fn needs_gold(self) -> bool;
 }
 
 impl StrategyImpl for Strategy {
     fn aggregator(self) -> Box<dyn Aggregator + Send + Sync> {
         match self {
             Strategy::MajorityVote => Box::new(MajorityVote),
-            Strategy::VoteFraction => Box::new(VoteFraction),
             Strategy::Wawa => Box::new(Wawa),
             Strategy::Gz2Weighting => Box::new(Gz2Weighting::default()),
             Strategy::DawidSkene => Box::new(DawidSkene::default()),
             Strategy::OneCoinDawidSkene => Box::new(OneCoinDawidSkene::default()),
             Strategy::Swap => Box::new(Swap::default()),
             Strategy::RedshiftDebias => Box::new(RedshiftDebias::default()),
+            Strategy::Gz2Pipeline => Box::new(Gz2Pipeline::default()),
+            Strategy::MajorityClass => Box::new(MajorityClass),
+            Strategy::Mace => Box::new(Mace::default()),
+            Strategy::ZeroBasedSkill => Box::new(ZeroBasedSkill::default()),
+            Strategy::MMsr => Box::new(MMsr::default()),
+            Strategy::Kos => Box::new(Kos::default()),
+            Strategy::GoldMajorityVote => Box::new(GoldMajorityVote),
             Strategy::Glad => Box::new(Glad::default()),
         }
     }
@@ -45,7 +54,11 @@ impl StrategyImpl for Strategy {
     }
 
     fn binary_only(self) -> bool {
-        self == Strategy::Swap
+        matches!(self, Strategy::Swap | Strategy::Kos)
+    }
+
+    fn needs_gold(self) -> bool {
+        self == Strategy::GoldMajorityVote
     }
 }
 
