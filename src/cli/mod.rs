@@ -162,20 +162,45 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Aggregate a classification CSV (`volunteer,galaxy,question,answer[,time]`) into one label
-    /// and answer probabilities per galaxy with a registered strategy (majority-vote,
-    /// vote-fraction, wawa, gz2-weighting, dawid-skene, one-coin-dawid-skene, swap).
+    /// Aggregate a classification file into one label and answer probabilities per galaxy with
+    /// a registered strategy (majority-vote, wawa, gz2-weighting, dawid-skene,
+    /// one-coin-dawid-skene, glad, mace, zero-based-skill, m-msr, gold-majority-vote, swap, kos,
+    /// ...; an unknown name lists them all).
+    ///
+    /// Reads the plain CSV `volunteer,galaxy,question,answer[,time]` or a Zooniverse export: the
+    /// Panoptes classification CSV export (`classification_id,user_id,created_at,annotations,
+    /// subject_ids`; questions are task ids such as T0) or Panoptes flat JSON lines (`user_id,
+    /// subject_id,question,response,created_at`). Answers are numbered alphabetically
+    /// (numerically when all are integers), the order of the `p_<answer>` columns.
+    ///
+    /// Binary-only strategies (swap, kos) need a question with exactly 2 answers. SWAP's prior,
+    /// retirement thresholds and posterior refer to a positive class: the answer given with
+    /// --positive, else the one answer named yes, true or 1 (any case), else it is an error that
+    /// lists the answers. KOS is symmetric in the two answers and needs no --positive.
+    #[command(verbatim_doc_comment)]
     Aggregate {
         input: PathBuf,
         #[arg(long)]
         strategy: String,
-        /// Which question of the file (needed when it holds several).
-        #[arg(long)]
+        /// Which question of the file (needed when it holds several); for a Panoptes
+        /// classification export, the task id (T0, T1, ...).
+        #[arg(long, alias = "task")]
         question: Option<String>,
+        /// The positive answer of a binary strategy (swap), by name, e.g. --positive yes.
+        #[arg(long)]
+        positive: Option<String>,
+        /// Input format: auto (told from the first line), csv or zooniverse.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Known labels (`galaxy,answer` CSV, names as in the input) for strategies that use
+        /// gold galaxies (gold-majority-vote; swap trains its volunteers on them).
+        #[arg(long)]
+        gold: Option<PathBuf>,
         /// Write `galaxy,label,p_<answer>...` here.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Repeat the aggregation N times and print the best time of the aggregation alone.
+        /// Repeat the aggregation N times and print JSON with the best time of the aggregation
+        /// alone (`seconds`) and the time to read the file (`read_seconds`).
         #[arg(long)]
         time: Option<usize>,
     },
@@ -338,9 +363,25 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             input,
             strategy,
             question,
+            positive,
+            format,
+            gold,
             out,
             time,
-        } => tools::aggregate(&input, &strategy, question.as_deref(), out.as_deref(), time),
+        } => tools::aggregate(
+            &input,
+            &strategy,
+            &format,
+            crate::crowd::tools::AggregateOptions {
+                question: question.as_deref(),
+                positive: positive.as_deref(),
+                gold: gold.as_deref(),
+                out: out.as_deref(),
+                repeats: time.unwrap_or(1),
+                ..Default::default()
+            },
+            time.is_some(),
+        ),
         Command::List { experiments, at } => experiments::list(&experiments, &at),
         Command::Bench { what } => tools::bench(what),
         Command::Reproduce {

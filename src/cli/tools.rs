@@ -202,11 +202,12 @@ pub(super) fn synth(
 pub(super) fn aggregate(
     input: &Path,
     strategy: &str,
-    question: Option<&str>,
-    out: Option<&Path>,
-    time: Option<usize>,
+    format: &str,
+    opts: crate::crowd::tools::AggregateOptions,
+    timed: bool,
 ) -> Result<(), Fail> {
     use crate::crowd::StrategyImpl;
+    use crate::crowd::tools::InputFormat;
     let s = crate::spec::Strategy::from_name(strategy).ok_or_else(|| {
         let names: Vec<String> = crate::spec::Strategy::ALL
             .iter()
@@ -217,23 +218,38 @@ pub(super) fn aggregate(
             names.join(", ")
         ))
     })?;
-    let a = crate::crowd::tools::aggregate_csv(input, question, s, time.unwrap_or(1), out)
-        .map_err(bad_input)?;
-    match time {
-        Some(n) => say!(
-            "{{\"strategy\":\"{strategy}\",\"seconds\":{},\"votes\":{},\"galaxies\":{},\"repeats\":{n},\"threads\":{}}}",
+    let format = InputFormat::from_name(format).ok_or_else(|| {
+        bad_input(format!(
+            "--format {format}: unknown format; expected auto, csv or zooniverse"
+        ))
+    })?;
+    let opts = crate::crowd::tools::AggregateOptions { format, ..opts };
+    let a = crate::crowd::tools::aggregate_file(input, s, &opts).map_err(bad_input)?;
+    if timed {
+        say!(
+            "{{\"strategy\":\"{strategy}\",\"seconds\":{},\"read_seconds\":{},\"votes\":{},\"galaxies\":{},\"repeats\":{},\"threads\":{}}}",
             a.seconds,
+            a.read_seconds,
             a.votes,
             a.galaxies,
+            opts.repeats,
             rayon::current_num_threads()
-        ),
-        None => say!(
-            "{} galaxies, {} votes aggregated with {strategy}{}",
+        );
+    } else {
+        say!(
+            "{} galaxies, {} votes of `{}` ({} file) aggregated with {strategy}{}{}",
             a.galaxies,
             a.votes,
-            out.map(|p| format!("; labels in {}", p.display()))
+            a.question,
+            a.format,
+            a.positive
+                .as_ref()
+                .map(|p| format!(" (positive class `{p}`)"))
+                .unwrap_or_default(),
+            opts.out
+                .map(|p| format!("; labels in {}", p.display()))
                 .unwrap_or_default()
-        ),
+        );
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! aggregation strategies consume ([`QuestionVotes`], with CSR indexes by galaxy and by
 //! volunteer). Owns string -> dense id interning; owns no file formats and no statistics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
 
 use super::CrowdError;
 
@@ -247,17 +247,29 @@ impl QuestionVotes {
     }
 }
 
+/// Sorts one question's distinct answer names into answer-id order: numerically when every
+/// answer is an unsigned integer, else lexicographically (by bytes) — the label order pandas /
+/// crowd-kit use. Equal numbers (`01`, `1`) keep their lexicographic order.
+pub(crate) fn sort_answers(names: &mut [&str]) {
+    names.sort_unstable();
+    if names.iter().all(|s| s.parse::<u64>().is_ok()) {
+        names.sort_by_key(|s| s.parse::<u64>().unwrap_or(u64::MAX));
+    }
+}
+
 /// Builds [`Classifications`] from string rows: volunteers and galaxies get ids in order of
-/// first appearance, questions too; answers are numbered per question in sorted order (numeric
-/// order when every answer of the question is an integer, else lexicographic), which is the
-/// label order pandas / crowd-kit use.
+/// first appearance, questions too; answers are numbered per question by [`sort_answers`].
 #[derive(Debug, Default)]
 pub struct Interner {
-    volunteers: HashMap<String, u32>,
-    galaxies: HashMap<String, u32>,
-    questions: HashMap<String, u32>,
+    volunteers: FxHashMap<String, u32>,
+    galaxies: FxHashMap<String, u32>,
+    questions: FxHashMap<String, u32>,
+    /// Per question: answer -> (question, answer) pair id, ids in order of first appearance.
+    pairs: Vec<FxHashMap<String, u32>>,
+    pair_names: Vec<(u32, String)>,
+    /// Pair id of each row.
+    row_pair: Vec<u32>,
     out: Classifications,
-    raw_answers: Vec<String>,
 }
 
 impl Interner {
@@ -265,7 +277,7 @@ impl Interner {
         Self::default()
     }
 
-    fn id(map: &mut HashMap<String, u32>, names: &mut Vec<String>, key: &str) -> u32 {
+    fn id(map: &mut FxHashMap<String, u32>, names: &mut Vec<String>, key: &str) -> u32 {
         if let Some(&i) = map.get(key) {
             return i;
         }
@@ -292,45 +304,62 @@ impl Interner {
                     name: question.to_string(),
                     answers: Vec::new(),
                 });
+                self.pairs.push(FxHashMap::default());
                 q
+            }
+        };
+        let pair = match self.pairs[q as usize].get(answer) {
+            Some(&p) => p,
+            None => {
+                let p = self.pair_names.len() as u32;
+                self.pair_names.push((q, answer.to_string()));
+                self.pairs[q as usize].insert(answer.to_string(), p);
+                p
             }
         };
         self.out.volunteer.push(v);
         self.out.galaxy.push(g);
         self.out.question.push(q);
         self.out.time.push(t);
-        self.raw_answers.push(answer.to_string());
+        self.row_pair.push(pair);
     }
 
     /// Numbers the answers and returns the classifications.
     pub fn finish(mut self) -> Classifications {
-        let nq = self.out.questions.len();
-        let mut seen: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); nq];
-        for (i, a) in self.raw_answers.iter().enumerate() {
-            seen[self.out.question[i] as usize].insert(a.as_str());
-        }
-        let mut maps: Vec<BTreeMap<&str, u32>> = Vec::with_capacity(nq);
-        for (qi, set) in seen.iter().enumerate() {
-            let mut names: Vec<&str> = set.iter().copied().collect();
-            if names.iter().all(|s| s.parse::<u64>().is_ok()) {
-                names.sort_by_key(|s| s.parse::<u64>().unwrap_or(u64::MAX));
-            }
-            self.out.questions[qi].answers = names.iter().map(|s| s.to_string()).collect();
-            maps.push(
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (*s, i as u32))
-                    .collect(),
-            );
-        }
-        let answers: Vec<u32> = self
-            .raw_answers
+        let pair_answer = number_answers(&mut self.out.questions, &self.pair_names);
+        self.out.answer = self
+            .row_pair
             .iter()
-            .enumerate()
-            .map(|(i, a)| maps[self.out.question[i] as usize][a.as_str()])
+            .map(|&p| pair_answer[p as usize])
             .collect();
-        self.out.answer = answers;
         self.out
     }
+}
+
+/// Fills each question's `answers` from the distinct (question, answer) pairs (sorted by
+/// [`sort_answers`]) and returns the answer id of each pair.
+pub(crate) fn number_answers<S: AsRef<str>>(
+    questions: &mut [QuestionInfo],
+    pairs: &[(u32, S)],
+) -> Vec<u32> {
+    let mut per_q: Vec<Vec<&str>> = vec![Vec::new(); questions.len()];
+    for (q, a) in pairs {
+        per_q[*q as usize].push(a.as_ref());
+    }
+    let mut index: Vec<FxHashMap<&str, u32>> = Vec::with_capacity(questions.len());
+    for (info, names) in questions.iter_mut().zip(per_q.iter_mut()) {
+        sort_answers(names);
+        info.answers = names.iter().map(|s| s.to_string()).collect();
+        index.push(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (*s, i as u32))
+                .collect(),
+        );
+    }
+    pairs
+        .iter()
+        .map(|(q, a)| index[*q as usize][a.as_ref()])
+        .collect()
 }

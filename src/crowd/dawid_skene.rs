@@ -295,12 +295,20 @@ fn m_step(ly: &Layout, tables: &[f64], m: &MStep, errors: &mut [f64], log_err: &
                 let t = &tables[b * table + off..][..err.len()];
                 sums.iter_mut().zip(t).for_each(|(s, x)| *s += x);
             }
-            for (i, (e, s)) in err.chunks_exact_mut(kk).zip(sums.chunks_exact(kk)).enumerate() {
+            for (i, (e, s)) in err
+                .chunks_exact_mut(kk)
+                .zip(sums.chunks_exact(kk))
+                .enumerate()
+            {
                 m(off / kk + i, s, e);
             }
-            lerr.iter_mut()
-                .zip(err.iter())
-                .for_each(|(l, &e)| *l = if e > 0.0 { ln_pos(e) } else { f64::NEG_INFINITY });
+            lerr.iter_mut().zip(err.iter()).for_each(|(l, &e)| {
+                *l = if e > 0.0 {
+                    ln_pos(e)
+                } else {
+                    f64::NEG_INFINITY
+                }
+            });
         });
 }
 
@@ -343,7 +351,14 @@ pub(crate) fn run_em(votes: &QuestionVotes, n_iter: usize, tol: f64, m: &MStep) 
             break;
         }
         // Posteriors of iteration t+1 (speculative) and the ELBO of iteration t.
-        let st = pass(&ly, &log_err, &log_priors(&priors), &cur, &mut next, &mut tables);
+        let st = pass(
+            &ly,
+            &log_err,
+            &log_priors(&priors),
+            &cur,
+            &mut next,
+            &mut tables,
+        );
         if t >= 1 {
             let new_loss = (st.joint - neg_entropy) / votes.len().max(1) as f64;
             loss_history.push(new_loss);

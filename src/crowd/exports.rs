@@ -1,13 +1,15 @@
 //! Readers for real Zooniverse / Panoptes exports into [`Classifications`]: the flattened JSON
 //! lines of `panoptes_flat.json` (`user_id, subject_id, question, response, created_at`) and the
 //! project classification CSV export (`classification_id, user_id, created_at, annotations,
-//! subject_ids`, annotations as JSON). Errors name the file, the line / row and what was expected;
-//! bad input never panics. Owns no aggregation.
+//! subject_ids`, annotations as JSON), and [`read_classifications`], which tells these and the
+//! plain CSV apart from the first line (`gzbench aggregate --format`). Errors name the file, the
+//! line / row and what was expected; bad input never panics. Owns no aggregation.
 
 use std::path::Path;
 
 use serde_json::Value;
 
+use super::csv_io::read_csv;
 use super::data::Interner;
 use super::{Classifications, CrowdError};
 
@@ -208,6 +210,88 @@ pub fn read_panoptes_classifications(
         }
     }
     Ok(it.finish())
+}
+
+/// Classification file formats `aggregate` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// Told from the file's first line: `{` starts Panoptes flat JSON lines; a header with
+    /// `annotations` and `subject_ids` is a Panoptes classification export; a header with
+    /// `volunteer,galaxy,question,answer` is the plain CSV.
+    Auto,
+    /// The plain CSV `volunteer,galaxy,question,answer[,time]` ([`read_csv`](super::csv_io::read_csv)).
+    Csv,
+    /// A Zooniverse export: the Panoptes classification CSV export
+    /// ([`read_panoptes_classifications`]) or flattened JSON lines ([`read_panoptes_flat`]),
+    /// told apart by the first byte.
+    Zooniverse,
+}
+
+impl InputFormat {
+    /// Parses `auto`, `csv` or `zooniverse`.
+    pub fn from_name(name: &str) -> Option<InputFormat> {
+        match name {
+            "auto" => Some(InputFormat::Auto),
+            "csv" => Some(InputFormat::Csv),
+            "zooniverse" => Some(InputFormat::Zooniverse),
+            _ => None,
+        }
+    }
+}
+
+/// The first line of `path` (at most 64 KiB), without a UTF-8 byte-order mark.
+fn first_line(path: &Path) -> Result<String, CrowdError> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1 << 16).read_to_end(&mut buf))
+        .map_err(|source| CrowdError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let buf = buf.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&buf);
+    let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).trim().to_string())
+}
+
+/// Reads classifications from `path` in `format`; returns them and the format's name
+/// (`csv`, `panoptes-csv` or `panoptes-flat`).
+pub fn read_classifications(
+    path: &Path,
+    format: InputFormat,
+) -> Result<(Classifications, &'static str), CrowdError> {
+    if format == InputFormat::Csv {
+        return Ok((read_csv(path)?, "csv"));
+    }
+    let line = first_line(path)?;
+    if line.starts_with('{') {
+        return Ok((read_panoptes_flat(path)?, "panoptes-flat"));
+    }
+    let names: Vec<&str> = line
+        .split(',')
+        .map(|h| h.trim().trim_matches('"'))
+        .collect();
+    let has = |c: &str| names.contains(&c);
+    if format == InputFormat::Zooniverse || (has("annotations") && has("subject_ids")) {
+        return Ok((read_panoptes_classifications(path)?, "panoptes-csv"));
+    }
+    if ["volunteer", "galaxy", "question", "answer"]
+        .iter()
+        .all(|c| has(c))
+    {
+        return Ok((read_csv(path)?, "csv"));
+    }
+    Err(CrowdError::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        reason: format!(
+            "unrecognised header `{}`; expected a classification CSV \
+             (volunteer,galaxy,question,answer[,time]), a Panoptes classification export \
+             (classification_id,user_id,created_at,annotations,subject_ids,...) or Panoptes flat \
+             JSON lines ({{\"user_id\", \"subject_id\", \"question\", \"response\", ...}})",
+            line.chars().take(200).collect::<String>()
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! ```
 
 mod conjugate_gradient;
+mod csv_fast;
 pub mod csv_io;
 pub mod data;
 mod dawid_skene;

@@ -1,13 +1,17 @@
 //! The crowd side of the command line: simulate a classification CSV (`gzbench crowd-sim`) and
-//! aggregate any classification CSV with a registered strategy (`gzbench aggregate`), optionally
-//! timing only the aggregation (what `benches/peers/crowdkit_speed.py` compares with crowd-kit).
+//! aggregate a classification file with a registered strategy (`gzbench aggregate`): the plain
+//! CSV or a Zooniverse export (format told from the first line), one question, the positive
+//! class of binary strategies by answer name, optional gold labels; optionally timing the
+//! aggregation alone and the read (what `benches/peers/crowdkit_speed.py` compares with
+//! crowd-kit).
 
 use std::path::Path;
 use std::time::Instant;
 
-use super::csv_io::{read_csv, write_csv, write_labels_csv};
+use super::csv_io::{read_gold, write_csv, write_labels_csv};
+pub use super::exports::{InputFormat, read_classifications};
 use super::volunteers::{Crowd, question_by_name, simulate_fixed};
-use super::{CrowdError, CrowdQuality, QualityPreset, Strategy, StrategyImpl};
+use super::{Aggregator, CrowdError, CrowdQuality, QualityPreset, Strategy, StrategyImpl, Swap};
 use crate::universe::{PopulationConfig, sample_population};
 
 /// Simulate `votes` votes per galaxy on `question` for `galaxies` synthetic galaxies from a
@@ -29,68 +33,196 @@ pub fn simulate_to_csv(
     Ok(cls.len())
 }
 
+/// The answers a binary-only strategy takes as positive without `--positive`.
+const POSITIVE_NAMES: [&str; 3] = ["yes", "true", "1"];
+
+/// The positive class of a binary question: the answer named `positive`, else the one answer
+/// named `yes`, `true` or `1` (case-insensitive), else (`None`) an error when `required`.
+/// Errors name the answers found.
+pub fn positive_class(
+    strategy: &str,
+    answers: &[String],
+    positive: Option<&str>,
+    required: bool,
+) -> Result<Option<u32>, CrowdError> {
+    let err = |reason: String| CrowdError::Config(format!("--strategy {strategy}: {reason}"));
+    let list = answers
+        .iter()
+        .map(|a| format!("`{a}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if answers.len() != 2 {
+        return Err(err(format!(
+            "needs a question with exactly 2 answers; this one has {}: {list}",
+            answers.len()
+        )));
+    }
+    match positive {
+        Some(p) => answers
+            .iter()
+            .position(|a| a == p)
+            .map(|i| Some(i as u32))
+            .ok_or_else(|| {
+                err(format!(
+                    "--positive `{p}` is not an answer of this question; expected one of {list}"
+                ))
+            }),
+        None => {
+            let named: Vec<usize> = (0..2)
+                .filter(|&i| {
+                    POSITIVE_NAMES
+                        .iter()
+                        .any(|n| answers[i].eq_ignore_ascii_case(n))
+                })
+                .collect();
+            match named[..] {
+                [i] => Ok(Some(i as u32)),
+                _ if !required => Ok(None),
+                _ => Err(err(format!(
+                    "which answer is the positive class? Give --positive with one of {list}"
+                ))),
+            }
+        }
+    }
+}
+
+/// What `aggregate` reads and does besides the input file and the strategy.
+#[derive(Debug, Clone)]
+pub struct AggregateOptions<'a> {
+    /// Question (Zooniverse: task id such as `T0`); needed when the file holds several.
+    pub question: Option<&'a str>,
+    /// Positive answer of a binary-only strategy (see [`positive_class`]).
+    pub positive: Option<&'a str>,
+    pub format: InputFormat,
+    /// Known labels (`galaxy,answer`) for strategies that use gold galaxies.
+    pub gold: Option<&'a Path>,
+    /// Times the aggregation is repeated (the best time is reported).
+    pub repeats: usize,
+    /// Where to write `galaxy,label,p_<answer>...`.
+    pub out: Option<&'a Path>,
+}
+
+impl Default for AggregateOptions<'_> {
+    fn default() -> Self {
+        AggregateOptions {
+            question: None,
+            positive: None,
+            format: InputFormat::Auto,
+            gold: None,
+            repeats: 1,
+            out: None,
+        }
+    }
+}
+
 /// What `aggregate` did.
+#[derive(Debug, Clone)]
 pub struct Aggregated {
     pub galaxies: usize,
     pub votes: usize,
     /// Best wall-clock seconds of the aggregation alone over the repeats.
     pub seconds: f64,
+    /// Wall-clock seconds from the file to the question's votes (read, intern, index).
+    pub read_seconds: f64,
+    /// `csv`, `panoptes-csv` or `panoptes-flat`.
+    pub format: &'static str,
+    pub question: String,
+    pub answers: Vec<String>,
+    /// The positive answer, for binary-only strategies.
+    pub positive: Option<String>,
 }
 
-/// Aggregate question `question` (default: the file's only question) of the classification CSV
-/// `input` with `strategy`, `repeats` times; write labels to `out` if given.
-pub fn aggregate_csv(
+/// Aggregates one question of the classification file `input` with `strategy` (see
+/// [`AggregateOptions`]).
+pub fn aggregate_file(
     input: &Path,
-    question: Option<&str>,
     strategy: Strategy,
-    repeats: usize,
-    out: Option<&Path>,
+    opts: &AggregateOptions,
 ) -> Result<Aggregated, CrowdError> {
-    let cls = read_csv(input)?;
-    let q = match question {
+    let t0 = Instant::now();
+    let (cls, format) = read_classifications(input, opts.format)?;
+    let list = || {
+        cls.questions
+            .iter()
+            .map(|q| format!("`{}`", q.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let q = match opts.question {
         Some(name) => cls.question_id(name).ok_or_else(|| {
             CrowdError::Config(format!(
                 "{}: no question `{name}`; expected one of {}",
                 input.display(),
-                cls.questions
-                    .iter()
-                    .map(|q| format!("`{}`", q.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                list()
             ))
         })?,
         None if cls.questions.len() == 1 => 0,
         None => {
             return Err(CrowdError::Config(format!(
-                "{} holds {} questions; choose one with --question",
+                "{} holds {} questions ({}); choose one with --question",
                 input.display(),
-                cls.questions.len()
+                cls.questions.len(),
+                list()
             )));
         }
     };
-    let votes = cls.for_question(q)?;
-    let agg = strategy.aggregator();
+    let mut votes = cls.for_question(q)?;
+    let read_seconds = t0.elapsed().as_secs_f64();
+    let info = &cls.questions[q as usize];
+    if let Some(gold) = opts.gold {
+        votes.gold = Some(read_gold(gold, &cls, q, &votes)?);
+    }
+    // Only SWAP's result depends on which class is positive (KOS is symmetric).
+    let positive = if strategy.binary_only() {
+        let required = strategy == Strategy::Swap;
+        positive_class(strategy.name(), &info.answers, opts.positive, required)?
+    } else if let Some(p) = opts.positive {
+        return Err(CrowdError::Config(format!(
+            "--positive {p}: `{}` does not use a positive class (only binary strategies do: {})",
+            strategy.name(),
+            Strategy::ALL
+                .iter()
+                .filter(|s| s.binary_only())
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    } else {
+        None
+    };
+    let agg: Box<dyn Aggregator + Send + Sync> = match (strategy, positive) {
+        (Strategy::Swap, Some(p)) => Box::new(Swap::with_positive_answer(
+            &info.answers,
+            &info.answers[p as usize],
+        )?),
+        _ => strategy.aggregator(),
+    };
     let mut best = f64::INFINITY;
     let mut result = None;
-    for _ in 0..repeats.max(1) {
+    for _ in 0..opts.repeats.max(1) {
         let t = Instant::now();
         let a = agg.aggregate(&votes)?;
         best = best.min(t.elapsed().as_secs_f64());
         result = Some(a);
     }
     let result = result.expect("at least one repeat");
-    if let Some(out) = out {
+    if let Some(out) = opts.out {
         let names: Vec<String> = votes
             .galaxy_index
             .iter()
             .map(|&g| cls.galaxy_names[g as usize].clone())
             .collect();
-        write_labels_csv(out, &names, &cls.questions[q as usize].answers, &result)?;
+        write_labels_csv(out, &names, &info.answers, &result)?;
     }
     Ok(Aggregated {
         galaxies: votes.n_galaxies,
         votes: votes.len(),
         seconds: best,
+        read_seconds,
+        format,
+        question: info.name.clone(),
+        answers: info.answers.clone(),
+        positive: positive.map(|p| info.answers[p as usize].clone()),
     })
 }
 
@@ -114,15 +246,234 @@ mod tests {
         .unwrap();
         assert_eq!(n, 250);
         let labels = dir.path().join("labels.csv");
-        let a = aggregate_csv(&csv, None, Strategy::DawidSkene, 1, Some(&labels)).unwrap();
-        assert_eq!((a.galaxies, a.votes), (50, 250));
+        let opts = AggregateOptions {
+            out: Some(&labels),
+            ..AggregateOptions::default()
+        };
+        let a = aggregate_file(&csv, Strategy::DawidSkene, &opts).unwrap();
+        assert_eq!((a.galaxies, a.votes, a.format), (50, 250, "csv"));
+        assert!(a.read_seconds > 0.0 && a.positive.is_none());
         let text = std::fs::read_to_string(&labels).unwrap();
         assert_eq!(text.lines().count(), 51);
         assert!(text.starts_with("galaxy,label,p_"), "{text}");
-        let e = aggregate_csv(&csv, Some("bar"), Strategy::Wawa, 1, None)
-            .err()
-            .unwrap()
+        let opts = AggregateOptions {
+            question: Some("bar"),
+            ..AggregateOptions::default()
+        };
+        let e = aggregate_file(&csv, Strategy::Wawa, &opts)
+            .unwrap_err()
             .to_string();
         assert!(e.contains("no question `bar`"), "{e}");
+        // --positive on a strategy without a positive class; swap on 3 answers.
+        let opts = AggregateOptions {
+            positive: Some("smooth"),
+            ..AggregateOptions::default()
+        };
+        let e = aggregate_file(&csv, Strategy::Wawa, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("does not use a positive class") && e.contains("swap"),
+            "{e}"
+        );
+        let e = aggregate_file(&csv, Strategy::Swap, &AggregateOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("exactly 2 answers") && e.contains("`smooth`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn positive_class_rules() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // Answers are numbered alphabetically: "no" = 0, "yes" = 1.
+        assert_eq!(
+            positive_class("swap", &s(&["no", "yes"]), None, true).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            positive_class("swap", &s(&["0", "1"]), None, true).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            positive_class("swap", &s(&["False", "True"]), None, true).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            positive_class("swap", &s(&["no", "yes"]), Some("no"), true).unwrap(),
+            Some(0)
+        );
+        let e = positive_class("swap", &s(&["bar", "no-bar"]), None, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--positive") && e.contains("`no-bar`"), "{e}");
+        assert_eq!(
+            positive_class("kos", &s(&["bar", "no-bar"]), None, false).unwrap(),
+            None
+        );
+        let e = positive_class("swap", &s(&["no", "yes"]), Some("maybe"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`maybe`") && e.contains("`no`, `yes`"), "{e}");
+    }
+
+    /// A Panoptes classification export with two tasks: T0 (Yes / No, with a Markdown image in
+    /// the answer text) and T1 (three answers); galaxy 11 is a clear "Yes", 12 a clear "No".
+    fn export_fixture(dir: &Path) -> std::path::PathBuf {
+        let mut s = String::from(
+            "classification_id,user_id,workflow_version,created_at,annotations,subject_ids\n",
+        );
+        let rows = [
+            (1, "u1", 11, "Yes", "Round"),
+            (2, "u2", 11, "Yes", "Round"),
+            (3, "u3", 11, "Yes", "Cigar"),
+            (4, "u1", 12, "No", "Cigar"),
+            (5, "u2", 12, "No", "Cigar"),
+            (6, "", 12, "No", "In between"),
+            (7, "u3", 13, "Yes", "Round"),
+            (8, "u1", 13, "No", "Round"),
+        ];
+        for (id, user, subject, t0, t1) in rows {
+            let t0 = if t0 == "Yes" {
+                "![yes.png](https://x.org/yes.png) Yes".to_string()
+            } else {
+                t0.to_string()
+            };
+            s.push_str(&format!(
+                "{id},{user},1.2,2018-02-20 10:44:{id:02} UTC,\"[{{\"\"task\"\":\"\"T0\"\",\
+                 \"\"value\"\":\"\"{t0}\"\"}},{{\"\"task\"\":\"\"T1\"\",\"\"value\"\":\"\"{t1}\"\"}}]\",\
+                 {subject}\n"
+            ));
+        }
+        let p = dir.join("export.csv");
+        std::fs::write(&p, s).unwrap();
+        p
+    }
+
+    fn labels(path: &Path) -> Vec<Vec<String>> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    }
+
+    #[test]
+    fn zooniverse_export_end_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = export_fixture(dir.path());
+        let e = aggregate_file(
+            &export,
+            Strategy::MajorityVote,
+            &AggregateOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("2 questions (`T0`, `T1`)") && e.contains("--question"),
+            "{e}"
+        );
+        let out = dir.path().join("t1.csv");
+        let opts = AggregateOptions {
+            question: Some("T1"),
+            out: Some(&out),
+            ..AggregateOptions::default()
+        };
+        let a = aggregate_file(&export, Strategy::MajorityVote, &opts).unwrap();
+        assert_eq!((a.format, a.galaxies, a.votes), ("panoptes-csv", 3, 8));
+        assert_eq!(a.answers, vec!["Cigar", "In between", "Round"]);
+        let l = labels(&out);
+        assert_eq!(
+            l[0],
+            vec!["galaxy", "label", "p_Cigar", "p_In between", "p_Round"]
+        );
+        assert_eq!((l[1][0].as_str(), l[1][1].as_str()), ("11", "Round"));
+        assert_eq!((l[2][0].as_str(), l[2][1].as_str()), ("12", "Cigar"));
+        // SWAP on T0: "Yes" is the positive class without --positive (answers [No, Yes]).
+        let out = dir.path().join("t0.csv");
+        let opts = AggregateOptions {
+            question: Some("T0"),
+            format: InputFormat::Zooniverse,
+            out: Some(&out),
+            ..AggregateOptions::default()
+        };
+        let a = aggregate_file(&export, Strategy::Swap, &opts).unwrap();
+        assert_eq!(a.positive.as_deref(), Some("Yes"));
+        let yes = labels(&out);
+        assert_eq!(yes[0], vec!["galaxy", "label", "p_No", "p_Yes"]);
+        assert_eq!((yes[1][1].as_str(), yes[2][1].as_str()), ("Yes", "No"));
+        // Galaxy 13 (one Yes, one No): prior 0.3 on the positive class keeps it below 1/2.
+        let p_yes: f64 = yes[3][3].parse().unwrap();
+        assert!(p_yes < 0.5 && yes[3][1] == "No", "{:?}", yes[3]);
+        // With "No" positive the prior favours "Yes" on the undecided galaxy.
+        let opts = AggregateOptions {
+            positive: Some("No"),
+            ..opts
+        };
+        let a = aggregate_file(&export, Strategy::Swap, &opts).unwrap();
+        assert_eq!(a.positive.as_deref(), Some("No"));
+        let no = labels(&out);
+        assert_eq!(no[3][1], "Yes", "{:?}", no[3]);
+        let opts = AggregateOptions {
+            positive: Some("Maybe"),
+            ..opts
+        };
+        let e = aggregate_file(&export, Strategy::Swap, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`Maybe`") && e.contains("`No`, `Yes`"), "{e}");
+        // The same votes as flattened JSON lines are read the same way.
+        let flat = dir.path().join("flat.json");
+        let mut s = String::new();
+        for (u, g, r) in [("u1", "11", "Yes"), ("u2", "11", "Yes"), ("u1", "12", "No")] {
+            s.push_str(&format!(
+                "{{\"user_id\":\"{u}\",\"subject_id\":\"{g}\",\"question\":\"T0\",\
+                 \"response\":\"{r}\",\"created_at\":\"2019-12-04T20:48:11.904Z\"}}\n"
+            ));
+        }
+        std::fs::write(&flat, s).unwrap();
+        let a =
+            aggregate_file(&flat, Strategy::MajorityVote, &AggregateOptions::default()).unwrap();
+        assert_eq!((a.format, a.galaxies, a.votes), ("panoptes-flat", 2, 3));
+        // An unknown header names the formats it expected.
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "a,b\n1,2\n").unwrap();
+        let e = aggregate_file(&bad, Strategy::MajorityVote, &AggregateOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":1:") && e.contains("Panoptes classification export"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn gold_file_sets_known_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("v.csv");
+        // v1 agrees with the gold galaxy g1, v2 does not: on g2 v1's answer wins.
+        std::fs::write(
+            &csv,
+            "volunteer,galaxy,question,answer\nv1,g1,q,a\nv2,g1,q,b\nv1,g2,q,a\nv2,g2,q,b\n",
+        )
+        .unwrap();
+        let gold = dir.path().join("gold.csv");
+        std::fs::write(&gold, "galaxy,answer\ng1,a\nelsewhere,b\n").unwrap();
+        let out = dir.path().join("l.csv");
+        let opts = AggregateOptions {
+            gold: Some(&gold),
+            out: Some(&out),
+            ..AggregateOptions::default()
+        };
+        aggregate_file(&csv, Strategy::GoldMajorityVote, &opts).unwrap();
+        let l = labels(&out);
+        assert_eq!((l[2][0].as_str(), l[2][1].as_str()), ("g2", "a"));
+        std::fs::write(&gold, "galaxy,answer\ng1,c\n").unwrap();
+        let e = aggregate_file(&csv, Strategy::GoldMajorityVote, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gold.csv:2:") && e.contains("`c`"), "{e}");
     }
 }

@@ -1,0 +1,302 @@
+//! The fast path of [`read_csv`](super::csv_io::read_csv) for plain classification CSVs (no
+//! quoted fields, UTF-8, `\n` or `\r\n` line ends): the file is split at line ends into 1 MiB
+//! chunks parsed in parallel, each interning its names (borrowed from the file, hashed with
+//! `rustc-hash`'s Fx hash) in order of first appearance; the chunks' name tables are then merged
+//! in file order, so ids are exactly those of a sequential read (first appearance in the file),
+//! whatever the chunking or the number of threads. Files it does not handle (`None`) go to the
+//! `csv` crate path, which accepts any RFC 4180 file and reports encoding errors.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::csv_io::{COLUMNS, Columns};
+use super::data::{QuestionInfo, number_answers};
+use super::{Classifications, CrowdError};
+
+/// Bytes per parse chunk (each ends at a line end).
+const CHUNK: usize = 1 << 20;
+
+/// Names in order of first appearance.
+#[derive(Default)]
+struct Names<'a> {
+    map: FxHashMap<&'a str, u32>,
+    list: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn id(&mut self, s: &'a str) -> u32 {
+        let n = self.list.len() as u32;
+        let id = *self.map.entry(s).or_insert(n);
+        if id == n {
+            self.list.push(s);
+        }
+        id
+    }
+}
+
+/// (question, answer) pairs in order of first appearance. Questions have few answers: a linear
+/// scan of each question's list beats hashing.
+#[derive(Default)]
+struct Pairs<'a> {
+    /// Per question: (answer, pair id).
+    per_q: Vec<Vec<(&'a str, u32)>>,
+    list: Vec<(u32, &'a str)>,
+}
+
+impl<'a> Pairs<'a> {
+    fn id(&mut self, q: u32, a: &'a str) -> u32 {
+        if q as usize >= self.per_q.len() {
+            self.per_q.resize_with(q as usize + 1, Vec::new);
+        }
+        let answers = &mut self.per_q[q as usize];
+        if let Some(&(_, id)) = answers.iter().find(|(x, _)| *x == a) {
+            return id;
+        }
+        let id = self.list.len() as u32;
+        answers.push((a, id));
+        self.list.push((q, a));
+        id
+    }
+}
+
+/// `str::trim`, skipping the work when the field starts and ends with a visible ASCII byte.
+#[inline]
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&b)) if a > b' ' && a < 0x80 && b > b' ' && b < 0x80 => s,
+        _ => s.trim(),
+    }
+}
+
+/// Splits `line` at commas into `fields`.
+#[inline]
+fn split_fields<'a>(line: &'a str, fields: &mut Vec<&'a str>) {
+    let mut from = 0;
+    for i in memchr::memchr_iter(b',', line.as_bytes()) {
+        fields.push(&line[from..i]);
+        from = i + 1;
+    }
+    fields.push(&line[from..]);
+}
+
+/// One parsed chunk: per row chunk-local ids, plus the chunk's name tables.
+#[derive(Default)]
+struct Chunk<'a> {
+    vol: Vec<u32>,
+    gal: Vec<u32>,
+    pair: Vec<u32>,
+    time: Vec<f64>,
+    /// Rows (chunk-local) without a time: they get their row number.
+    untimed: Vec<u32>,
+    vols: Names<'a>,
+    gals: Names<'a>,
+    qs: Names<'a>,
+    pairs: Pairs<'a>,
+}
+
+/// Parses the rows of `text` (whole lines); errors carry the byte offset of the bad line.
+fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, String)> {
+    let mut ch = Chunk::default();
+    let mut fields: Vec<&str> = Vec::with_capacity(cols.n);
+    let mut last_q: Option<(&str, u32)> = None;
+    let mut last_g: Option<(&str, u32)> = None;
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+        let line = text[pos..end].strip_suffix('\r').unwrap_or(&text[pos..end]);
+        let start = pos;
+        pos = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        fields.clear();
+        split_fields(line, &mut fields);
+        if fields.len() != cols.n {
+            return Err((
+                start,
+                format!(
+                    "malformed CSV row: {} fields, expected {} as in the header",
+                    fields.len(),
+                    cols.n
+                ),
+            ));
+        }
+        let mut f = [""; 4];
+        for (i, &c) in cols.idx.iter().enumerate() {
+            f[i] = trim(fields[c]);
+            if f[i].is_empty() {
+                return Err((start, format!("empty or missing `{}`", COLUMNS[i])));
+            }
+        }
+        let q = match last_q {
+            Some((name, id)) if name == f[2] => id,
+            _ => {
+                let id = ch.qs.id(f[2]);
+                last_q = Some((f[2], id));
+                id
+            }
+        };
+        ch.vol.push(ch.vols.id(f[0]));
+        // Exports often list a galaxy's votes together.
+        let g = match last_g {
+            Some((name, id)) if name == f[1] => id,
+            _ => {
+                let id = ch.gals.id(f[1]);
+                last_g = Some((f[1], id));
+                id
+            }
+        };
+        ch.gal.push(g);
+        ch.pair.push(ch.pairs.id(q, f[3]));
+        let t = cols.time.map(|c| trim(fields[c])).unwrap_or("");
+        if t.is_empty() {
+            ch.untimed.push(ch.time.len() as u32);
+            ch.time.push(0.0);
+        } else {
+            ch.time.push(t.parse::<f64>().map_err(|_| {
+                (
+                    start,
+                    format!("time `{t}` is not a number; expected seconds"),
+                )
+            })?);
+        }
+    }
+    Ok(ch)
+}
+
+/// Splits `v` into consecutive slices of the given lengths.
+fn split_by<'s, T>(mut v: &'s mut [T], lens: &[usize]) -> Vec<&'s mut [T]> {
+    let mut out = Vec::with_capacity(lens.len());
+    for &n in lens {
+        let (a, b) = std::mem::take(&mut v).split_at_mut(n);
+        out.push(a);
+        v = b;
+    }
+    out
+}
+
+/// Reads `bytes` (the content of `path`) if it is a plain CSV this path handles; `None` sends
+/// the caller to the general reader.
+pub(super) fn read(path: &Path, bytes: &[u8]) -> Option<Result<Classifications, CrowdError>> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if memchr::memchr(b'"', bytes).is_some()
+        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
+    {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let perr = |line: u64, reason: String| CrowdError::Parse {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let hend = text.find('\n').unwrap_or(text.len());
+    let header = text[..hend].strip_suffix('\r').unwrap_or(&text[..hend]);
+    let cols = match Columns::find(header.split(',')) {
+        Ok(c) => c,
+        Err(reason) => return Some(Err(perr(1, reason))),
+    };
+    let body = &text[(hend + 1).min(text.len())..];
+    // Chunk boundaries: every CHUNK bytes, moved forward to just after a line end.
+    let mut cuts = vec![0];
+    let mut at = CHUNK;
+    while at < body.len() {
+        let end = memchr::memchr(b'\n', &body.as_bytes()[at..]).map_or(body.len(), |i| at + i + 1);
+        cuts.push(end);
+        at = end + CHUNK;
+    }
+    cuts.push(body.len());
+    cuts.dedup();
+    let parsed: Vec<Result<Chunk, (usize, String)>> = cuts
+        .par_windows(2)
+        .map(|w| parse_chunk(&body[w[0]..w[1]], &cols).map_err(|(o, e)| (w[0] + o, e)))
+        .collect();
+    let mut chunks = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        match p {
+            Ok(c) => chunks.push(c),
+            Err((offset, reason)) => {
+                let line = 2 + memchr::memchr_iter(b'\n', &body.as_bytes()[..offset]).count();
+                return Some(Err(perr(line as u64, reason)));
+            }
+        }
+    }
+    Some(Ok(merge(chunks)))
+}
+
+/// Merges the chunks' name tables in file order and writes the global ids.
+fn merge(chunks: Vec<Chunk>) -> Classifications {
+    let (mut vols, mut gals, mut qs) = (Names::default(), Names::default(), Names::default());
+    let mut pairs = Pairs::default();
+    // Per chunk: local -> global volunteer, galaxy; local pair -> global pair and question.
+    let mut maps = Vec::with_capacity(chunks.len());
+    for ch in &chunks {
+        let v: Vec<u32> = ch.vols.list.iter().map(|s| vols.id(s)).collect();
+        let g: Vec<u32> = ch.gals.list.iter().map(|s| gals.id(s)).collect();
+        let q: Vec<u32> = ch.qs.list.iter().map(|s| qs.id(s)).collect();
+        let p: Vec<(u32, u32)> = ch
+            .pairs
+            .list
+            .iter()
+            .map(|&(lq, a)| {
+                let gq = q[lq as usize];
+                (pairs.id(gq, a), gq)
+            })
+            .collect();
+        maps.push((v, g, p));
+    }
+    let mut questions: Vec<QuestionInfo> = qs
+        .list
+        .iter()
+        .map(|s| QuestionInfo {
+            name: s.to_string(),
+            answers: Vec::new(),
+        })
+        .collect();
+    let pair_answer = number_answers(&mut questions, &pairs.list);
+    let lens: Vec<usize> = chunks.iter().map(|c| c.vol.len()).collect();
+    let n: usize = lens.iter().sum();
+    let (mut volunteer, mut galaxy) = (vec![0u32; n], vec![0u32; n]);
+    let (mut question, mut answer) = (vec![0u32; n], vec![0u32; n]);
+    let mut time = vec![0.0; n];
+    let mut offsets = Vec::with_capacity(lens.len());
+    lens.iter().fold(0, |o, &l| {
+        offsets.push(o);
+        o + l
+    });
+    chunks
+        .par_iter()
+        .zip(maps.par_iter())
+        .zip(offsets.par_iter())
+        .zip(split_by(&mut volunteer, &lens).into_par_iter())
+        .zip(split_by(&mut galaxy, &lens).into_par_iter())
+        .zip(split_by(&mut question, &lens).into_par_iter())
+        .zip(split_by(&mut answer, &lens).into_par_iter())
+        .zip(split_by(&mut time, &lens).into_par_iter())
+        .for_each(|(((((((ch, (vm, gm, pm)), &off), v), g), q), a), t)| {
+            for i in 0..ch.vol.len() {
+                v[i] = vm[ch.vol[i] as usize];
+                g[i] = gm[ch.gal[i] as usize];
+                let (p, gq) = pm[ch.pair[i] as usize];
+                q[i] = gq;
+                a[i] = pair_answer[p as usize];
+            }
+            t.copy_from_slice(&ch.time);
+            for &r in &ch.untimed {
+                t[r as usize] = (off + r as usize) as f64;
+            }
+        });
+    Classifications {
+        volunteer,
+        galaxy,
+        question,
+        answer,
+        time,
+        volunteer_names: vols.list.iter().map(|s| s.to_string()).collect(),
+        galaxy_names: gals.list.iter().map(|s| s.to_string()).collect(),
+        questions,
+    }
+}
