@@ -11,6 +11,7 @@ pub mod fit;
 pub mod grid;
 pub mod paper;
 mod pretraining;
+mod reliability;
 mod style;
 mod tables;
 
@@ -63,6 +64,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
     files.extend(figures::write(&exp, &all, &dir.join("figures"))?);
     files.extend(bars::write(&exp, &all, &dir.join("figures"))?);
+    files.extend(reliability::write(&exp, &all, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     files.extend(pretraining::write(
         &exp.name,

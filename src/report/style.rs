@@ -54,6 +54,14 @@ pub fn label(key: &str) -> String {
         "majority_accuracy" => "majority-class accuracy".into(),
         "clicks_per_galaxy" => "clicks per galaxy".into(),
         "train_loss" => "final training loss (nats)".into(),
+        "savings_factor" => "savings factor at matched accuracy (K* / clicks)".into(),
+        "savings_vs_40" => "savings against 40 votes (40 / clicks)".into(),
+        "k_matched" => "K*: fixed votes as accurate as SWAP".into(),
+        "accuracy_gap_vs_40" => "accuracy minus that of 40 votes".into(),
+        "swap_beats_mv_at_40" => "share of seeds more accurate than 40 votes".into(),
+        "retired_share" => "share retired before the cap".into(),
+        "retired_accuracy" => "accuracy of the retired galaxies".into(),
+        "retired_confidence" => "mean confidence of the retired galaxies".into(),
         k => k.rsplit('.').next().unwrap_or(k).replace('_', " "),
     }
 }
@@ -69,8 +77,8 @@ pub fn tick(v: &f64) -> String {
 }
 
 /// The range a metric's values (and so its confidence bands) can take: `[0, 1]` for scores,
-/// rates and the normalised equivariance spread, `[0, inf)` for errors and losses, unbounded for
-/// anything else.
+/// rates and the normalised equivariance spread, `[0, inf)` for errors, losses and savings
+/// factors, unbounded for anything else.
 pub fn bounds(metric: &str) -> (f64, f64) {
     match metric {
         "accuracy"
@@ -81,8 +89,14 @@ pub fn bounds(metric: &str) -> (f64, f64) {
         | "ece"
         | "majority_accuracy"
         | "prevalence"
-        | "equivariance_spread" => (0.0, 1.0),
-        "rmse" | "rmse_mean_baseline" | "log_loss" => (0.0, f64::INFINITY),
+        | "equivariance_spread"
+        | "retired_share"
+        | "retired_accuracy"
+        | "retired_confidence"
+        | "swap_beats_mv_at_40" => (0.0, 1.0),
+        "rmse" | "rmse_mean_baseline" | "log_loss" | "savings_factor" | "savings_vs_40" => {
+            (0.0, f64::INFINITY)
+        }
         _ => (f64::NEG_INFINITY, f64::INFINITY),
     }
 }
