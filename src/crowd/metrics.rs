@@ -1,6 +1,9 @@
 //! Scores of an [`Aggregate`] against the truth: accuracy, macro F1, Brier score, expected
-//! calibration error (15 equal-width confidence bins), clicks per galaxy. Galaxies whose truth is
-//! unknown (`None`) are skipped. Owns no aggregation.
+//! calibration error (15 equal-width confidence bins), clicks per galaxy, and the number of
+//! classes they are computed over (`n_classes`: 3 for `smooth-or-featured` — smooth /
+//! featured-or-disk / artifact — so F1 is the macro mean over 3 classes and the Brier score sums
+//! 3 squared differences; 2 for a binarised question). Galaxies whose truth is unknown (`None`)
+//! are skipped. Owns no aggregation.
 
 use std::collections::BTreeMap;
 
@@ -94,8 +97,8 @@ pub fn clicks_per_galaxy(agg: &Aggregate) -> f64 {
     agg.clicks_used.iter().map(|&c| c as f64).sum::<f64>() / agg.clicks_used.len().max(1) as f64
 }
 
-/// All metrics of one aggregate: `accuracy`, `f1` (macro), `brier`, `ece`,
-/// `clicks_per_galaxy`, `n_galaxies`.
+/// All metrics of one aggregate: `accuracy`, `f1` (macro over the `n_classes` answers), `brier`,
+/// `ece`, `clicks_per_galaxy`, `n_galaxies`, `n_classes`.
 pub fn score(agg: &Aggregate, truth: &[Option<u32>]) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
     m.insert("accuracy".into(), accuracy(&agg.labels, truth));
@@ -103,6 +106,7 @@ pub fn score(agg: &Aggregate, truth: &[Option<u32>]) -> BTreeMap<String, f64> {
     m.insert("brier".into(), brier(agg, truth));
     m.insert("ece".into(), ece(agg, truth));
     m.insert("clicks_per_galaxy".into(), clicks_per_galaxy(agg));
+    m.insert("n_classes".into(), agg.n_classes as f64);
     m.insert(
         "n_galaxies".into(),
         truth.iter().filter(|t| t.is_some()).count() as f64,
@@ -132,5 +136,7 @@ mod tests {
         let e = (0.1 + 0.6 + 0.2) / 3.0;
         assert!((ece(&agg, &truth) - e).abs() < 1e-12);
         assert_eq!(clicks_per_galaxy(&agg), 3.0);
+        let m = score(&agg, &truth);
+        assert_eq!((m["n_classes"], m["n_galaxies"]), (2.0, 3.0));
     }
 }

@@ -61,6 +61,8 @@ mod zero_based_skill;
 
 #[cfg(test)]
 mod crowdkit_parity;
+#[cfg(test)]
+mod regime_tests;
 
 pub use data::{Classifications, Covariates, QuestionInfo, QuestionVotes};
 pub use dawid_skene::DawidSkene;

@@ -64,6 +64,15 @@ impl Aggregator for RedshiftDebias {
     }
 
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
+        let f = weighted_fractions(votes, None);
+        Ok(Aggregate::from_probs(votes, self.debias(votes, &f)?))
+    }
+}
+
+impl RedshiftDebias {
+    /// Debiased copy of the per-galaxy fractions `f` (row-major `n_galaxies x n_classes`, e.g.
+    /// the raw or the consistency-weighted vote fractions), rows renormalised.
+    pub fn debias(&self, votes: &QuestionVotes, f: &[f64]) -> Result<Vec<f64>, CrowdError> {
         let cov = votes
             .covariates
             .as_ref()
@@ -88,10 +97,9 @@ impl Aggregator for RedshiftDebias {
             });
         }
         let k = votes.n_classes;
-        let f = weighted_fractions(votes, None);
         let sb: Vec<f32> = cov.iter().map(|c| c.surface_brightness).collect();
         let sb_bin = quantile_bins(&sb, self.n_sb_bins);
-        let mut out = f.clone();
+        let mut out = f.to_vec();
         for s in 0..self.n_sb_bins {
             let members: Vec<usize> = (0..votes.n_galaxies).filter(|&g| sb_bin[g] == s).collect();
             let z: Vec<f32> = members.iter().map(|&g| cov[g].redshift).collect();
@@ -132,7 +140,7 @@ impl Aggregator for RedshiftDebias {
                 row.iter_mut().for_each(|x| *x = 1.0 / k as f64);
             }
         }
-        Ok(Aggregate::from_probs(votes, out))
+        Ok(out)
     }
 }
 

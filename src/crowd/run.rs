@@ -121,6 +121,13 @@ fn validate(cfg: &CrowdRunConfig) -> Result<(), CrowdError> {
             cfg.votes_per_galaxy, cfg.n_volunteers
         )));
     }
+    if let Some(a) = cfg.artifact_fraction
+        && !(0.0..=1.0).contains(&a)
+    {
+        return Err(CrowdError::Config(format!(
+            "artifact_fraction = {a}; expected a value in [0, 1]"
+        )));
+    }
     if !(0.0..1.0).contains(&cfg.gold_fraction) {
         return Err(CrowdError::Config(format!(
             "gold_fraction = {}; expected a value in [0, 1) (gold galaxies are never scored)",
@@ -165,7 +172,11 @@ pub(super) fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError
     } else {
         None
     };
-    let galaxies = sample_population(seed, cfg.n_galaxies, &PopulationConfig::default());
+    let mut pop = PopulationConfig::default();
+    if let Some(a) = cfg.artifact_fraction {
+        pop.artifact_fraction = a;
+    }
+    let galaxies = sample_population(seed, cfg.n_galaxies, &pop);
     let crowd = Crowd::sample(seed, cfg.n_volunteers, &CrowdQuality::preset(cfg.crowd))?;
     let truth = truth(&galaxies, question);
     let gold = galaxies

@@ -1,21 +1,27 @@
-//! The simulated crowd: volunteers with per-question confusion matrices, spammers, activity, and
-//! the two click streams (fixed K votes per galaxy; online, served until retired) producing raw
-//! [`Classifications`]. Owns all crowd randomness: volunteer `v` from
-//! `item_stream(seed, "crowd/volunteers", v)`, the K votes of galaxy `id` from
+//! The simulated crowd: volunteers with per-question confusion matrices, spammers, adversaries,
+//! activity, and the two click streams (fixed K votes per galaxy; online, served until retired)
+//! producing raw [`Classifications`]. Owns all crowd randomness: volunteer `v` from
+//! `item_stream(seed, "crowd/volunteers", v)` (their per-class skills, when
+//! `class_skill_sd > 0`, from `"crowd/volunteers-classes"`), the K votes of galaxy `id` from
 //! `item_stream(seed, "crowd/stream", id)`, the online stream from `stream(seed, "crowd/online")`.
 //!
 //! Answer model for a genuine volunteer `v` on a galaxy of difficulty `d` whose true answer is
-//! `t`: `P(a) = (1 - s d) C_v[t][a] + s d L[t][a]`, where `C_v = a_v I + (1 - a_v) B_v` (skill
-//! `a_v`, personal error pattern `B_v` drawn around the typical confusions `L`), and
-//! `s = difficulty_scale`. The typical confusions of `smooth-or-featured` send featured galaxies
-//! to "smooth" (the known Galaxy Zoo redshift bias); ordinal questions leak to neighbours, others
-//! uniformly. Spammers ignore the truth: uniform answers, or one fixed answer per question.
+//! `t`: `P(a) = (1 - s d) C_v[t][a] + s d L[t][a]` (difficulty model `blend`), where
+//! `C_v[t] = a_vt e_t + (1 - a_vt) B_v[t]` (skill `a_vt` on class `t`: the volunteer's skill,
+//! plus a per-class spread when `class_skill_sd > 0`; personal error pattern `B_v` drawn around
+//! the typical confusions `L`), and `s = difficulty_scale`. The typical confusions of
+//! `smooth-or-featured` send featured galaxies to "smooth" (the known Galaxy Zoo redshift bias);
+//! ordinal questions leak to neighbours, others uniformly. Under the `sigmoid` (GLAD) model
+//! instead `P(t) = sigmoid(logit(a_vt) ((1 - d) / d)^s)`, the rest spread uniformly. Spammers
+//! ignore the truth: uniform answers, or one fixed answer per question; adversaries answer
+//! uniformly among the wrong answers.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, StandardNormal};
 use rayon::prelude::*;
 
+use super::quality::DifficultyModel;
 use super::{Classifications, CrowdError, CrowdQuality, QuestionInfo};
 use crate::rng::{item_stream, stream};
 use crate::universe::{Galaxy, Question, TrueAnswers};
@@ -28,6 +34,8 @@ pub enum VolunteerKind {
     RandomSpammer,
     /// Always gives the same (per-question) answer.
     ConstantSpammer,
+    /// Avoids the true answer: uniform over the wrong answers.
+    Adversary,
 }
 
 /// One simulated volunteer.
@@ -38,7 +46,8 @@ pub struct Volunteer {
     pub skill: f64,
     /// Relative click rate.
     pub activity: f64,
-    /// Per question (index = `Question as usize`), row-major `K x K` confusion `C[t][a]`.
+    /// Per question (index = `Question as usize`), row-major `K x K` confusion `C[t][a]`
+    /// (for genuine volunteers before difficulty; the diagonal is the per-class skill).
     pub confusion: Vec<Vec<f64>>,
 }
 
@@ -95,16 +104,22 @@ pub fn question_by_name(name: &str) -> Result<Question, CrowdError> {
         })
 }
 
-fn sample_volunteer(seed: u64, v: usize, cfg: &CrowdQuality) -> Volunteer {
-    let mut rng = item_stream(seed, "crowd/volunteers", v as u64);
+fn sample_volunteer(seed: u64, name: &str, v: usize, cfg: &CrowdQuality) -> Volunteer {
+    let mut rng = item_stream(seed, name, v as u64);
     let u: f64 = rng.random();
     let kind = if u < cfg.spammer_fraction * cfg.random_spammer_share {
         VolunteerKind::RandomSpammer
     } else if u < cfg.spammer_fraction {
         VolunteerKind::ConstantSpammer
+    } else if u < cfg.spammer_fraction + cfg.adversary_fraction {
+        VolunteerKind::Adversary
     } else {
         VolunteerKind::Genuine
     };
+    // Per-class skills come from their own stream so that crowds without them draw exactly
+    // what they drew before the knob existed.
+    let mut class_rng =
+        (cfg.class_skill_sd > 0.0).then(|| item_stream(seed, &format!("{name}-classes"), v as u64));
     let z: f64 = rng.sample(StandardNormal);
     let skill = (cfg.skill_mean + cfg.skill_sd * z).clamp(0.4, 0.995);
     let z: f64 = rng.sample(StandardNormal);
@@ -123,9 +138,21 @@ fn sample_volunteer(seed: u64, v: usize, cfg: &CrowdQuality) -> Volunteer {
                         row.iter_mut().for_each(|x| *x = 1.0 / k as f64)
                     }
                     VolunteerKind::ConstantSpammer => row[fixed] = 1.0,
+                    VolunteerKind::Adversary => {
+                        row.iter_mut()
+                            .for_each(|x| *x = 1.0 / (k - 1).max(1) as f64);
+                        row[t] = 0.0;
+                    }
                     VolunteerKind::Genuine => {
                         let bias =
                             perturb(&mut rng, &l[t * k..(t + 1) * k], cfg.bias_concentration);
+                        let skill = match class_rng.as_mut() {
+                            Some(r) => {
+                                let z: f64 = r.sample(StandardNormal);
+                                (skill + cfg.class_skill_sd * z).clamp(0.1, 0.995)
+                            }
+                            None => skill,
+                        };
                         for a in 0..k {
                             row[a] = (1.0 - skill) * bias[a];
                         }
@@ -171,13 +198,24 @@ fn perturb(rng: &mut ChaCha8Rng, base: &[f64], conc: f64) -> Vec<f64> {
 impl Crowd {
     /// Samples `n` volunteers; volunteer `v` depends only on `(seed, v)`.
     pub fn sample(seed: u64, n: usize, cfg: &CrowdQuality) -> Result<Crowd, CrowdError> {
+        Crowd::sample_from(seed, "crowd/volunteers", n, cfg)
+    }
+
+    /// [`Crowd::sample`] from the item streams named `name` (another population, e.g. the
+    /// expert panel, draws independently of the volunteers).
+    pub fn sample_from(
+        seed: u64,
+        name: &str,
+        n: usize,
+        cfg: &CrowdQuality,
+    ) -> Result<Crowd, CrowdError> {
         cfg.validate()?;
         if n == 0 {
             return Err(CrowdError::Config("n_volunteers = 0; expected >= 1".into()));
         }
         let volunteers: Vec<Volunteer> = (0..n)
             .into_par_iter()
-            .map(|v| sample_volunteer(seed, v, cfg))
+            .map(|v| sample_volunteer(seed, name, v, cfg))
             .collect();
         let mut acc = 0.0;
         let cumulative_activity = volunteers
@@ -213,6 +251,20 @@ impl Crowd {
         if vol.kind != VolunteerKind::Genuine {
             return c.to_vec();
         }
+        if self.quality.difficulty_model == DifficultyModel::Sigmoid {
+            let a = c[t].clamp(1e-9, 1.0 - 1e-9);
+            let d = d.clamp(1e-6, 1.0 - 1e-6);
+            let beta = ((1.0 - d) / d).powf(self.quality.difficulty_scale);
+            let p = 1.0 / (1.0 + (-(a / (1.0 - a)).ln() * beta).exp());
+            let wrong = if k > 1 {
+                (1.0 - p) / (k - 1) as f64
+            } else {
+                0.0
+            };
+            let mut row = vec![wrong; k];
+            row[t] = if k > 1 { p } else { 1.0 };
+            return row;
+        }
         let s = (self.quality.difficulty_scale * d).clamp(0.0, 1.0);
         let l = typical_confusion(q);
         (0..k)
@@ -220,7 +272,14 @@ impl Crowd {
             .collect()
     }
 
-    fn draw_answer(&self, rng: &mut ChaCha8Rng, v: usize, q: Question, t: usize, d: f64) -> u32 {
+    pub(crate) fn draw_answer(
+        &self,
+        rng: &mut ChaCha8Rng,
+        v: usize,
+        q: Question,
+        t: usize,
+        d: f64,
+    ) -> u32 {
         let p = self.answer_probs(v, q, t, d);
         let mut u: f64 = rng.random();
         for (a, &x) in p.iter().enumerate() {

@@ -188,3 +188,30 @@ impl Default for CrowdRunConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_and_unknown_strategies_are_refused_clearly() {
+        let err = serde_yaml::from_str::<Strategy>("vote-fraction")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("removed") && err.contains("use `majority-vote`"),
+            "{err}"
+        );
+        let err = serde_yaml::from_str::<Strategy>("nope")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown strategy `nope`") && err.contains("dawid-skene"),
+            "{err}"
+        );
+        let s: Strategy = serde_yaml::from_str("gz2-pipeline").unwrap();
+        assert_eq!(s, Strategy::Gz2Pipeline);
+        let p: QualityPreset = serde_yaml::from_str("galaxy-difficulty").unwrap();
+        assert_eq!(p, QualityPreset::GalaxyDifficulty);
+    }
+}
