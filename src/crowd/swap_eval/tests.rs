@@ -46,7 +46,7 @@ fn no_gold_galaxy_is_scored_online() {
 
 #[test]
 fn no_gold_galaxy_is_scored_with_fixed_k() {
-    // Offline SWAP learns volunteer skills from gold labels, as `gold-majority-vote` would.
+    // Offline SWAP and `gold-majority-vote` learn volunteer skills from the gold labels.
     let cfg = CrowdRunConfig {
         online: false,
         ..online_cfg(0.5)
@@ -60,15 +60,24 @@ fn no_gold_galaxy_is_scored_with_fixed_k() {
         assert_eq!(gold[i].is_some(), w.gold[g as usize]);
         assert_eq!(t[i].is_some(), !w.gold[g as usize], "galaxy {g}");
     }
-    let m = evaluate(&cfg, 4).unwrap();
     let n_gold = v
         .galaxy_index
         .iter()
         .filter(|&&g| w.gold[g as usize])
         .count();
-    assert_eq!(m["n_gold"], n_gold as f64);
-    assert_eq!(m["n_scored"] + m["n_gold"], v.n_galaxies as f64);
-    assert_eq!(m["n_galaxies"], m["n_scored"]);
+    for strategy in [Strategy::Swap, Strategy::GoldMajorityVote] {
+        let m = evaluate(
+            &CrowdRunConfig {
+                strategy,
+                ..cfg.clone()
+            },
+            4,
+        )
+        .unwrap();
+        assert_eq!(m["n_gold"], n_gold as f64, "{m:?}");
+        assert_eq!(m["n_scored"] + m["n_gold"], v.n_galaxies as f64);
+        assert_eq!(m["n_galaxies"], m["n_scored"]);
+    }
     let e = evaluate(
         &CrowdRunConfig {
             gold_fraction: 1.0,
