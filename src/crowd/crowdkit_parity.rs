@@ -210,7 +210,7 @@ mod skill_methods {
     const TOL: f64 = 1e-6;
 
     fn volunteer_names() -> Vec<String> {
-        read_csv(&fixture("sim_classifications.csv"))
+        read_csv(fixture("sim_classifications.csv"))
             .expect("fixture CSV")
             .volunteer_names
     }

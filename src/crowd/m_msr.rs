@@ -104,9 +104,9 @@ struct Pairs {
 fn pairs(votes: &QuestionVotes, l: usize) -> Pairs {
     let mut local = vec![usize::MAX; votes.n_volunteers];
     let mut ids = Vec::new();
-    for v in 0..votes.n_volunteers {
+    for (v, slot) in local.iter_mut().enumerate() {
         if !votes.by_volunteer.row(v).is_empty() {
-            local[v] = ids.len();
+            *slot = ids.len();
             ids.push(v);
         }
     }

@@ -127,27 +127,33 @@ impl<'a> Compact<'a> {
     }
 }
 
+/// Rayon work items per task in the per-vote and per-galaxy passes.
+const MIN_LEN: usize = 512;
+
 fn e_step(d: &Compact, spam: &[f64], th: &[f64]) -> EStep {
     let (v, l) = (d.votes, d.l);
-    let base = |i: usize| {
-        let w = v.volunteer[i] as usize;
-        spam[w * 2] * th[w * l + d.answer[i]]
-    };
+    // Per vote: spam0 * theta[answer] and spam1 of its volunteer.
+    let (base, know): (Vec<f64>, Vec<f64>) = (0..v.len())
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .map(|i| {
+            let w = v.volunteer[i] as usize;
+            (spam[w * 2] * th[w * l + d.answer[i]], spam[w * 2 + 1])
+        })
+        .unzip();
     let mut marginals = vec![0.0; v.n_galaxies * l];
     marginals
         .par_chunks_mut(l)
+        .with_min_len(MIN_LEN)
         .enumerate()
         .for_each(|(g, row)| {
+            let votes = v.by_galaxy.row(g);
             for (c, m) in row.iter_mut().enumerate() {
                 let mut p = 1.0;
-                for &i in v.by_galaxy.row(g) {
+                for &i in votes {
                     let i = i as usize;
-                    let know = if d.answer[i] == c {
-                        spam[v.volunteer[i] as usize * 2 + 1]
-                    } else {
-                        0.0
-                    };
-                    p *= base(i) + know;
+                    let k = if d.answer[i] == c { know[i] } else { 0.0 };
+                    p *= base[i] + k;
                 }
                 *m = p / l as f64;
             }
@@ -157,10 +163,10 @@ fn e_step(d: &Compact, spam: &[f64], th: &[f64]) -> EStep {
     // Per vote: expected spamming (strategy) count and expected knowing count.
     let per_vote: Vec<(f64, f64)> = (0..v.len())
         .into_par_iter()
+        .with_min_len(MIN_LEN)
         .map(|i| {
             let (g, w, a) = (v.galaxy[i] as usize, v.volunteer[i] as usize, d.answer[i]);
-            let (s0, s1, t) = (spam[w * 2], spam[w * 2 + 1], th[w * l + a]);
-            let b = s0 * t;
+            let (s0, s1, t, b) = (spam[w * 2], know[i], th[w * l + a], base[i]);
             let mut acc = 0.0;
             for c in 0..l {
                 acc += marginals[g * l + c] / if c == a { b + s1 } else { b };
