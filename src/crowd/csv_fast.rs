@@ -70,17 +70,6 @@ fn trim(s: &str) -> &str {
     }
 }
 
-/// Splits `line` at commas into `fields`.
-#[inline]
-fn split_fields<'a>(line: &'a str, fields: &mut Vec<&'a str>) {
-    let mut from = 0;
-    for i in memchr::memchr_iter(b',', line.as_bytes()) {
-        fields.push(&line[from..i]);
-        from = i + 1;
-    }
-    fields.push(&line[from..]);
-}
-
 /// One parsed chunk: per row chunk-local ids, plus the chunk's name tables.
 #[derive(Default)]
 struct Chunk<'a> {
@@ -96,24 +85,19 @@ struct Chunk<'a> {
     pairs: Pairs<'a>,
 }
 
-/// Parses the rows of `text` (whole lines); errors carry the byte offset of the bad line.
-fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, String)> {
-    let mut ch = Chunk::default();
-    let mut fields: Vec<&str> = Vec::with_capacity(cols.n);
-    let mut last_q: Option<(&str, u32)> = None;
-    let mut last_g: Option<(&str, u32)> = None;
-    let bytes = text.as_bytes();
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
-        let line = text[pos..end].strip_suffix('\r').unwrap_or(&text[pos..end]);
-        let start = pos;
-        pos = end + 1;
-        if line.is_empty() {
-            continue;
-        }
-        fields.clear();
-        split_fields(line, &mut fields);
+/// The row state of one chunk's parse.
+struct ChunkParser<'a, 'c> {
+    ch: Chunk<'a>,
+    cols: &'c Columns,
+    /// The previous row's question and galaxy (files often repeat them row after row).
+    last_q: Option<(&'a str, u32)>,
+    last_g: Option<(&'a str, u32)>,
+}
+
+impl<'a> ChunkParser<'a, '_> {
+    /// Adds the row whose line starts at byte `start` and splits into `fields`.
+    fn row(&mut self, start: usize, fields: &[&'a str]) -> Result<(), (usize, String)> {
+        let cols = self.cols;
         if fields.len() != cols.n {
             return Err((
                 start,
@@ -131,24 +115,24 @@ fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, S
                 return Err((start, format!("empty or missing `{}`", COLUMNS[i])));
             }
         }
-        let q = match last_q {
+        let ch = &mut self.ch;
+        let q = match self.last_q {
             Some((name, id)) if name == f[2] => id,
             _ => {
                 let id = ch.qs.id(f[2]);
-                last_q = Some((f[2], id));
+                self.last_q = Some((f[2], id));
+                id
+            }
+        };
+        let g = match self.last_g {
+            Some((name, id)) if name == f[1] => id,
+            _ => {
+                let id = ch.gals.id(f[1]);
+                self.last_g = Some((f[1], id));
                 id
             }
         };
         ch.vol.push(ch.vols.id(f[0]));
-        // Exports often list a galaxy's votes together.
-        let g = match last_g {
-            Some((name, id)) if name == f[1] => id,
-            _ => {
-                let id = ch.gals.id(f[1]);
-                last_g = Some((f[1], id));
-                id
-            }
-        };
         ch.gal.push(g);
         ch.pair.push(ch.pairs.id(q, f[3]));
         let t = cols.time.map(|c| trim(fields[c])).unwrap_or("");
@@ -163,8 +147,48 @@ fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, S
                 )
             })?);
         }
+        Ok(())
     }
-    Ok(ch)
+}
+
+/// Parses the rows of `text` (whole lines; blank lines skipped) in one scan for commas and line
+/// ends; errors carry the byte offset of the bad line.
+fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, String)> {
+    let mut p = ChunkParser {
+        ch: Chunk::default(),
+        cols,
+        last_q: None,
+        last_g: None,
+    };
+    let mut fields: Vec<&str> = Vec::with_capacity(cols.n);
+    let (mut line_start, mut field_start) = (0, 0);
+    let bytes = text.as_bytes();
+    let mut end_line = |fields: &mut Vec<&'a str>, line_start: usize| {
+        if let Some(last) = fields.last_mut() {
+            *last = last.strip_suffix('\r').unwrap_or(last);
+        }
+        let blank = fields.len() == 1 && fields[0].is_empty();
+        let r = if blank {
+            Ok(())
+        } else {
+            p.row(line_start, fields)
+        };
+        fields.clear();
+        r
+    };
+    for i in memchr::memchr2_iter(b',', b'\n', bytes) {
+        fields.push(&text[field_start..i]);
+        field_start = i + 1;
+        if bytes[i] == b'\n' {
+            end_line(&mut fields, line_start)?;
+            line_start = field_start;
+        }
+    }
+    if line_start < bytes.len() {
+        fields.push(&text[field_start..]);
+        end_line(&mut fields, line_start)?;
+    }
+    Ok(p.ch)
 }
 
 /// Splits `v` into consecutive slices of the given lengths.
