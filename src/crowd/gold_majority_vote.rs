@@ -30,8 +30,8 @@ impl GoldMajorityVote {
             .filter(|g| g.iter().any(Option::is_some))
         else {
             return Err(err(
-                "no gold galaxy: set crowd.gold_fraction > 0 (the share of galaxies \
-                 whose true label trains the volunteers' skills)"
+                "no gold galaxy: the skills are accuracies on galaxies with known labels; \
+                 in an experiment set crowd.gold_fraction > 0"
                     .into(),
             ));
         };
