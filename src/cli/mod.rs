@@ -154,7 +154,8 @@ enum Command {
         votes: usize,
         #[arg(long, default_value_t = 300)]
         volunteers: usize,
-        /// Crowd quality preset: good, default or noisy.
+        /// Crowd quality preset: good, default, noisy, class-confusion, galaxy-difficulty or
+        /// spammers.
         #[arg(long, default_value = "default")]
         crowd: String,
         #[arg(long, default_value_t = 0)]

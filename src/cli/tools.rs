@@ -31,7 +31,8 @@ pub(super) fn crowd_sim(
 ) -> Result<(), Fail> {
     let preset: crate::spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
         bad_input(format!(
-            "--crowd {crowd}: unknown crowd; expected good, default or noisy"
+            "--crowd {crowd}: unknown crowd; expected good, default, noisy, class-confusion, \
+             galaxy-difficulty or spammers"
         ))
     })?;
     let n = crate::crowd::tools::simulate_to_csv(

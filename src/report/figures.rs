@@ -462,19 +462,18 @@ pub(super) fn facets(exp: &Experiment, rows: &[Row], x: &str) -> Vec<(String, Ve
     facets
 }
 
-/// A facet as a file-name suffix: `freeze_backbone=true` -> `freeze_backbone-true`.
+/// A facet as a file-name suffix: `freeze_backbone=true` -> `freeze_backbone-true`, `x=0.3` ->
+/// `x-0p3` (a dot would be cut by `Path::with_extension`).
 pub(super) fn facet_suffix(f: &str) -> String {
     f.split(", ")
         .map(|kv| kv.replacen('=', "-", 1))
         .collect::<Vec<_>>()
         .join("_")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
+        .map(|c| match c {
+            '.' => 'p',
+            c if c.is_ascii_alphanumeric() || c == '-' => c,
+            _ => '_',
         })
         .collect()
 }

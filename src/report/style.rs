@@ -62,6 +62,8 @@ pub fn label(key: &str) -> String {
         "retired_share" => "share retired before the cap".into(),
         "retired_accuracy" => "accuracy of the retired galaxies".into(),
         "retired_confidence" => "mean confidence of the retired galaxies".into(),
+        "expert_agreement" => "agreement with the expert panel".into(),
+        "expert_accuracy" => "expert panel accuracy".into(),
         k => k.rsplit('.').next().unwrap_or(k).replace('_', " "),
     }
 }
@@ -93,7 +95,9 @@ pub fn bounds(metric: &str) -> (f64, f64) {
         | "retired_share"
         | "retired_accuracy"
         | "retired_confidence"
-        | "swap_beats_mv_at_40" => (0.0, 1.0),
+        | "swap_beats_mv_at_40"
+        | "expert_agreement"
+        | "expert_accuracy" => (0.0, 1.0),
         "rmse" | "rmse_mean_baseline" | "log_loss" | "savings_factor" | "savings_vs_40" => {
             (0.0, f64::INFINITY)
         }

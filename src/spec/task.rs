@@ -67,6 +67,10 @@ pub const CROWD_RECORDS: &[&str] = &[
     "accuracy_gain_at_equal_clicks",
     "n_scored",
     "n_gold",
+    "n_classes",
+    "expert_agreement",
+    "expert_accuracy",
+    "n_expert_galaxies",
 ];
 
 /// What an online SWAP `crowd` run records besides [`CROWD_RECORDS`] (defined in

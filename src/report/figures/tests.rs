@@ -131,3 +131,10 @@ fn bands_and_fits_stay_inside_the_metric_range() {
     };
     assert_eq!(y_range(&plot).1, 1.0);
 }
+
+#[test]
+fn facet_suffixes_keep_decimals_apart() {
+    let a = facet_suffix("crowd=default, artifact_fraction=0.01");
+    assert_eq!(a, "crowd-default_artifact_fraction-0p01");
+    assert_ne!(a, facet_suffix("crowd=default, artifact_fraction=0.33"));
+}
