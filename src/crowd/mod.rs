@@ -32,6 +32,7 @@ mod csv_fast;
 pub mod csv_io;
 pub mod data;
 mod dawid_skene;
+mod em;
 mod error;
 pub mod experts;
 pub mod exports;
