@@ -213,7 +213,7 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
         .unwrap_or(1)
         .max(12);
     let mut chart = ChartBuilder::on(&area)
-        .caption(&plot.title, (style::FONT, style::TITLE_PX))
+        .caption(&plot.title, (style::FONT, title_px(&plot.title, w)))
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(64)
@@ -241,6 +241,12 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
             style::REFERENCE.stroke_width(2),
         ))?;
     }
+    // Many series: lighter bands so the lines stay readable.
+    let band_alpha = if plot.lines.len() > style::PALETTE.len() {
+        0.07
+    } else {
+        0.18
+    };
     for (i, l) in plot.lines.iter().enumerate() {
         let c = style::PALETTE[i % style::PALETTE.len()];
         match &plot.fits[i] {
@@ -269,20 +275,42 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
                     .map(|p| (p.x, clip(p.mean + p.ci, b)))
                     .chain(l.points.iter().rev().map(|p| (p.x, clip(p.mean - p.ci, b))))
                     .collect();
-                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled())))?;
-                chart.draw_series(LineSeries::new(
-                    l.points.iter().map(|p| (p.x, p.mean)),
-                    c.stroke_width(2),
-                ))?;
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(band_alpha).filled())))?;
+                let pts = l.points.iter().map(|p| (p.x, p.mean));
+                if i / style::PALETTE.len() % 2 == 1 {
+                    chart.draw_series(DashedLineSeries::new(pts, 10, 5, c.stroke_width(2)))?;
+                } else {
+                    chart.draw_series(LineSeries::new(pts, c.stroke_width(2)))?;
+                }
             }
         }
-        chart.draw_series(
-            l.points
-                .iter()
-                .map(|p| Circle::new((p.x, p.mean), 4, c.filled())),
-        )?;
+        for p in &l.points {
+            chart.draw_series(std::iter::once(marker(i, (p.x, p.mean), c)))?;
+        }
     }
     draw_legend(&legend, plot)
+}
+
+/// The point marker of series `i`: the palette repeats every 7 series, so each repeat gets its
+/// own shape (circle, triangle, cross, then again) and, every other repeat, a dashed line.
+fn marker<DB: DrawingBackend, C: Clone + 'static>(
+    i: usize,
+    at: C,
+    c: RGBColor,
+) -> DynElement<'static, DB, C> {
+    match i / style::PALETTE.len() % 3 {
+        0 => Circle::new(at.clone(), 4, c.filled()).into_dyn(),
+        1 => TriangleMarker::new(at.clone(), 6, c.filled()).into_dyn(),
+        _ => Cross::new(at, 5, c.stroke_width(2)).into_dyn(),
+    }
+}
+
+/// The title's font size: the style's, shrunk so a long title fits the plot area (`w` pixels
+/// wide, less the legend strip) instead of being cut at both ends.
+fn title_px(title: &str, w: u32) -> u32 {
+    let fits = (w.saturating_sub(style::LEGEND_WIDTH) as f64 / (0.55 * title.len().max(1) as f64))
+        as u32;
+    fits.clamp(12, style::TITLE_PX)
 }
 
 /// The legend strip: title (the series key), one entry per line (with its fitted exponent on
@@ -302,8 +330,17 @@ fn draw_legend<DB: DrawingBackend>(
     }
     for (i, l) in plot.lines.iter().enumerate() {
         let c = style::PALETTE[i % style::PALETTE.len()];
-        legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
-        legend.draw(&Circle::new((23, y), 4, c.filled()))?;
+        if i / style::PALETTE.len() % 2 == 1 {
+            legend.draw(&DashedPathElement::new(
+                vec![(8, y), (38, y)],
+                10,
+                5,
+                c.stroke_width(3),
+            ))?;
+        } else {
+            legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
+        }
+        legend.draw(&marker(i, (23, y), c))?;
         let name = match &plot.fits[i] {
             Some((_, bs)) => format!("{}: b = {:.2}", l.name, bs.fit.b),
             None => l.name.clone(),
