@@ -140,7 +140,7 @@ impl<'a> ChunkParser<'a, '_> {
             ch.untimed.push(ch.time.len() as u32);
             ch.time.push(0.0);
         } else {
-            ch.time.push(t.parse::<f64>().map_err(|_| {
+            ch.time.push(parse_seconds(t).ok_or_else(|| {
                 (
                     start,
                     format!("time `{t}` is not a number; expected seconds"),
@@ -154,8 +154,17 @@ impl<'a> ChunkParser<'a, '_> {
 /// Parses the rows of `text` (whole lines; blank lines skipped) in one scan for commas and line
 /// ends; errors carry the byte offset of the bad line.
 fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, String)> {
+    // About 40 bytes a row: reserve so the row vectors rarely grow.
+    let rows = text.len() / 40 + 16;
+    let ch = Chunk {
+        vol: Vec::with_capacity(rows),
+        gal: Vec::with_capacity(rows),
+        pair: Vec::with_capacity(rows),
+        time: Vec::with_capacity(rows),
+        ..Chunk::default()
+    };
     let mut p = ChunkParser {
-        ch: Chunk::default(),
+        ch,
         cols,
         last_q: None,
         last_g: None,
@@ -191,6 +200,14 @@ fn parse_chunk<'a>(text: &'a str, cols: &Columns) -> Result<Chunk<'a>, (usize, S
     Ok(p.ch)
 }
 
+/// Seconds: integers of up to 15 digits directly (exact), anything else by `str::parse`.
+fn parse_seconds(t: &str) -> Option<f64> {
+    if t.len() <= 15 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(t.bytes().fold(0u64, |n, b| n * 10 + (b - b'0') as u64) as f64);
+    }
+    t.parse::<f64>().ok()
+}
+
 /// Splits `v` into consecutive slices of the given lengths.
 fn split_by<'s, T>(mut v: &'s mut [T], lens: &[usize]) -> Vec<&'s mut [T]> {
     let mut out = Vec::with_capacity(lens.len());
@@ -206,44 +223,43 @@ fn split_by<'s, T>(mut v: &'s mut [T], lens: &[usize]) -> Vec<&'s mut [T]> {
 /// the caller to the general reader.
 pub(super) fn read(path: &Path, bytes: &[u8]) -> Option<Result<Classifications, CrowdError>> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    if memchr::memchr(b'"', bytes).is_some()
-        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
-    {
-        return None;
-    }
-    let text = std::str::from_utf8(bytes).ok()?;
     let perr = |line: u64, reason: String| CrowdError::Parse {
         path: path.to_path_buf(),
         line,
         reason,
     };
-    let hend = text.find('\n').unwrap_or(text.len());
-    let header = text[..hend].strip_suffix('\r').unwrap_or(&text[..hend]);
+    let hend = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+    let header = plain_text(&bytes[..hend])?;
+    let header = header.strip_suffix('\r').unwrap_or(header);
     let cols = match Columns::find(header.split(',')) {
         Ok(c) => c,
         Err(reason) => return Some(Err(perr(1, reason))),
     };
-    let body = &text[(hend + 1).min(text.len())..];
-    // Chunk boundaries: every CHUNK bytes, moved forward to just after a line end.
+    let body = &bytes[(hend + 1).min(bytes.len())..];
+    // Chunk boundaries: every CHUNK bytes, moved forward to just after a line end (so each
+    // chunk is valid UTF-8 exactly when the whole body is).
     let mut cuts = vec![0];
     let mut at = CHUNK;
     while at < body.len() {
-        let end = memchr::memchr(b'\n', &body.as_bytes()[at..]).map_or(body.len(), |i| at + i + 1);
+        let end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i + 1);
         cuts.push(end);
         at = end + CHUNK;
     }
     cuts.push(body.len());
     cuts.dedup();
-    let parsed: Vec<Result<Chunk, (usize, String)>> = cuts
+    let parsed: Vec<Option<Result<Chunk, (usize, String)>>> = cuts
         .par_windows(2)
-        .map(|w| parse_chunk(&body[w[0]..w[1]], &cols).map_err(|(o, e)| (w[0] + o, e)))
+        .map(|w| {
+            let text = plain_text(&body[w[0]..w[1]])?;
+            Some(parse_chunk(text, &cols).map_err(|(o, e)| (w[0] + o, e)))
+        })
         .collect();
     let mut chunks = Vec::with_capacity(parsed.len());
     for p in parsed {
-        match p {
+        match p? {
             Ok(c) => chunks.push(c),
             Err((offset, reason)) => {
-                let line = 2 + memchr::memchr_iter(b'\n', &body.as_bytes()[..offset]).count();
+                let line = 2 + memchr::memchr_iter(b'\n', &body[..offset]).count();
                 return Some(Err(perr(line as u64, reason)));
             }
         }
@@ -251,9 +267,23 @@ pub(super) fn read(path: &Path, bytes: &[u8]) -> Option<Result<Classifications, 
     Some(Ok(merge(chunks)))
 }
 
+/// `bytes` as text if this reader handles it: UTF-8, no quote, every `\r` followed by `\n`.
+fn plain_text(bytes: &[u8]) -> Option<&str> {
+    if memchr::memchr(b'"', bytes).is_some()
+        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1).is_some_and(|&b| b != b'\n'))
+    {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
 /// Merges the chunks' name tables in file order and writes the global ids.
 fn merge(chunks: Vec<Chunk>) -> Classifications {
     let (mut vols, mut gals, mut qs) = (Names::default(), Names::default(), Names::default());
+    // At most the sum of the chunks' counts: reserving avoids rehashing the big tables.
+    let most = |f: fn(&Chunk) -> usize| chunks.iter().map(f).sum::<usize>();
+    vols.map.reserve(most(|c| c.vols.list.len()).min(1 << 22));
+    gals.map.reserve(most(|c| c.gals.list.len()).min(1 << 22));
     let mut pairs = Pairs::default();
     // Per chunk: local -> global volunteer, galaxy; local pair -> global pair and question.
     let mut maps = Vec::with_capacity(chunks.len());

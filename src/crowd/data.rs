@@ -2,6 +2,7 @@
 //! aggregation strategies consume ([`QuestionVotes`], with CSR indexes by galaxy and by
 //! volunteer). Owns string -> dense id interning; owns no file formats and no statistics.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::CrowdError;
@@ -58,10 +59,25 @@ impl Classifications {
             ))
         })?;
         let mut local = vec![u32::MAX; self.galaxy_names.len()];
+        let mut all_q = true;
         for i in 0..self.len() {
             if self.question[i] == q {
                 local[self.galaxy[i] as usize] = 0;
+            } else {
+                all_q = false;
             }
+        }
+        if all_q && local.iter().all(|&l| l == 0) {
+            // Every row is on `q` and every galaxy has one: ids stay as they are.
+            return QuestionVotes::build(
+                info.answers.len(),
+                self.galaxy_names.len(),
+                self.volunteer_names.len(),
+                self.galaxy.clone(),
+                self.volunteer.clone(),
+                self.answer.clone(),
+                Some(self.time.clone()),
+            );
         }
         let mut galaxy_index = Vec::new();
         for (g, l) in local.iter_mut().enumerate() {
@@ -80,15 +96,16 @@ impl Classifications {
                 order.push(self.time[i]);
             }
         }
-        QuestionVotes::new(
+        QuestionVotes::build(
             info.answers.len(),
             galaxy_index.len(),
             self.volunteer_names.len(),
             galaxy,
             volunteer,
             answer,
+            Some(order),
         )
-        .map(|v| v.with_time(order).with_galaxy_index(galaxy_index))
+        .map(|v| v.with_galaxy_index(galaxy_index))
     }
 }
 
@@ -169,9 +186,33 @@ impl QuestionVotes {
         volunteer: Vec<u32>,
         answer: Vec<u32>,
     ) -> Result<QuestionVotes, CrowdError> {
-        if galaxy.len() != volunteer.len() || galaxy.len() != answer.len() {
+        Self::build(
+            n_classes,
+            n_galaxies,
+            n_volunteers,
+            galaxy,
+            volunteer,
+            answer,
+            None,
+        )
+    }
+
+    /// [`new`](Self::new) with the click times (default: row order).
+    fn build(
+        n_classes: usize,
+        n_galaxies: usize,
+        n_volunteers: usize,
+        galaxy: Vec<u32>,
+        volunteer: Vec<u32>,
+        answer: Vec<u32>,
+        time: Option<Vec<f64>>,
+    ) -> Result<QuestionVotes, CrowdError> {
+        if galaxy.len() != volunteer.len()
+            || galaxy.len() != answer.len()
+            || time.as_ref().is_some_and(|t| t.len() != galaxy.len())
+        {
             return Err(CrowdError::Config(
-                "galaxy, volunteer and answer arrays differ in length".into(),
+                "galaxy, volunteer, answer (and time) arrays differ in length".into(),
             ));
         }
         if n_classes < 2 {
@@ -179,21 +220,23 @@ impl QuestionVotes {
                 "a question needs at least 2 answers, got {n_classes}"
             )));
         }
-        for i in 0..galaxy.len() {
-            if galaxy[i] as usize >= n_galaxies
+        let bad = (0..galaxy.len()).into_par_iter().position_first(|i| {
+            galaxy[i] as usize >= n_galaxies
                 || volunteer[i] as usize >= n_volunteers
                 || answer[i] as usize >= n_classes
-            {
-                return Err(CrowdError::Config(format!(
-                    "vote {i}: ids (galaxy {}, volunteer {}, answer {}) out of range \
-                     ({n_galaxies} galaxies, {n_volunteers} volunteers, {n_classes} classes)",
-                    galaxy[i], volunteer[i], answer[i]
-                )));
-            }
+        });
+        if let Some(i) = bad {
+            return Err(CrowdError::Config(format!(
+                "vote {i}: ids (galaxy {}, volunteer {}, answer {}) out of range \
+                 ({n_galaxies} galaxies, {n_volunteers} volunteers, {n_classes} classes)",
+                galaxy[i], volunteer[i], answer[i]
+            )));
         }
-        let by_galaxy = Csr::build(&galaxy, n_galaxies);
-        let by_volunteer = Csr::build(&volunteer, n_volunteers);
-        let time = (0..galaxy.len()).map(|i| i as f64).collect();
+        let (by_galaxy, by_volunteer) = rayon::join(
+            || Csr::build(&galaxy, n_galaxies),
+            || Csr::build(&volunteer, n_volunteers),
+        );
+        let time = time.unwrap_or_else(|| (0..galaxy.len()).map(|i| i as f64).collect());
         Ok(QuestionVotes {
             n_classes,
             n_galaxies,
