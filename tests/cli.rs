@@ -433,3 +433,71 @@ fn catalogue_vote_counts_train_a_dirichlet_head() {
     assert!(rmse > 0.0 && rmse < 1.0, "{m}");
     assert!(m["train_loss"].as_f64().unwrap().is_finite(), "{m}");
 }
+
+#[test]
+fn aggregate_reads_a_zooniverse_export_with_a_positive_class() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Panoptes classification export: task T0 (Yes / No), subjects 11 (clearly Yes), 12
+    // (clearly No) and 13 (one of each).
+    let mut s = String::from(
+        "classification_id,user_id,workflow_version,created_at,annotations,subject_ids\n",
+    );
+    for (id, user, subject, answer) in [
+        (1, "u1", 11, "Yes"),
+        (2, "u2", 11, "Yes"),
+        (3, "u1", 12, "No"),
+        (4, "u2", 12, "No"),
+        (5, "u3", 13, "Yes"),
+        (6, "u1", 13, "No"),
+    ] {
+        s.push_str(&format!(
+            "{id},{user},1.0,2018-02-20 10:44:0{id} UTC,\"[{{\"\"task\"\":\"\"T0\"\",\"\"value\"\":\"\"{answer}\"\"}}]\",{subject}\n"
+        ));
+    }
+    let export = write(dir.path(), "export.csv", &s);
+    let labels = dir.path().join("labels.csv");
+    let agg = |extra: &[&str]| {
+        let mut c = gz();
+        c.arg("aggregate")
+            .arg(&export)
+            .args(["--strategy", "swap", "--out"])
+            .arg(&labels);
+        c.args(extra).output().unwrap()
+    };
+    let o = agg(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("panoptes-csv") && stdout.contains("positive class `Yes`"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&labels).unwrap();
+    assert!(
+        text.starts_with("galaxy,label,p_No,p_Yes\n11,Yes,"),
+        "{text}"
+    );
+    assert!(text.contains("\n12,No,"), "{text}");
+    // The undecided galaxy follows the prior of the positive class (0.3).
+    assert!(text.contains("\n13,No,"), "{text}");
+    let o = agg(&["--positive", "No", "--task", "T0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&labels)
+            .unwrap()
+            .contains("\n13,Yes,")
+    );
+    let o = agg(&["--positive", "maybe"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`maybe`") && stderr(&o).contains("`No`, `Yes`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = agg(&["--format", "xml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("auto, csv or zooniverse"),
+        "{}",
+        stderr(&o)
+    );
+}
