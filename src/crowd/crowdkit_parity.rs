@@ -80,7 +80,7 @@ pub(super) fn reference() -> Reference {
 
 /// The fixture's votes (one 3-answer question) and the galaxy names in vote-index order.
 pub(super) fn fixture_votes() -> (QuestionVotes, Vec<String>) {
-    let cls = read_csv(&fixture("sim_classifications.csv")).expect("fixture CSV");
+    let cls = read_csv(fixture("sim_classifications.csv")).expect("fixture CSV");
     let votes = cls.for_question(0).expect("one question");
     let names = votes
         .galaxy_index

@@ -6,7 +6,7 @@
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// ln 2 split so that `n * LN2_HI` is exact for |n| < 2^11 (Cody & Waite).
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// 1.5 * 2^52: adding it rounds a double of magnitude < 2^51 to an integer (nearest, ties even).
 const ROUND: f64 = 6_755_399_441_055_744.0;
@@ -15,6 +15,8 @@ const ROUND: f64 = 6_755_399_441_055_744.0;
 /// -708 (where libm's result is below 3e-308) it returns 0.
 #[inline(always)]
 pub(crate) fn exp_neg(x0: f64) -> f64 {
+    // max/min rather than clamp: clamp keeps a NaN, this maps it to -708 (result 0, not NaN).
+    #[allow(clippy::manual_clamp)]
     let x = x0.max(-708.0).min(0.0);
     let t = x * LOG2E + ROUND;
     let n = t - ROUND;
