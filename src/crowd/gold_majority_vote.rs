@@ -9,7 +9,7 @@
 //! each time (crowd-kit drops such duplicates; simulated streams never repeat). Without any gold
 //! galaxy the strategy is an error.
 
-use super::majority_vote::weighted_fractions;
+use super::majority_vote::weighted_vote;
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes};
 
 /// Gold majority vote (no parameters).
@@ -82,10 +82,7 @@ impl Aggregator for GoldMajorityVote {
 
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         let skills = self.skills(votes)?;
-        Ok(Aggregate::from_probs(
-            votes,
-            weighted_fractions(votes, Some(&skills)),
-        ))
+        Ok(weighted_vote(votes, &skills))
     }
 }
 

@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::majority_vote::weighted_fractions;
+use super::majority_vote::{weighted_fractions, weighted_vote};
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes};
 
 /// GZ2 consistency weighting.
@@ -62,10 +62,7 @@ impl Aggregator for Gz2Weighting {
 
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         let w = self.weights(votes);
-        Ok(Aggregate::from_probs(
-            votes,
-            weighted_fractions(votes, Some(&w)),
-        ))
+        Ok(weighted_vote(votes, &w))
     }
 }
 

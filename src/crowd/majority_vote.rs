@@ -23,6 +23,13 @@ impl Aggregator for MajorityVote {
     }
 }
 
+/// The weighted vote: probabilities = vote fractions with each vote weighted by its volunteer's
+/// weight, labels their argmax (the last step of Wawa, GZ2 weighting, ZeroBasedSkill and gold
+/// majority vote).
+pub(crate) fn weighted_vote(votes: &QuestionVotes, weights: &[f64]) -> Aggregate {
+    Aggregate::from_probs(votes, weighted_fractions(votes, Some(weights)))
+}
+
 /// Per-galaxy vote fractions, each vote weighted by `weights[volunteer]` (1 when `None`).
 /// A galaxy whose weights sum to zero gets the uniform distribution.
 pub(crate) fn weighted_fractions(votes: &QuestionVotes, weights: Option<&[f64]>) -> Vec<f64> {

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::majority_vote::weighted_fractions;
+use super::majority_vote::{weighted_fractions, weighted_vote};
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes, argmax};
 
 /// Wawa.
@@ -39,10 +39,7 @@ impl Aggregator for Wawa {
         let mv = weighted_fractions(votes, None);
         let labels: Vec<u32> = mv.chunks(votes.n_classes).map(argmax).collect();
         let skills = agreement(votes, &labels);
-        Ok(Aggregate::from_probs(
-            votes,
-            weighted_fractions(votes, Some(&skills)),
-        ))
+        Ok(weighted_vote(votes, &skills))
     }
 }
 

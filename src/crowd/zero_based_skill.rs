@@ -7,7 +7,7 @@
 //! Like [`Wawa`](super::Wawa), repeated (galaxy, volunteer, answer) rows count each time
 //! (crowd-kit drops such duplicates when scoring agreement; simulated streams never repeat).
 
-use super::majority_vote::weighted_fractions;
+use super::majority_vote::{weighted_fractions, weighted_vote};
 use super::wawa::agreement;
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes, argmax};
 
@@ -83,10 +83,7 @@ impl Aggregator for ZeroBasedSkill {
 
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         let skills = self.skills(votes)?;
-        Ok(Aggregate::from_probs(
-            votes,
-            weighted_fractions(votes, Some(&skills)),
-        ))
+        Ok(weighted_vote(votes, &skills))
     }
 }
 
