@@ -275,7 +275,10 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
                     .map(|p| (p.x, clip(p.mean + p.ci, b)))
                     .chain(l.points.iter().rev().map(|p| (p.x, clip(p.mean - p.ci, b))))
                     .collect();
-                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(band_alpha).filled())))?;
+                chart.draw_series(std::iter::once(Polygon::new(
+                    band,
+                    c.mix(band_alpha).filled(),
+                )))?;
                 let pts = l.points.iter().map(|p| (p.x, p.mean));
                 if i / style::PALETTE.len() % 2 == 1 {
                     chart.draw_series(DashedLineSeries::new(pts, 10, 5, c.stroke_width(2)))?;
@@ -308,8 +311,8 @@ fn marker<DB: DrawingBackend, C: Clone + 'static>(
 /// The title's font size: the style's, shrunk so a long title fits the plot area (`w` pixels
 /// wide, less the legend strip) instead of being cut at both ends.
 fn title_px(title: &str, w: u32) -> u32 {
-    let fits = (w.saturating_sub(style::LEGEND_WIDTH) as f64 / (0.55 * title.len().max(1) as f64))
-        as u32;
+    let fits =
+        (w.saturating_sub(style::LEGEND_WIDTH) as f64 / (0.55 * title.len().max(1) as f64)) as u32;
     fits.clamp(12, style::TITLE_PX)
 }
 
