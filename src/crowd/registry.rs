@@ -3,12 +3,12 @@
 
 pub use crate::spec::Strategy;
 
+use super::Glad;
 use super::{
     Aggregator, DawidSkene, Gz2Pipeline, Gz2Weighting, MajorityClass, MajorityVote,
     OneCoinDawidSkene, RedshiftDebias, Swap, Wawa,
 };
 use super::{GoldMajorityVote, Kos, MMsr, Mace, ZeroBasedSkill};
-use super::Glad;
 
 /// The implementation side of the [`Strategy`] registry (the names live in `spec`).
 pub trait StrategyImpl: Sized {
