@@ -37,9 +37,7 @@ import sys
 
 import crowdkit
 import pandas as pd
-import crowdkit.aggregation.classification.wawa as _wawa
-import crowdkit.aggregation.classification.zero_based_skill as _zbs
-import crowdkit.aggregation.classification.gold_majority_vote as _gmv
+import crowdkit_compat  # noqa: F401  (scikit-learn >= 1.6 compatibility patch)
 import numpy as np
 import scipy.stats as sps
 from crowdkit.aggregation import (
@@ -56,17 +54,6 @@ from crowdkit.aggregation import (
 )
 
 
-def _check_fitted(est, attributes):
-    # crowd-kit 1.4.2 calls sklearn's check_is_fitted, which in scikit-learn >= 1.6 requires
-    # __sklearn_tags__ that crowd-kit's attrs classes lack; the check itself is only "was fit()
-    # called", so replace it with exactly that. The algorithm is untouched.
-    if getattr(est, attributes, None) is None:
-        raise RuntimeError(f"{type(est).__name__} is not fitted")
-
-
-_wawa.check_is_fitted = _check_fitted
-_zbs.check_is_fitted = _check_fitted
-_gmv.check_is_fitted = _check_fitted
 
 N_ITER, TOL = 100, 1e-5
 

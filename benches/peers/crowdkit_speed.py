@@ -33,9 +33,7 @@ import tempfile
 import time
 
 import pandas as pd
-import crowdkit.aggregation.classification.wawa as _wawa
-import crowdkit.aggregation.classification.zero_based_skill as _zbs
-import crowdkit.aggregation.classification.gold_majority_vote as _gmv
+import crowdkit_compat  # noqa: F401  (scikit-learn >= 1.6 compatibility patch)
 from crowdkit.aggregation import (
     GLAD,
     KOS,
@@ -50,14 +48,6 @@ from crowdkit.aggregation import (
 )
 
 
-def _check_fitted(est, attributes):  # see crowdkit_check.py: sklearn >= 1.6 incompatibility
-    if getattr(est, attributes, None) is None:
-        raise RuntimeError(f"{type(est).__name__} is not fitted")
-
-
-_wawa.check_is_fitted = _check_fitted
-_zbs.check_is_fitted = _check_fitted
-_gmv.check_is_fitted = _check_fitted
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
