@@ -14,7 +14,6 @@ use crate::spec::Experiment;
 use crate::store::write_atomic;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -213,7 +212,7 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
         .unwrap_or(1)
         .max(12);
     let mut chart = ChartBuilder::on(&area)
-        .caption(&plot.title, (style::FONT, title_px(&plot.title, w)))
+        .caption(&plot.title, (style::FONT, style::title_px(&plot.title, w)))
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(64)
@@ -288,94 +287,10 @@ fn draw<DB: DrawingBackend, X: Ranged<ValueType = f64> + ValueFormatter<f64>>(
             }
         }
         for p in &l.points {
-            chart.draw_series(std::iter::once(marker(i, (p.x, p.mean), c)))?;
+            chart.draw_series(std::iter::once(style::marker(i, (p.x, p.mean), c)))?;
         }
     }
-    draw_legend(&legend, plot)
-}
-
-/// The point marker of series `i`: the palette repeats every 7 series, so each repeat gets its
-/// own shape (circle, triangle, cross, then again) and, every other repeat, a dashed line.
-fn marker<DB: DrawingBackend, C: Clone + 'static>(
-    i: usize,
-    at: C,
-    c: RGBColor,
-) -> DynElement<'static, DB, C> {
-    match i / style::PALETTE.len() % 3 {
-        0 => Circle::new(at.clone(), 4, c.filled()).into_dyn(),
-        1 => TriangleMarker::new(at.clone(), 6, c.filled()).into_dyn(),
-        _ => Cross::new(at, 5, c.stroke_width(2)).into_dyn(),
-    }
-}
-
-/// The title's font size: the style's, shrunk so a long title fits the plot area (`w` pixels
-/// wide, less the legend strip) instead of being cut at both ends.
-fn title_px(title: &str, w: u32) -> u32 {
-    let fits =
-        (w.saturating_sub(style::LEGEND_WIDTH) as f64 / (0.55 * title.len().max(1) as f64)) as u32;
-    fits.clamp(12, style::TITLE_PX)
-}
-
-/// The legend strip: title (the series key), one entry per line (with its fitted exponent on
-/// the learning curve), the reference line, and what the bands are.
-fn draw_legend<DB: DrawingBackend>(
-    legend: &DrawingArea<DB, plotters::coord::Shift>,
-    plot: &Plot,
-) -> DrawResult<DB> {
-    let font = (style::FONT, style::LABEL_PX).into_font();
-    let small = (style::FONT, style::TICK_PX).into_font();
-    let mut y = 40;
-    if let Some(t) = &plot.legend_title {
-        legend.draw(&Text::new(t.clone(), (8, y), font.clone()))?;
-        y += 32;
-    } else {
-        y += 4;
-    }
-    for (i, l) in plot.lines.iter().enumerate() {
-        let c = style::PALETTE[i % style::PALETTE.len()];
-        if i / style::PALETTE.len() % 2 == 1 {
-            legend.draw(&DashedPathElement::new(
-                vec![(8, y), (38, y)],
-                10,
-                5,
-                c.stroke_width(3),
-            ))?;
-        } else {
-            legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
-        }
-        legend.draw(&marker(i, (23, y), c))?;
-        let name = match &plot.fits[i] {
-            Some((_, bs)) => format!("{}: b = {:.2}", l.name, bs.fit.b),
-            None => l.name.clone(),
-        };
-        legend.draw(&Text::new(name, (46, y - 9), font.clone()))?;
-        y += 28;
-    }
-    if let Some(r) = &plot.reference {
-        legend.draw(&DashedPathElement::new(
-            vec![(8, y), (38, y)],
-            8,
-            6,
-            style::REFERENCE.stroke_width(2),
-        ))?;
-        legend.draw(&Text::new(r.label.clone(), (46, y - 9), font.clone()))?;
-        y += 28;
-    }
-    y += 8;
-    let notes: &[&str] = if plot.fits.iter().any(Option::is_some) {
-        &[
-            "points: mean, whiskers: 95% CI",
-            "lines: fit a·n^-b + c",
-            "bands: 95% bootstrap of the fit",
-        ]
-    } else {
-        &["lines: mean over seeds", "bands: 95% CI"]
-    };
-    for note in notes {
-        legend.draw(&Text::new(note.to_string(), (8, y), small.clone()))?;
-        y += 20;
-    }
-    Ok(())
+    legend::draw_legend(&legend, plot)
 }
 
 /// The fitted curve of line `l` over its x span (120 points, log-spaced on a log axis), turned
@@ -633,5 +548,6 @@ pub(super) fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<(), R
     Ok(write_atomic(path, &bytes)?)
 }
 
+mod legend;
 #[cfg(test)]
 mod tests;

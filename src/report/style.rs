@@ -1,7 +1,10 @@
-//! The one figure style: font, palette (Okabe-Ito, colour-blind safe), sizes, labels, tick and
+//! The one figure style: font, palette (Okabe-Ito, colour-blind safe), series markers, sizes, labels, tick and
 //! caption number formats, and each metric's range (what bands are clipped to). Drawing only:
 //! nothing here reads the store.
 
+use plotters::prelude::{
+    Circle, Color, Cross, DrawingBackend, DynElement, IntoDynElement, TriangleMarker,
+};
 use plotters::style::{FontStyle, RGBColor, register_font};
 use std::sync::Once;
 
@@ -135,6 +138,27 @@ fn sig3(v: f64) -> String {
     } else {
         out
     }
+}
+
+/// The point marker of series `i`: the palette repeats every 7 series, so each repeat gets its
+/// own shape (circle, triangle, cross, then again) and, every other repeat, a dashed line.
+pub fn marker<DB: DrawingBackend, C: Clone + 'static>(
+    i: usize,
+    at: C,
+    c: RGBColor,
+) -> DynElement<'static, DB, C> {
+    match i / PALETTE.len() % 3 {
+        0 => Circle::new(at.clone(), 4, c.filled()).into_dyn(),
+        1 => TriangleMarker::new(at.clone(), 6, c.filled()).into_dyn(),
+        _ => Cross::new(at, 5, c.stroke_width(2)).into_dyn(),
+    }
+}
+
+/// The title's font size: the style's, shrunk so a long title fits the plot area (`w` pixels
+/// wide, less the legend strip) instead of being cut at both ends.
+pub fn title_px(title: &str, w: u32) -> u32 {
+    let fits = (w.saturating_sub(LEGEND_WIDTH) as f64 / (0.55 * title.len().max(1) as f64)) as u32;
+    fits.clamp(12, TITLE_PX)
 }
 
 #[cfg(test)]
