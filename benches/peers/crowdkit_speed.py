@@ -51,8 +51,6 @@ from crowdkit.aggregation import (
     ZeroBasedSkill,
 )
 
-
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.path.join(TARGET, "release", "gzbench")
