@@ -207,18 +207,9 @@ pub(super) fn aggregate(
     opts: crate::crowd::tools::AggregateOptions,
     timed: bool,
 ) -> Result<(), Fail> {
-    use crate::crowd::StrategyImpl;
     use crate::crowd::tools::InputFormat;
-    let s = crate::spec::Strategy::from_name(strategy).ok_or_else(|| {
-        let names: Vec<String> = crate::spec::Strategy::ALL
-            .iter()
-            .map(|s| format!("`{}`", s.name()))
-            .collect();
-        bad_input(format!(
-            "--strategy {strategy}: unknown strategy; expected one of {}",
-            names.join(", ")
-        ))
-    })?;
+    let s = crate::spec::Strategy::parse(strategy)
+        .map_err(|e| bad_input(format!("--strategy {strategy}: {e}")))?;
     let format = InputFormat::from_name(format).ok_or_else(|| {
         bad_input(format!(
             "--format {format}: unknown format; expected auto, csv or zooniverse"
