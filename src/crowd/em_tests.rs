@@ -5,7 +5,7 @@ use rand::Rng;
 
 use super::*;
 use crate::crowd::dawid_skene::seen_answers;
-use crate::crowd::{DawidSkene, OneCoinDawidSkene};
+use crate::crowd::{DawidSkene, OneCoinDawidSkene, on_threads};
 
 /// Random votes: `n_gal` galaxies x `per` votes from `n_vol` volunteers on `k` answers,
 /// each volunteer right with probability 0.5..0.95 (else a uniform wrong answer).
@@ -136,16 +136,12 @@ fn fused_engine_matches_the_plain_algorithm() {
 fn results_do_not_depend_on_threads_or_vector_width() {
     let votes = random_votes(3, 2000, 8, 50);
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                (
-                    DawidSkene::default().fit(&votes),
-                    OneCoinDawidSkene::default().fit(&votes),
-                )
-            })
+        on_threads(threads, || {
+            (
+                DawidSkene::default().fit(&votes),
+                OneCoinDawidSkene::default().fit(&votes),
+            )
+        })
     };
     let (one, three) = (run(1), run(3));
     assert_eq!(one, three);

@@ -140,3 +140,14 @@ pub trait Aggregator {
     /// Aggregates the votes of one question.
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError>;
 }
+
+/// Runs `f` on a rayon pool of `threads` threads (the crowd tests' check that results do not
+/// depend on the number of threads).
+#[cfg(test)]
+pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool")
+        .install(f)
+}

@@ -259,6 +259,7 @@ pub fn evaluate(cfg: &CrowdRunConfig, seed: u64) -> Result<BTreeMap<String, f64>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crowd::on_threads;
     use crate::spec::QualityPreset;
 
     fn small(strategy: Strategy) -> CrowdRunConfig {
@@ -279,16 +280,8 @@ mod tests {
                 gold_fraction,
                 ..small(s)
             };
-            let one = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap();
-            let three = rayon::ThreadPoolBuilder::new()
-                .num_threads(3)
-                .build()
-                .unwrap();
-            let a = one.install(|| evaluate(&cfg, 9)).unwrap();
-            let b = three.install(|| evaluate(&cfg, 9)).unwrap();
+            let a = on_threads(1, || evaluate(&cfg, 9)).unwrap();
+            let b = on_threads(3, || evaluate(&cfg, 9)).unwrap();
             assert_eq!(a, b, "{}", s.name());
             for key in ["accuracy", "f1", "brier", "ece", "clicks_per_galaxy"] {
                 assert!(a[key].is_finite(), "{} {key}", s.name());

@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::super::crowdkit_parity::{compare_within, fixture_votes, reference};
-use super::super::{MajorityVote, argmax};
+use super::super::{MajorityVote, argmax, on_threads};
 use super::*;
 
 #[test]
@@ -176,13 +176,7 @@ fn beats_majority_vote_on_its_own_model() {
 fn independent_of_thread_count() {
     let (votes, _) = glad_world(4, 5000, 200, 4);
     assert!(Model::new(&votes).n_gal() / Model::new(&votes).per_block >= 4);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| Glad::default().fit(&votes).unwrap())
-    };
+    let run = |threads: usize| on_threads(threads, || Glad::default().fit(&votes).unwrap());
     let one = run(1);
     assert_eq!(one, run(3));
     assert_eq!(one, run(4));

@@ -4,7 +4,7 @@
 use super::*;
 use crate::crowd::run::world;
 use crate::crowd::{Aggregator, metrics};
-use crate::crowd::{Classifications, MajorityVote, Strategy, evaluate};
+use crate::crowd::{Classifications, MajorityVote, Strategy, evaluate, on_threads};
 use crate::spec::{ExperimentKind, Target};
 
 fn online_cfg(gold_fraction: f64) -> CrowdRunConfig {
@@ -197,16 +197,8 @@ fn calibration_records_of_a_hand_made_state() {
 #[test]
 fn online_runs_are_deterministic_and_need_40_volunteers() {
     let cfg = online_cfg(0.05);
-    let one = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let three = rayon::ThreadPoolBuilder::new()
-        .num_threads(3)
-        .build()
-        .unwrap();
-    let a = one.install(|| evaluate(&cfg, 2)).unwrap();
-    assert_eq!(a, three.install(|| evaluate(&cfg, 2)).unwrap());
+    let a = on_threads(1, || evaluate(&cfg, 2)).unwrap();
+    assert_eq!(a, on_threads(3, || evaluate(&cfg, 2)).unwrap());
     assert!((a["savings_vs_40"] - 40.0 / a["clicks_per_galaxy"]).abs() < 1e-12);
     assert!((a["savings_factor"] - a["k_matched"] / a["clicks_per_galaxy"]).abs() < 1e-12);
     assert!(a["retired_confidence"] > 0.99, "{a:?}");
