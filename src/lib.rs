@@ -3,7 +3,7 @@
 //! Data flows one way (each module uses only those before it):
 //!
 //! ```text
-//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> runner -> store -> report
+//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> gzx -> runner -> store -> report
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
@@ -16,6 +16,8 @@
 //! * [`crowd`]: simulated volunteers and the strategies that aggregate their votes.
 //! * [`data`]: datasets and splits from a registered source.
 //! * [`model`], [`train`], [`eval`]: backbones and heads, the training loop, metrics.
+//! * [`gzx`]: Galaxy Zoo Express: a simulated stream of clicks with SWAP retirement and a
+//!   machine classifier trained on the retired galaxies.
 //! * [`runner`]: executes an experiment's runs (one file per experiment kind).
 //! * [`store`]: one crash-safe directory per run under `results/runs/`.
 //! * [`report`]: tables and figures from the store alone.
@@ -28,6 +30,7 @@ pub mod crowd;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod gzx;
 pub mod model;
 pub mod report;
 pub mod rng;
