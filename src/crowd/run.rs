@@ -32,22 +32,22 @@ pub use crate::spec::CrowdRunConfig;
 use crate::universe::{Galaxy, PopulationConfig, Question, sample_population};
 
 /// The simulated world of one run.
-pub(super) struct World {
-    pub(super) galaxies: Vec<Galaxy>,
-    pub(super) crowd: Crowd,
-    pub(super) question: Question,
-    pub(super) truth: Vec<Option<u32>>,
+pub(crate) struct World {
+    pub(crate) galaxies: Vec<Galaxy>,
+    pub(crate) crowd: Crowd,
+    pub(crate) question: Question,
+    pub(crate) truth: Vec<Option<u32>>,
     /// Answer map to binary (positive -> 0, rest -> 1) when the strategy needs it.
     binarize: Option<u32>,
     /// Gold galaxies: their truth may train the aggregation, so they are never scored.
-    pub(super) gold: Vec<bool>,
+    pub(crate) gold: Vec<bool>,
     /// The expert panel's label per galaxy (`None` outside its subset).
     expert: Vec<Option<u32>>,
 }
 
 impl World {
     /// An answer as the strategy sees it (binarised when the question has more than 2).
-    pub(super) fn map(&self, a: u32) -> u32 {
+    pub(crate) fn map(&self, a: u32) -> u32 {
         match self.binarize {
             Some(p) => u32::from(a != p),
             None => a,
@@ -149,7 +149,16 @@ fn validate(cfg: &CrowdRunConfig) -> Result<(), CrowdError> {
     Ok(())
 }
 
-pub(super) fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
+/// The universe's population with the run's share of artifacts.
+pub(crate) fn population(cfg: &CrowdRunConfig) -> PopulationConfig {
+    let mut pop = PopulationConfig::default();
+    if let Some(a) = cfg.artifact_fraction {
+        pop.artifact_fraction = a;
+    }
+    pop
+}
+
+pub(crate) fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError> {
     validate(cfg)?;
     let question = question_by_name(&cfg.question)?;
     let answers = question.answers();
@@ -172,11 +181,7 @@ pub(super) fn world(cfg: &CrowdRunConfig, seed: u64) -> Result<World, CrowdError
     } else {
         None
     };
-    let mut pop = PopulationConfig::default();
-    if let Some(a) = cfg.artifact_fraction {
-        pop.artifact_fraction = a;
-    }
-    let galaxies = sample_population(seed, cfg.n_galaxies, &pop);
+    let galaxies = sample_population(seed, cfg.n_galaxies, &population(cfg));
     let crowd = Crowd::sample(seed, cfg.n_volunteers, &CrowdQuality::preset(cfg.crowd))?;
     let truth = truth(&galaxies, question);
     let gold = galaxies

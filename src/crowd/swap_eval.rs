@@ -173,7 +173,7 @@ fn calibration(
 
 /// `acc_MV(K)` for K = 1..=[`GZ_VOTES`] (entry K - 1) over the `scored` galaxies: majority vote
 /// over the first K of the 40 votes `simulate_fixed` draws per galaxy, in stream order.
-fn mv_curve(
+pub(crate) fn mv_curve(
     seed: u64,
     w: &World,
     truth: &[Option<u32>],
@@ -204,7 +204,7 @@ fn mv_curve(
 
 /// The savings records of the module doc from SWAP's accuracy and clicks per galaxy and the
 /// majority-vote curve.
-fn savings(m: &mut BTreeMap<String, f64>, acc: f64, clicks: f64, curve: &[f64]) {
+pub(crate) fn savings(m: &mut BTreeMap<String, f64>, acc: f64, clicks: f64, curve: &[f64]) {
     let clicks = clicks.max(1e-12);
     let matched = curve.iter().position(|&a| a >= acc);
     let k_star = matched.map_or(GZ_VOTES, |i| i + 1) as f64;

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use super::quality::DifficultyModel;
 use super::{Classifications, CrowdError, CrowdQuality, QuestionInfo};
-use crate::rng::{item_stream, stream};
+use crate::rng::item_stream;
 use crate::universe::{Galaxy, Question, TrueAnswers};
 
 /// The kind of a volunteer.
@@ -291,7 +291,7 @@ impl Crowd {
         (p.len() - 1) as u32
     }
 
-    fn draw_volunteer(&self, rng: &mut ChaCha8Rng) -> usize {
+    pub(super) fn draw_volunteer(&self, rng: &mut ChaCha8Rng) -> usize {
         let total = *self.cumulative_activity.last().unwrap_or(&1.0);
         let u = rng.random::<f64>() * total;
         self.cumulative_activity
@@ -396,47 +396,16 @@ pub fn simulate_online(
     cap: usize,
     retire: &mut dyn FnMut(u32, u32, u32) -> bool,
 ) -> Result<Classifications, CrowdError> {
-    if cap == 0 || cap > crowd.len() {
-        return Err(CrowdError::Config(format!(
-            "votes_per_galaxy (cap) = {cap}; expected 1..={}",
-            crowd.len()
-        )));
-    }
-    let truth = truth(galaxies, q);
-    let mut active: Vec<u32> = (0..galaxies.len() as u32)
-        .filter(|&g| truth[g as usize].is_some())
-        .collect();
-    let mut seen: Vec<Vec<u32>> = vec![Vec::new(); galaxies.len()];
-    let mut rng = stream(seed, "crowd/online");
+    let mut queue = super::queue::Queue::new(seed, galaxies, crowd, q, cap)?;
     let mut out = empty_classifications(galaxies, crowd, q);
-    let mut step = 0u64;
-    // Safety bound: a galaxy leaves the pool after `cap` votes, so this is never reached unless
-    // activity is so skewed that unseen volunteers are (almost) never drawn.
-    let max_steps = 1000 * (cap as u64) * (galaxies.len() as u64 + 1);
-    while !active.is_empty() && step < max_steps {
-        step += 1;
-        let v = crowd.draw_volunteer(&mut rng) as u32;
-        let mut pick = None;
-        for _ in 0..10 {
-            let slot = rng.random_range(0..active.len());
-            if !seen[active[slot] as usize].contains(&v) {
-                pick = Some(slot);
-                break;
-            }
-        }
-        let Some(slot) = pick else { continue };
-        let g = active[slot];
-        let gal = &galaxies[g as usize];
-        let t = truth[g as usize].unwrap_or(0) as usize;
-        let a = crowd.draw_answer(&mut rng, v as usize, q, t, gal.difficulty as f64);
-        seen[g as usize].push(v);
-        out.volunteer.push(v);
-        out.galaxy.push(g);
+    while let Some(c) = queue.next_click() {
+        out.volunteer.push(c.volunteer);
+        out.galaxy.push(c.galaxy);
         out.question.push(0);
-        out.answer.push(a);
-        out.time.push(step as f64);
-        if retire(v, g, a) || seen[g as usize].len() >= cap {
-            active.swap_remove(slot);
+        out.answer.push(c.answer);
+        out.time.push(c.step as f64);
+        if retire(c.volunteer, c.galaxy, c.answer) || queue.votes(c.galaxy) >= cap {
+            queue.remove(c.galaxy);
         }
     }
     Ok(out)

@@ -80,6 +80,7 @@ pub fn run_one(
         ExperimentKind::Train => train::run(spec, dir, cache, device, on_epoch),
         ExperimentKind::Crowd => Ok((crowd::run(spec)?, Bootstrap::new())),
         ExperimentKind::Votes => Ok((votes::run(spec)?, Bootstrap::new())),
+        ExperimentKind::Stream => Ok((crate::gzx::run(spec, cache, device)?, Bootstrap::new())),
     }
 }
 

@@ -3,7 +3,7 @@
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
     CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
-    PretrainConfig, TaskConfig, TrainConfig,
+    PretrainConfig, StreamConfig, TaskConfig, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -29,6 +29,8 @@ pub struct RunSpec {
     pub eval: EvalConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crowd: Option<CrowdRunConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamConfig>,
     #[serde(default, skip_serializing_if = "PretrainConfig::is_none")]
     pub pretrain: PretrainConfig,
     pub gzbench: String,
@@ -52,6 +54,7 @@ struct Sections {
     train: TrainConfig,
     eval: EvalConfig,
     crowd: CrowdRunConfig,
+    stream: StreamConfig,
     pretrain: PretrainConfig,
 }
 
@@ -64,6 +67,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         train: exp.train.clone(),
         eval: exp.eval.clone(),
         crowd: exp.crowd.clone(),
+        stream: exp.stream.clone(),
         pretrain: exp.pretrain.clone(),
     };
     let base = serde_yaml::to_value(&base).expect("sections serialise");
@@ -148,7 +152,9 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 model: s.model.clone(),
                 train: s.train.clone(),
                 eval: s.eval.clone(),
-                crowd: (exp.kind == ExperimentKind::Crowd).then(|| s.crowd.clone()),
+                crowd: matches!(exp.kind, ExperimentKind::Crowd | ExperimentKind::Stream)
+                    .then(|| s.crowd.clone()),
+                stream: (exp.kind == ExperimentKind::Stream).then(|| s.stream.clone()),
                 pretrain: s.pretrain.clone(),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
@@ -344,6 +350,17 @@ fn check_sizes(
                 msg: msg.into(),
             });
         }
+    }
+    if kind == ExperimentKind::Stream
+        && let Some((key, msg)) = s.stream.check()
+    {
+        let (line, col) = super::load::locate_in(text, "stream", key, None);
+        return Err(SpecError::At {
+            file: file.into(),
+            line,
+            col,
+            msg: format!("stream.{key}: {msg}"),
+        });
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ mod grid;
 mod invariance;
 mod load;
 mod pretrain;
+mod stream;
 pub mod task;
 mod train;
 
@@ -28,6 +29,7 @@ pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
+pub use stream::{Arm, StreamConfig};
 pub use train::{Optimizer, Schedule, TrainConfig};
 use train::{d_batch, d_epochs, d_lr};
 
@@ -62,6 +64,9 @@ pub struct Experiment {
     /// Kind `crowd`: strategy, votes per galaxy, crowd quality.
     #[serde(default)]
     pub crowd: CrowdRunConfig,
+    /// Kind `stream`: the arm, the click rate and the machine's cadence (the crowd is `crowd:`).
+    #[serde(default)]
+    pub stream: StreamConfig,
     /// Kind `train`: pretrain the backbone before training on the task (cached per spec).
     #[serde(default)]
     pub pretrain: PretrainConfig,
@@ -118,6 +123,10 @@ pub enum ExperimentKind {
     /// Statistics of one question (`task.question`) of a real vote table (`data.source:
     /// catalog` with `catalog.votes`): galaxies asked, votes, agreement. No images, no model.
     Votes,
+    /// Galaxy Zoo Express: the `crowd:` section's volunteers click in a simulated stream; the
+    /// `stream:` arm classifies (fixed-K majority vote, SWAP, SWAP + a machine trained on the
+    /// retired galaxies); scored against the truth, with clicks and simulated days.
+    Stream,
 }
 
 /// Registry of data sources (implemented in `data`).

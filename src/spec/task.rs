@@ -129,6 +129,58 @@ pub const VOTES_RECORDS: &[&str] = &[
     "entropy",
 ];
 
+/// What a `stream` run records (defined in `gzx::score` and `gzx::triage`), besides the
+/// curve records `classified_share_t{i}` and `machine_share_t{i}` (i = 0..=40) of its figure.
+pub const STREAM_RECORDS: &[&str] = &[
+    "accuracy",
+    "completeness",
+    "purity",
+    "clicks_per_galaxy",
+    "total_clicks",
+    "n_galaxies",
+    "n_scored",
+    "n_gold",
+    "days_to_all",
+    "days_to_90",
+    "days_mv40",
+    "savings_vs_40",
+    "accuracy_gap_vs_40",
+    "mv_accuracy_at_40",
+    "k_matched",
+    "savings_factor",
+    "swap_beats_mv_at_40",
+    "baseline_accuracy_at_equal_clicks",
+    "accuracy_gain_at_equal_clicks",
+    "machine_rounds",
+    "first_round_day",
+    "curve_days_per_point",
+    "swap_share",
+    "swap_accuracy",
+    "machine_share",
+    "machine_accuracy",
+    "capped_share",
+    "triage_accuracy",
+    "triage_consensus_accuracy",
+    "triage_volunteer_accuracy",
+    "triage_accuracy_cov25",
+    "triage_accuracy_cov50",
+    "triage_accuracy_cov75",
+    "triage_accuracy_cov90",
+    "triage_coverage_at_95",
+    "triage_coverage_at_99",
+    "triage_retired_share",
+    "triage_retired_accuracy",
+    "triage_share_high",
+    "triage_share_mid",
+    "triage_share_low",
+    "triage_consensus_accuracy_high",
+    "triage_consensus_accuracy_mid",
+    "triage_consensus_accuracy_low",
+    "triage_accuracy_high",
+    "triage_accuracy_mid",
+    "triage_accuracy_low",
+];
+
 /// Every name a run of `kind` on `target` can record (metrics and records).
 pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
     match kind {
@@ -139,6 +191,7 @@ pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
             .collect(),
         ExperimentKind::Crowd => CROWD_RECORDS.iter().chain(SWAP_RECORDS).copied().collect(),
         ExperimentKind::Votes => VOTES_RECORDS.to_vec(),
+        ExperimentKind::Stream => STREAM_RECORDS.to_vec(),
     }
 }
 

@@ -1,0 +1,297 @@
+//! The machine of a Galaxy Zoo Express stream: a classifier trained on the galaxies SWAP has
+//! retired (with their SWAP labels) that scores the galaxies still queued, and the thresholds at
+//! which its scores are trusted.
+//!
+//! Two machines, named for what they are: [`Cnn`], a backbone of the `model:` section fine-tuned
+//! on the retired galaxies' images (the modern choice; weights carry over from one training to
+//! the next, as a fine-tuned network would), and [`Measurements`], a logistic regression on
+//! non-parametric morphology measurements of the same images (`gzx::measure`; the baseline, in
+//! the spirit of Beck et al.'s random forest on ZEST+ measurements).
+//!
+//! **Thresholds** ([`thresholds`]): on the held-out retired galaxies, the lowest score `t_pos`
+//! such that the held-out galaxies scoring `>= t_pos` agree with their SWAP label "positive" at
+//! least `precision` of the time, and there are at least `ceil(1 / (1 - precision))` of them
+//! (so one disagreement is measurable: 20 at 0.95, 100 at 0.99); `t_neg` likewise from below.
+//! A side with no such set retires nothing.
+
+use crate::data::Dataset;
+use crate::model::{Model, Params};
+use crate::spec::{Invariance, ModelConfig, TrainConfig};
+use crate::train;
+use anyhow::Context;
+use candle_core::Device;
+use rand::Rng;
+
+/// A classifier the stream trains on retired galaxies and asks about queued ones. Galaxies are
+/// indices into the stream's galaxy list; `true` = the positive answer.
+pub trait Machine {
+    /// Trains on `train`, holding out `val` (early stopping, when the machine uses it).
+    fn fit(
+        &mut self,
+        round: usize,
+        train: &[(u32, bool)],
+        val: &[(u32, bool)],
+    ) -> anyhow::Result<()>;
+    /// P(positive) of each galaxy.
+    fn score(&self, galaxies: &[u32]) -> anyhow::Result<Vec<f64>>;
+}
+
+/// The machine's retirement thresholds: retire as positive at `score >= pos`, as negative at
+/// `score <= neg`; `None` = that side retires nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub pos: Option<f64>,
+    pub neg: Option<f64>,
+}
+
+impl Thresholds {
+    /// The machine's label for a score (`Some(true)` = positive), or `None` when not confident
+    /// (also when both sides claim the score).
+    pub fn decide(&self, s: f64) -> Option<bool> {
+        let pos = self.pos.is_some_and(|t| s >= t);
+        let neg = self.neg.is_some_and(|t| s <= t);
+        match (pos, neg) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// The thresholds of the module doc from held-out `scores` and their SWAP `labels`.
+pub fn thresholds(scores: &[f64], labels: &[bool], precision: f64) -> Thresholds {
+    // 1 / (1 - p) rounded up, without 1 / 0.05 = 20.000000000000004 becoming 21
+    let support = (1.0 / (1.0 - precision).max(1e-9) - 1e-6).ceil() as usize;
+    let side = |positive: bool| -> Option<f64> {
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        // most confident first: descending for the positive side, ascending for the negative
+        order.sort_by(|&a, &b| {
+            let o = scores[a].total_cmp(&scores[b]);
+            if positive { o.reverse() } else { o }
+        });
+        let (mut agree, mut best) = (0usize, None);
+        for (m, &i) in order.iter().enumerate() {
+            agree += usize::from(labels[i] == positive);
+            let tied_next = order.get(m + 1).is_some_and(|&j| scores[j] == scores[i]);
+            let n = m + 1;
+            if !tied_next && n >= support && agree as f64 >= precision * n as f64 {
+                best = Some(scores[i]);
+            }
+        }
+        best
+    };
+    Thresholds {
+        pos: side(true),
+        neg: side(false),
+    }
+}
+
+/// The images of the stream's galaxies (index = galaxy index), one `channels x size x size`
+/// display-stretched cutout each.
+pub struct Images {
+    pub channels: usize,
+    pub size: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl Images {
+    /// The galaxies `rows` as a dataset with binary targets.
+    fn dataset(&self, rows: &[(u32, bool)]) -> Dataset {
+        let l = self.channels * self.size * self.size;
+        let mut images = Vec::with_capacity(rows.len() * l);
+        for &(g, _) in rows {
+            images.extend_from_slice(&self.pixels[g as usize * l..(g as usize + 1) * l]);
+        }
+        Dataset {
+            channels: self.channels,
+            size: self.size,
+            images,
+            targets: rows.iter().map(|&(_, y)| f32::from(u8::from(y))).collect(),
+            target_len: 1,
+        }
+    }
+}
+
+/// Evaluation batch of the CNN's scoring.
+const SCORE_BATCH: usize = 256;
+
+/// A backbone + binary head fine-tuned on the retired galaxies at every round.
+pub struct Cnn<'a> {
+    model: Model,
+    params: Params,
+    images: &'a Images,
+    train: TrainConfig,
+    augment: bool,
+    seed: u64,
+    device: Device,
+}
+
+impl<'a> Cnn<'a> {
+    /// A fresh network of `cfg` (weights from `params`, e.g. a loaded pretrained backbone).
+    pub fn new(
+        model: Model,
+        params: Params,
+        cfg: &ModelConfig,
+        train: &TrainConfig,
+        images: &'a Images,
+        seed: u64,
+        device: &Device,
+    ) -> Cnn<'a> {
+        Cnn {
+            model,
+            params,
+            images,
+            train: train.clone(),
+            augment: cfg.invariance == Invariance::Augment,
+            seed,
+            device: device.clone(),
+        }
+    }
+}
+
+impl Machine for Cnn<'_> {
+    fn fit(
+        &mut self,
+        round: usize,
+        train_rows: &[(u32, bool)],
+        val: &[(u32, bool)],
+    ) -> anyhow::Result<()> {
+        let (tr, va) = (self.images.dataset(train_rows), self.images.dataset(val));
+        train::fit(
+            &self.model,
+            &self.params,
+            &train::bce_with_logits,
+            &tr,
+            &self.train,
+            &self.device,
+            train::FitOptions {
+                // each round its own shuffles
+                seed: crate::rng::stream(self.seed, &format!("gzx/machine-round-{round}")).random(),
+                val: Some(&va),
+                checkpoint: None,
+                augment: self.augment,
+                on_epoch: &mut |_, _, _| {},
+            },
+        )
+        .with_context(|| format!("training the machine (round {round})"))?;
+        Ok(())
+    }
+
+    fn score(&self, galaxies: &[u32]) -> anyhow::Result<Vec<f64>> {
+        let rows: Vec<(u32, bool)> = galaxies.iter().map(|&g| (g, false)).collect();
+        let data = self.images.dataset(&rows);
+        let mut out = Vec::with_capacity(galaxies.len());
+        train::for_each_batch(&data, SCORE_BATCH, &self.device, |_, x, _| {
+            let p = candle_nn::ops::sigmoid(&self.model.forward(x, false)?)?;
+            out.extend(p.to_vec1::<f32>()?.into_iter().map(f64::from));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// Logistic regression on morphology measurements (one row of features per galaxy).
+pub struct Measurements {
+    features: Vec<Vec<f64>>,
+    fit: Option<super::logistic::Logistic>,
+}
+
+/// L2 penalty of the measurement machine's logistic regression (standardised features).
+pub const MEASUREMENT_LAMBDA: f64 = 1.0;
+
+impl Measurements {
+    /// Measures every galaxy's image once.
+    pub fn new(images: &Images) -> anyhow::Result<Measurements> {
+        let l = images.channels * images.size * images.size;
+        let features = images
+            .pixels
+            .chunks(l)
+            .map(|img| {
+                super::measure::measure(img, images.channels, images.size).map(|f| f.to_vec())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("measuring the stream's images")?;
+        Ok(Measurements {
+            features,
+            fit: None,
+        })
+    }
+}
+
+impl Machine for Measurements {
+    fn fit(
+        &mut self,
+        round: usize,
+        train: &[(u32, bool)],
+        _: &[(u32, bool)],
+    ) -> anyhow::Result<()> {
+        let x: Vec<Vec<f64>> = train
+            .iter()
+            .map(|&(g, _)| self.features[g as usize].clone())
+            .collect();
+        let y: Vec<bool> = train.iter().map(|&(_, y)| y).collect();
+        let fit = super::logistic::Logistic::fit(&x, &y, MEASUREMENT_LAMBDA)
+            .map_err(|e| anyhow::anyhow!("fitting the measurement machine (round {round}): {e}"))?;
+        self.fit = Some(fit);
+        Ok(())
+    }
+
+    fn score(&self, galaxies: &[u32]) -> anyhow::Result<Vec<f64>> {
+        let fit = self
+            .fit
+            .as_ref()
+            .context("the measurement machine scored before its first fit")?;
+        Ok(galaxies
+            .iter()
+            .map(|&g| fit.predict(&self.features[g as usize]))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_take_the_largest_confident_set_with_enough_support() {
+        // 30 positives scoring 0.9.., 1 negative at 0.95 among them, negatives below 0.5
+        let mut s = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..30 {
+            s.push(0.9 + i as f64 * 0.003);
+            y.push(true);
+        }
+        s.push(0.95);
+        y.push(false);
+        for i in 0..25 {
+            s.push(0.1 + i as f64 * 0.01);
+            y.push(false);
+        }
+        let t = thresholds(&s, &y, 0.95);
+        // all 31 above 0.9 agree 30/31 = 0.968 >= 0.95; adding negatives lowers it below
+        assert_eq!(t.pos, Some(0.9));
+        // the negative side: 25 negatives (support 20) agree, and 25 / 26 >= 0.95 still holds
+        // with the 0.9 positive (the set's precision is what counts), 25 / 27 does not
+        assert_eq!(t.neg, Some(0.9));
+        assert_eq!(t.decide(0.9), None, "both sides claim it");
+        assert_eq!(t.decide(0.92), Some(true));
+        assert_eq!(t.decide(0.2), Some(false));
+        assert_eq!(t.decide(0.6), Some(false), "below the negative threshold");
+        // too few held-out galaxies for the support: nothing retires
+        let t = thresholds(&s[..10], &y[..10], 0.95);
+        assert_eq!(
+            t,
+            Thresholds {
+                pos: None,
+                neg: None
+            }
+        );
+        // ties are taken together: a negative tied with positives at the top counts with them
+        let t = thresholds(
+            &[1.0; 21],
+            &[[true; 20].as_slice(), &[false]].concat(),
+            0.99,
+        );
+        assert_eq!(t.pos, None);
+    }
+}

@@ -1,0 +1,157 @@
+//! Tests of the Galaxy Zoo Express stream with stand-in machines: determinism, an oracle machine
+//! that retires everything at its first training, a machine never confident enough that leaves
+//! SWAP's stream unchanged, and fixed-K majority vote's clicks and days.
+
+use super::machine::Machine;
+use super::stream::{Fate, simulate};
+use crate::crowd::run::{World, world};
+use crate::spec::{Arm, CrowdRunConfig, QualityPreset, Strategy, StreamConfig};
+
+fn test_world(seed: u64) -> World {
+    world_of(seed, QualityPreset::Default)
+}
+
+fn world_of(seed: u64, crowd: QualityPreset) -> World {
+    let cfg = CrowdRunConfig {
+        crowd,
+        strategy: Strategy::Swap,
+        online: true,
+        votes_per_galaxy: 40,
+        n_galaxies: 400,
+        n_volunteers: 80,
+        gold_fraction: 0.05,
+        ..CrowdRunConfig::default()
+    };
+    world(&cfg, seed).unwrap()
+}
+
+fn stream_cfg(arm: Arm) -> StreamConfig {
+    StreamConfig {
+        arm,
+        clicks_per_day: 100.0,
+        cadence_days: 5.0,
+        min_retired: 40,
+        machine_precision: 0.9,
+        ..StreamConfig::default()
+    }
+}
+
+/// Scores every galaxy by a fixed rule; counts its trainings.
+struct Stand {
+    /// P(positive) per galaxy index.
+    p: Vec<f64>,
+    fits: usize,
+}
+
+impl Machine for Stand {
+    fn fit(&mut self, _: usize, _: &[(u32, bool)], _: &[(u32, bool)]) -> anyhow::Result<()> {
+        self.fits += 1;
+        Ok(())
+    }
+    fn score(&self, g: &[u32]) -> anyhow::Result<Vec<f64>> {
+        Ok(g.iter().map(|&g| self.p[g as usize]).collect())
+    }
+}
+
+fn oracle(w: &World) -> Stand {
+    let p = w
+        .truth
+        .iter()
+        .map(|t| match t.map(|t| w.map(t)) {
+            Some(0) => 1.0,
+            _ => 0.0,
+        })
+        .collect();
+    Stand { p, fits: 0 }
+}
+
+#[test]
+fn the_stream_is_deterministic_for_a_seed() {
+    let w = test_world(3);
+    let cfg = stream_cfg(Arm::SwapMeasurements);
+    let a = simulate(&w, 3, &cfg, Some(&mut oracle(&w))).unwrap();
+    let b = simulate(&w, 3, &cfg, Some(&mut oracle(&w))).unwrap();
+    assert_eq!(a, b);
+    let c = simulate(&test_world(4), 4, &cfg, Some(&mut oracle(&test_world(4)))).unwrap();
+    assert_ne!(a.clicks, c.clicks);
+}
+
+#[test]
+fn a_machine_always_right_retires_everything_at_its_first_training() {
+    // a crowd whose SWAP labels mostly agree with the truth (the thresholds are chosen against
+    // SWAP's labels: with the default crowd, SWAP labels many featured galaxies smooth, and an
+    // oracle's positive side then misses the 0.9 agreement), and enough held-out retired
+    // galaxies at the first training for the thresholds' support
+    let w = world_of(5, QualityPreset::Good);
+    let cfg = StreamConfig {
+        min_retired: 150,
+        ..stream_cfg(Arm::SwapCnn)
+    };
+    let mut m = oracle(&w);
+    let out = simulate(&w, 5, &cfg, Some(&mut m)).unwrap();
+    assert_eq!(m.fits, 1, "nothing is left to train for");
+    assert_eq!(out.rounds.len(), 1);
+    let first = out.rounds[0];
+    let queued: Vec<usize> = (0..w.galaxies.len())
+        .filter(|&g| out.fate[g] != Fate::Absent)
+        .collect();
+    // every galaxy left by the first training: SWAP before it, the machine at it, nobody after
+    for &g in &queued {
+        assert!(
+            out.done_at[g] <= first,
+            "galaxy {g} left at {}",
+            out.done_at[g]
+        );
+        if out.fate[g] == Fate::Machine {
+            assert_eq!(out.label[g], w.truth[g].map(|t| w.map(t)));
+        }
+    }
+    assert_eq!(out.total_clicks, first);
+    assert!(queued.iter().any(|&g| out.fate[g] == Fate::Machine));
+}
+
+#[test]
+fn a_machine_never_confident_changes_nothing_against_swap_alone() {
+    let w = test_world(6);
+    let alone = simulate(&w, 6, &stream_cfg(Arm::Swap), None).unwrap();
+    // scores of 0.5 for everything: the held-out retired galaxies above any threshold agree
+    // with SWAP about as often as the prevalence, far below 0.9
+    let mut m = Stand {
+        p: vec![0.5; w.galaxies.len()],
+        fits: 0,
+    };
+    let with = simulate(&w, 6, &stream_cfg(Arm::SwapCnn), Some(&mut m)).unwrap();
+    assert!(
+        m.fits > 1,
+        "the machine trained at every cadence ({})",
+        m.fits
+    );
+    assert!(with.fate.iter().all(|&f| f != Fate::Machine));
+    assert_eq!(with.label, alone.label);
+    assert_eq!(with.fate, alone.fate);
+    assert_eq!(with.clicks, alone.clicks);
+    assert_eq!(with.done_at, alone.done_at);
+}
+
+#[test]
+fn fixed_k_majority_vote_takes_k_clicks_per_galaxy_and_k_n_over_rate_days() {
+    let w = test_world(7);
+    let cfg = stream_cfg(Arm::MajorityVote(10));
+    let out = simulate(&w, 7, &cfg, None).unwrap();
+    let queued = out.fate.iter().filter(|&&f| f != Fate::Absent).count();
+    assert_eq!(out.total_clicks, 10 * queued as u64);
+    assert!(
+        out.fate
+            .iter()
+            .all(|&f| matches!(f, Fate::Voted | Fate::Absent))
+    );
+    let m = super::score::score(&w, 7, &out, cfg.clicks_per_day).unwrap();
+    assert_eq!(m["clicks_per_galaxy"], 10.0);
+    assert_eq!(m["days_to_all"], 10.0 * queued as f64 / 100.0);
+    assert_eq!(m["classified_share_t0"], 0.0);
+    // day 10 n / rate is curve point 10: everything is classified by then, not at point 9
+    assert_eq!(m["classified_share_t10"], 1.0);
+    assert!(m["classified_share_t9"] < 1.0);
+    assert_eq!(m["machine_share"], 0.0);
+    assert!(m["accuracy"] > 0.7 && m["purity"] > 0.5, "{m:?}");
+}
