@@ -12,6 +12,7 @@ pub mod grid;
 pub mod paper;
 mod pretraining;
 mod reliability;
+mod stream_curve;
 mod style;
 mod tables;
 
@@ -65,6 +66,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     files.extend(figures::write(&exp, &all, &dir.join("figures"))?);
     files.extend(bars::write(&exp, &all, &dir.join("figures"))?);
     files.extend(reliability::write(&exp, &all, &dir.join("figures"))?);
+    files.extend(stream_curve::write(&exp, &all, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     files.extend(pretraining::write(
         &exp.name,
