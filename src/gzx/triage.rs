@@ -89,16 +89,16 @@ pub fn triage(items: &[TriageItem], t: Option<&Thresholds>) -> Metrics {
         let acc = ok as f64 / kept.len().max(1) as f64;
         m.insert("triage_retired_accuracy".into(), acc);
     }
-    let bins: [(&str, fn(f64) -> bool); 3] = [
-        ("high", |a| a >= 0.8),
-        ("mid", |a| (0.6..0.8).contains(&a)),
-        ("low", |a| a < 0.6),
-    ];
-    for (b, inside) in bins {
+    // volunteer agreement bins: [lo, hi)
+    for (b, lo, hi) in [
+        ("high", 0.8, f64::INFINITY),
+        ("mid", 0.6, 0.8),
+        ("low", 0.0, 0.6),
+    ] {
         let of: Vec<&TriageItem> = all
             .iter()
             .copied()
-            .filter(|i| inside(i.agreement))
+            .filter(|i| (lo..hi).contains(&i.agreement))
             .collect();
         m.insert(format!("triage_share_{b}"), of.len() as f64 / n as f64);
         m.insert(
