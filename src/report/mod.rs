@@ -15,6 +15,7 @@ mod reliability;
 mod stream_curve;
 mod style;
 mod tables;
+mod triage_curve;
 
 pub use aggregate::{Diff, Row, Stat, rows, rows_vs};
 
@@ -67,6 +68,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     files.extend(bars::write(&exp, &all, &dir.join("figures"))?);
     files.extend(reliability::write(&exp, &all, &dir.join("figures"))?);
     files.extend(stream_curve::write(&exp, &all, &dir.join("figures"))?);
+    files.extend(triage_curve::write(&exp, &all, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     files.extend(pretraining::write(
         &exp.name,

@@ -26,9 +26,9 @@ const LAST: usize = 40;
 /// A marker every this many curve points (so repeated colours stay apart without crowding).
 const MARK_EVERY: usize = 5;
 /// Legend strip: first entry's baseline, height of an entry and of a note line.
-const LEGEND_TOP: u32 = 72;
-const ENTRY_H: u32 = 28;
-const NOTE_H: u32 = 20;
+pub(super) const LEGEND_TOP: u32 = 72;
+pub(super) const ENTRY_H: u32 = 28;
+pub(super) const NOTE_H: u32 = 20;
 
 /// One curve point: simulated day, mean share over seeds, its standard deviation over seeds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +63,7 @@ fn points(row: &Row, what: &str, days_per_point: f64) -> Vec<Point> {
 
 /// The label of a row: its `report.x` value, then its `report.series` value; the experiment's
 /// name when it has neither.
-fn name(exp: &Experiment, row: &Row) -> String {
+pub(super) fn name(exp: &Experiment, row: &Row) -> String {
     let value = |k: &Option<String>| k.as_ref().and_then(|k| row.point.get(k)).map(value_str);
     let parts: Vec<String> = [value(&exp.report.x), value(&exp.report.series)]
         .into_iter()
@@ -128,7 +128,7 @@ pub(super) fn write(
 }
 
 /// The legend's title: the labels of the keys the line names are made of.
-fn legend_title(exp: &Experiment) -> Option<String> {
+pub(super) fn legend_title(exp: &Experiment) -> Option<String> {
     let keys: Vec<String> = [&exp.report.x, &exp.report.series]
         .into_iter()
         .flatten()
@@ -137,7 +137,8 @@ fn legend_title(exp: &Experiment) -> Option<String> {
     (!keys.is_empty()).then(|| keys.join(", "))
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(super) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// What the legend notes say.
 const NOTES: [&str; 3] = [
