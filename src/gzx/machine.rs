@@ -9,10 +9,16 @@
 //! the spirit of Beck et al.'s random forest on ZEST+ measurements).
 //!
 //! **Thresholds** ([`thresholds`]): on the held-out retired galaxies, the lowest score `t_pos`
-//! such that the held-out galaxies scoring `>= t_pos` agree with their SWAP label "positive" at
-//! least `precision` of the time, and there are at least `ceil(1 / (1 - precision))` of them
-//! (so one disagreement is measurable: 20 at 0.95, 100 at 0.99); `t_neg` likewise from below.
-//! A side with no such set retires nothing.
+//! such that the held-out galaxies scoring `>= t_pos` agree with their SWAP label "positive"
+//! with *class-balanced* precision at least `precision` (each galaxy weighted by one over its
+//! SWAP class's held-out count, so the rule does not depend on the class mix SWAP happened to
+//! retire: a machine that scores everything alike has balanced precision 0.5 and retires
+//! nothing, even when 97 % of the retired galaxies are negative), and there are at least
+//! `ceil(1 / (1 - precision))` of them (so one disagreement is measurable: 20 at 0.95, 100 at
+//! 0.99); `t_neg` likewise from below. Both sides retire nothing while either class has fewer
+//! than that many held-out galaxies. Balanced, not plain, precision because the early retired
+//! galaxies are mostly the easy negatives: with plain precision one seed's first machine
+//! retired 46 % of the queue as negative at 64 % accuracy (the majority-class level).
 
 use crate::data::Dataset;
 use crate::model::{Model, Params};
@@ -62,6 +68,21 @@ impl Thresholds {
 pub fn thresholds(scores: &[f64], labels: &[bool], precision: f64) -> Thresholds {
     // 1 / (1 - p) rounded up, without 1 / 0.05 = 20.000000000000004 becoming 21
     let support = (1.0 / (1.0 - precision).max(1e-9) - 1e-6).ceil() as usize;
+    let n_pos = labels.iter().filter(|&&l| l).count();
+    let n_neg = labels.len() - n_pos;
+    if n_pos < support || n_neg < support {
+        return Thresholds {
+            pos: None,
+            neg: None,
+        };
+    }
+    let weight = |l: bool| {
+        if l {
+            1.0 / n_pos as f64
+        } else {
+            1.0 / n_neg as f64
+        }
+    };
     let side = |positive: bool| -> Option<f64> {
         let mut order: Vec<usize> = (0..scores.len()).collect();
         // most confident first: descending for the positive side, ascending for the negative
@@ -69,12 +90,15 @@ pub fn thresholds(scores: &[f64], labels: &[bool], precision: f64) -> Thresholds
             let o = scores[a].total_cmp(&scores[b]);
             if positive { o.reverse() } else { o }
         });
-        let (mut agree, mut best) = (0usize, None);
+        let (mut agree, mut total, mut best) = (0.0, 0.0, None);
         for (m, &i) in order.iter().enumerate() {
-            agree += usize::from(labels[i] == positive);
+            let w = weight(labels[i]);
+            total += w;
+            if labels[i] == positive {
+                agree += w;
+            }
             let tied_next = order.get(m + 1).is_some_and(|&j| scores[j] == scores[i]);
-            let n = m + 1;
-            if !tied_next && n >= support && agree as f64 >= precision * n as f64 {
+            if !tied_next && m + 1 >= support && agree >= precision * total {
                 best = Some(scores[i]);
             }
         }
@@ -253,32 +277,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thresholds_take_the_largest_confident_set_with_enough_support() {
-        // 30 positives scoring 0.9.., 1 negative at 0.95 among them, negatives below 0.5
-        let mut s = Vec::new();
-        let mut y = Vec::new();
-        for i in 0..30 {
-            s.push(0.9 + i as f64 * 0.003);
-            y.push(true);
-        }
-        s.push(0.95);
-        y.push(false);
-        for i in 0..25 {
-            s.push(0.1 + i as f64 * 0.01);
-            y.push(false);
-        }
+    fn thresholds_take_the_largest_set_of_balanced_precision_with_enough_support() {
+        // 40 positives at 0.9, 0.9025, ..., 0.9975; 2 negatives among them (0.95, 0.97);
+        // 40 negatives at 0.00 .. 0.39. Weights: 1/40 per positive, 1/42 per negative.
+        let mut s: Vec<f64> = (0..40).map(|i| 0.9 + i as f64 * 0.0025).collect();
+        let mut y = vec![true; 40];
+        s.extend([0.95, 0.97]);
+        y.extend([false, false]);
+        s.extend((0..40).map(|i| i as f64 * 0.01));
+        y.extend([false; 40]);
         let t = thresholds(&s, &y, 0.95);
-        // all 31 above 0.9 agree 30/31 = 0.968 >= 0.95; adding negatives lowers it below
+        // top 42: 1 / (1 + 2/42) = 0.9545 >= 0.95; with the 0.39 negative 1 / (1 + 3/42) < 0.95
         assert_eq!(t.pos, Some(0.9));
-        // the negative side: 25 negatives (support 20) agree, and 25 / 26 >= 0.95 still holds
-        // with the 0.9 positive (the set's precision is what counts), 25 / 27 does not
-        assert_eq!(t.neg, Some(0.9));
+        // from below: 40/42 against k/40 positives holds for k <= 2 (0.952 / (0.952 + 0.05)
+        // = 0.950), not k = 3
+        assert_eq!(t.neg, Some(0.9 + 0.0025));
         assert_eq!(t.decide(0.9), None, "both sides claim it");
-        assert_eq!(t.decide(0.92), Some(true));
+        assert_eq!(t.decide(0.95), Some(true));
         assert_eq!(t.decide(0.2), Some(false));
-        assert_eq!(t.decide(0.6), Some(false), "below the negative threshold");
-        // too few held-out galaxies for the support: nothing retires
-        let t = thresholds(&s[..10], &y[..10], 0.95);
+        // too few held-out galaxies of a class for the support: nothing retires
+        let t = thresholds(&s[30..], &y[30..], 0.95);
         assert_eq!(
             t,
             Thresholds {
@@ -287,11 +305,27 @@ mod tests {
             }
         );
         // ties are taken together: a negative tied with positives at the top counts with them
-        let t = thresholds(
-            &[1.0; 21],
-            &[[true; 20].as_slice(), &[false]].concat(),
-            0.99,
+        let t = thresholds(&[1.0; 40], &[[true; 20], [false; 20]].concat(), 0.95);
+        assert_eq!(
+            t,
+            Thresholds {
+                pos: None,
+                neg: None
+            }
         );
-        assert_eq!(t.pos, None);
+    }
+
+    #[test]
+    fn a_machine_scoring_everything_alike_retires_nothing_whatever_the_class_mix() {
+        // 970 negatives, 30 positives, one score: plain precision of "all negative" is 0.97
+        let y: Vec<bool> = (0..1000).map(|i| i < 30).collect();
+        let t = thresholds(&[0.3; 1000], &y, 0.95);
+        assert_eq!(
+            t,
+            Thresholds {
+                pos: None,
+                neg: None
+            }
+        );
     }
 }
