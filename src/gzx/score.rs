@@ -19,7 +19,7 @@
 //!   `accuracy_gain_at_equal_clicks`.
 //! * How galaxies left: `swap_share`, `machine_share`, `capped_share` (of the scored galaxies;
 //!   `majority-vote-K` arms have none of them) with `swap_accuracy`, `machine_accuracy`
-//!   (accuracy of the galaxies each retired; 0 when it retired none), `machine_rounds`,
+//!   (accuracy of the galaxies each retired; absent when it retired none), `machine_rounds`,
 //!   `first_round_day` (day of the machine's first training; absent without one).
 //! * The curve of the figure: `curve_days_per_point` (= `days_mv40 / 40`) and for i = 0..=40
 //!   `classified_share_t{i}` and `machine_share_t{i}`: the share of the queue's galaxies
@@ -96,7 +96,7 @@ pub(crate) fn score(
     ] {
         let of: Vec<&usize> = rows.iter().filter(|&&g| out.fate[g] == fate).collect();
         m.insert(format!("{name}_share"), of.len() as f64 / ns);
-        if fate != Fate::Capped {
+        if fate != Fate::Capped && !of.is_empty() {
             let ok = of.iter().filter(|g| right(g)).count();
             m.insert(
                 format!("{name}_accuracy"),

@@ -153,5 +153,58 @@ fn fixed_k_majority_vote_takes_k_clicks_per_galaxy_and_k_n_over_rate_days() {
     assert_eq!(m["classified_share_t10"], 1.0);
     assert!(m["classified_share_t9"] < 1.0);
     assert_eq!(m["machine_share"], 0.0);
+    assert!(!m.contains_key("machine_accuracy") && !m.contains_key("swap_accuracy"));
     assert!(m["accuracy"] > 0.7 && m["purity"] > 0.5, "{m:?}");
+}
+
+/// A run of each machine arm from YAML records only names `spec::task` knows (what
+/// `report.metrics` may ask for) besides the figure's curve, trains its machine, and triages.
+#[test]
+fn runs_record_the_names_validate_knows() {
+    use crate::spec::{ExperimentKind, Target, expand, parse_str, task};
+    let text = "name: s\nkind: stream\nseeds: [1]\n\
+                crowd: { n_galaxies: 300, n_volunteers: 60, gold_fraction: 0.1, crowd: good }\n\
+                stream: { clicks_per_day: 200, cadence_days: 3, min_retired: 60, \
+                machine_precision: 0.9, triage_size: 60 }\n\
+                data: { source: synthetic, image_size: 16 }\ntask: { target: featured }\n\
+                model: { widths: [4, 8] }\n\
+                train: { epochs: 1, batch_size: 16, min_steps: 4, max_steps: 8 }\n\
+                sweep: { stream.arm: [swap-measurements, swap-cnn] }\n";
+    let exp = parse_str(text, "s.yaml").unwrap();
+    let known = task::recorded(ExperimentKind::Stream, Target::Featured);
+    for spec in expand(&exp, text, "s.yaml").unwrap() {
+        let m = super::run(&spec, None, &candle_core::Device::Cpu).unwrap();
+        for k in m.keys() {
+            let curve = k.starts_with("classified_share_t") || k.starts_with("machine_share_t");
+            assert!(
+                curve || known.contains(&k.as_str()),
+                "`{k}` is not in spec::task"
+            );
+        }
+        assert!(m["machine_rounds"] >= 1.0, "{m:?}");
+        assert!(m.contains_key("triage_accuracy"), "{m:?}");
+        assert!(m["classified_share_t40"] == 1.0, "{m:?}");
+    }
+}
+
+/// Bad `stream:` values are errors naming the file, line and key, before anything runs.
+#[test]
+fn bad_stream_values_are_located_errors() {
+    use crate::spec::{expand, parse_str};
+    let text = "name: s\nkind: stream\nstream:\n  clicks_per_day: 10\n  val_fraction: 1.5\n";
+    let error = |text: &str| match parse_str(text, "s.yaml") {
+        Err(e) => e.to_string(),
+        Ok(exp) => expand(&exp, text, "s.yaml").unwrap_err().to_string(),
+    };
+    let e = error(text);
+    assert!(
+        e.contains("s.yaml:5:") && e.contains("stream.val_fraction = 1.5"),
+        "{e}"
+    );
+    let text = "name: s\nkind: stream\nsweep:\n  stream.arm: [swap, majority-vote-0]\n";
+    let e = error(text);
+    assert!(
+        e.contains("s.yaml:4:") && e.contains("majority-vote-K"),
+        "{e}"
+    );
 }

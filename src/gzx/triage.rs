@@ -20,8 +20,10 @@
 //!   thresholds (chosen in the stream) would retire, and their accuracy.
 //! * By volunteer agreement, `high` (>= 0.8), `mid` (0.6 to 0.8) and `low` (< 0.6):
 //!   `triage_share_{b}`, `triage_consensus_accuracy_{b}` (Dieleman's number: machine against
-//!   the consensus) and `triage_accuracy_{b}` (against the truth); accuracies are 0 in an empty
-//!   bin.
+//!   the consensus), `triage_accuracy_{b}` (against the truth) and
+//!   `triage_volunteer_accuracy_{b}` (the consensus against the truth: where volunteers agree
+//!   but share an error, the machine can be right and still "disagree"); accuracies are 0 in an
+//!   empty bin.
 
 use super::machine::Thresholds;
 use crate::store::Metrics;
@@ -106,6 +108,7 @@ pub fn triage(items: &[TriageItem], t: Option<&Thresholds>) -> Metrics {
             share(&agrees, &of),
         );
         m.insert(format!("triage_accuracy_{b}"), share(&right, &of));
+        m.insert(format!("triage_volunteer_accuracy_{b}"), share(&vol, &of));
     }
     m
 }
@@ -164,6 +167,8 @@ mod tests {
         assert_eq!(m["triage_consensus_accuracy_high"], 1.0);
         assert_eq!(m["triage_share_low"], 0.2);
         assert_eq!(m["triage_accuracy_low"], 0.5);
+        assert_eq!(m["triage_volunteer_accuracy_low"], 0.0);
+        assert_eq!(m["triage_volunteer_accuracy_high"], 1.0);
         assert_eq!(m["triage_share_mid"], 0.0);
         assert_eq!(m["triage_accuracy_mid"], 0.0);
         assert!(triage(&[], None).is_empty());

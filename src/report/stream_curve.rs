@@ -159,7 +159,7 @@ fn size(curves: &[Curve]) -> (u32, u32) {
 }
 
 /// Font size of the legend entries: the style's label size, shrunk (to no less than 10 px) so
-/// the longest entry fits the strip right of its line sample (DejaVu Sans: about 0.45 em per
+/// the longest entry fits the strip right of its line sample (DejaVu Sans: about 0.55 em per
 /// character).
 fn entry_px(curves: &[Curve]) -> u32 {
     let longest = curves
@@ -169,7 +169,7 @@ fn entry_px(curves: &[Curve]) -> u32 {
         .unwrap_or(1)
         .max(1);
     let room = f64::from(style::LEGEND_WIDTH - 50);
-    ((room / (0.45 * longest as f64)) as u32).clamp(10, style::LABEL_PX)
+    ((room / (0.55 * longest as f64)) as u32).clamp(10, style::LABEL_PX)
 }
 
 /// The last day of any curve (at least 1, so the axis has a span).

@@ -359,7 +359,7 @@ fn check_sizes(
             file: file.into(),
             line,
             col,
-            msg: format!("stream.{key}: {msg}"),
+            msg: format!("stream.{msg}"),
         });
     }
     Ok(())

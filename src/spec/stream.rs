@@ -117,7 +117,7 @@ impl Default for StreamConfig {
 }
 
 impl StreamConfig {
-    /// The first value out of range, as `(key, message)`.
+    /// The first value out of range, as `(key, message)`; the message starts `key = value`.
     pub fn check(&self) -> Option<(&'static str, String)> {
         let bad = [
             (

@@ -179,6 +179,9 @@ pub const STREAM_RECORDS: &[&str] = &[
     "triage_accuracy_high",
     "triage_accuracy_mid",
     "triage_accuracy_low",
+    "triage_volunteer_accuracy_high",
+    "triage_volunteer_accuracy_mid",
+    "triage_volunteer_accuracy_low",
 ];
 
 /// Every name a run of `kind` on `target` can record (metrics and records).
