@@ -2,7 +2,8 @@
 //! the galaxies for the machine arms, run the stream of the `stream:` arm and score it
 //! (`gzx::score`); machine arms also measure the final machine on a triage set (`gzx::triage`):
 //! `triage_size` further galaxies of the same universe (ids after the stream's), each with
-//! Galaxy Zoo's 40 volunteer votes.
+//! Galaxy Zoo's 40 volunteer votes. A CNN machine whose backbone the harness pretrained also
+//! records how that went (`pretrain_*`, as a `train` run does).
 
 use super::machine::{Cnn, Images, Machine, Measurements};
 use super::stream::{Outcome, simulate};
@@ -58,13 +59,13 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         .map(|id| sample_galaxy(seed, id, &pop))
         .collect();
     let images = render_all(spec, w.galaxies.iter().chain(&extra))?;
-    let (out, scores) = match cfg.arm {
+    let (out, scores, pretrained) = match cfg.arm {
         Arm::SwapCnn => {
             let params = Params::new(seed);
             let (c, s) = (images.channels, images.size);
             let model = Model::with_head(&spec.model, &HeadSpec::default(), c, s, &params, device)?;
             let pretrain = crate::train::pretrain::seeded(&spec.pretrain, seed);
-            crate::train::pretrain::load_backbone(
+            let loaded = crate::train::pretrain::load_backbone(
                 &pretrain,
                 &spec.model,
                 &spec.data,
@@ -81,16 +82,26 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
                 seed,
                 device,
             );
-            stream_and_triage(&w, seed, spec, &mut m, extra.len())?
+            let (out, scores) = stream_and_triage(&w, seed, spec, &mut m, extra.len())?;
+            let record = match loaded {
+                crate::train::pretrain::Loaded::Pretrained(r) => r.metrics(),
+                _ => Metrics::new(),
+            };
+            (out, scores, record)
         }
         _ => {
             let mut m = Measurements::new(&images)?;
-            stream_and_triage(&w, seed, spec, &mut m, extra.len())?
+            let (out, scores) = stream_and_triage(&w, seed, spec, &mut m, extra.len())?;
+            (out, scores, Metrics::new())
         }
     };
     let mut m = super::score::score(&w, seed, &out, cfg.clicks_per_day)?;
+    m.extend(pretrained);
     if !out.rounds.is_empty() {
         m.extend(triage_records(&w, seed, &extra, &scores, &out));
+    }
+    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
+        anyhow::bail!("the run's `{k}` is {v}; expected a finite value (a diverged fit)");
     }
     Ok(m)
 }

@@ -167,13 +167,14 @@ fn runs_record_the_names_validate_knows() {
                 stream: { clicks_per_day: 200, cadence_days: 3, min_retired: 60, \
                 machine_precision: 0.9, triage_size: 60 }\n\
                 data: { source: synthetic, image_size: 16 }\ntask: { target: featured }\n\
-                model: { widths: [4, 8] }\n\
+                model: { widths: [4, 8] }\npretrain: { source: astro, n: 32, epochs: 1 }\n\
                 train: { epochs: 1, batch_size: 16, min_steps: 4, max_steps: 8 }\n\
                 sweep: { stream.arm: [swap-measurements, swap-cnn] }\n";
     let exp = parse_str(text, "s.yaml").unwrap();
     let known = task::recorded(ExperimentKind::Stream, Target::Featured);
+    let cache = tempfile::tempdir().unwrap();
     for spec in expand(&exp, text, "s.yaml").unwrap() {
-        let m = super::run(&spec, None, &candle_core::Device::Cpu).unwrap();
+        let m = super::run(&spec, Some(cache.path()), &candle_core::Device::Cpu).unwrap();
         for k in m.keys() {
             let curve = k.starts_with("classified_share_t") || k.starts_with("machine_share_t");
             assert!(
@@ -184,6 +185,8 @@ fn runs_record_the_names_validate_knows() {
         assert!(m["machine_rounds"] >= 1.0, "{m:?}");
         assert!(m.contains_key("triage_accuracy"), "{m:?}");
         assert!(m["classified_share_t40"] == 1.0, "{m:?}");
+        let cnn = spec.stream.as_ref().map(|s| s.arm) == Some(crate::spec::Arm::SwapCnn);
+        assert_eq!(m.contains_key("pretrain_val_score"), cnn, "{m:?}");
     }
 }
 

@@ -182,6 +182,9 @@ pub const STREAM_RECORDS: &[&str] = &[
     "triage_volunteer_accuracy_high",
     "triage_volunteer_accuracy_mid",
     "triage_volunteer_accuracy_low",
+    "pretrain_train_loss",
+    "pretrain_val_loss",
+    "pretrain_val_score",
 ];
 
 /// Every name a run of `kind` on `target` can record (metrics and records).
