@@ -5,8 +5,9 @@
 //! Two machines, named for what they are: [`Cnn`], a backbone of the `model:` section fine-tuned
 //! on the retired galaxies' images (the modern choice; weights carry over from one training to
 //! the next, as a fine-tuned network would), and [`Measurements`], a logistic regression on
-//! non-parametric morphology measurements of the same images (`gzx::measure`; the baseline, in
-//! the spirit of Beck et al.'s random forest on ZEST+ measurements).
+//! non-parametric morphology measurements of the same images (`gzx::measure`, fitted by
+//! `train::probe`; the baseline, in the spirit of Beck et al.'s random forest on ZEST+
+//! measurements).
 //!
 //! **Thresholds** ([`thresholds`]): on the held-out retired galaxies, the lowest score `t_pos`
 //! such that the held-out galaxies scoring `>= t_pos` agree with their SWAP label "positive"
@@ -24,6 +25,7 @@ use crate::data::Dataset;
 use crate::model::{Model, Params};
 use crate::spec::{Invariance, ModelConfig, TrainConfig};
 use crate::train;
+use crate::train::probe::{Logistic, Standardiser, select};
 use anyhow::Context;
 use candle_core::Device;
 use rand::Rng;
@@ -214,14 +216,13 @@ impl Machine for Cnn<'_> {
     }
 }
 
-/// Logistic regression on morphology measurements (one row of features per galaxy).
+/// Logistic regression on morphology measurements (one row of features per galaxy): the
+/// project's converged linear probe (`train::probe`: standardised features, damped Newton, the
+/// L2 penalty chosen on the held-out retired galaxies).
 pub struct Measurements {
     features: Vec<Vec<f64>>,
-    fit: Option<super::logistic::Logistic>,
+    fit: Option<(Standardiser, Logistic)>,
 }
-
-/// L2 penalty of the measurement machine's logistic regression (standardised features).
-pub const MEASUREMENT_LAMBDA: f64 = 1.0;
 
 impl Measurements {
     /// Measures every galaxy's image once.
@@ -240,35 +241,35 @@ impl Measurements {
             fit: None,
         })
     }
+
+    /// Raw feature rows and 0/1 labels of `rows`.
+    fn rows(&self, rows: &[(u32, bool)]) -> (Vec<Vec<f64>>, Vec<usize>) {
+        rows.iter()
+            .map(|&(g, y)| (self.features[g as usize].clone(), usize::from(y)))
+            .unzip()
+    }
 }
 
 impl Machine for Measurements {
-    fn fit(
-        &mut self,
-        round: usize,
-        train: &[(u32, bool)],
-        _: &[(u32, bool)],
-    ) -> anyhow::Result<()> {
-        let x: Vec<Vec<f64>> = train
-            .iter()
-            .map(|&(g, _)| self.features[g as usize].clone())
-            .collect();
-        let y: Vec<bool> = train.iter().map(|&(_, y)| y).collect();
-        let fit = super::logistic::Logistic::fit(&x, &y, MEASUREMENT_LAMBDA)
-            .map_err(|e| anyhow::anyhow!("fitting the measurement machine (round {round}): {e}"))?;
-        self.fit = Some(fit);
+    fn fit(&mut self, _: usize, train: &[(u32, bool)], val: &[(u32, bool)]) -> anyhow::Result<()> {
+        let (x, y) = self.rows(train);
+        let (vx, vy) = self.rows(val);
+        let st = Standardiser::fit(&x);
+        let (model, _) = select((&st.apply(&x), &y), (&st.apply(&vx), &vy), 1);
+        self.fit = Some((st, model));
         Ok(())
     }
 
     fn score(&self, galaxies: &[u32]) -> anyhow::Result<Vec<f64>> {
-        let fit = self
+        let (st, model) = self
             .fit
             .as_ref()
             .context("the measurement machine scored before its first fit")?;
-        Ok(galaxies
+        let rows: Vec<Vec<f64>> = galaxies
             .iter()
-            .map(|&g| fit.predict(&self.features[g as usize]))
-            .collect())
+            .map(|&g| self.features[g as usize].clone())
+            .collect();
+        Ok(st.apply(&rows).iter().map(|r| model.probs(r)[0]).collect())
     }
 }
 

@@ -7,12 +7,11 @@
 //! * [`stream`]: the click stream and its arms (fixed-K majority vote, SWAP, SWAP + machine).
 //! * [`machine`]: the machines (a CNN; a logistic regression on morphology measurements) and
 //!   their retirement thresholds.
-//! * [`measure`], [`logistic`]: the measurement machine's features and its classifier.
+//! * [`measure`]: the measurement machine's features (its classifier is `train::probe`'s).
 //! * [`score`]: accuracy, completeness, purity, clicks, simulated days, savings, the curve.
 //! * [`triage`]: the final machine's accuracy against coverage and volunteer agreement.
 //! * [`run`]: one `stream` run from its spec.
 
-pub mod logistic;
 pub mod machine;
 pub mod measure;
 pub mod run;

@@ -251,3 +251,56 @@ fn fitted_head_reproduces_the_probe_logits() {
         assert!((want - *z as f64).abs() < 1e-3, "{want} vs {z}");
     }
 }
+
+#[derive(serde::Deserialize)]
+struct SkCase {
+    lambda: f64,
+    x: Vec<Vec<f64>>,
+    y: Vec<bool>,
+    mean: Vec<f64>,
+    scale: Vec<f64>,
+    coef: Vec<f64>,
+    intercept: f64,
+    proba: Vec<f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct SkFixture {
+    sklearn: String,
+    cases: Vec<SkCase>,
+}
+
+/// scikit-learn's `StandardScaler` + `LogisticRegression(C = 1 / lambda)` (newton-cholesky,
+/// tol 1e-12; `benches/peers/probe_sklearn_fixture.py`) on the committed data: the same
+/// standardisation, coefficients and probabilities. sklearn minimises the summed loss, the probe
+/// the mean: the probe's penalty is `lambda / n`.
+#[test]
+fn binary_fit_matches_sklearn() {
+    let fx: SkFixture =
+        serde_json::from_str(include_str!("../fixtures/logistic_sklearn.json")).unwrap();
+    assert!(fx.sklearn.starts_with("1."), "{}", fx.sklearn);
+    assert!(fx.cases.len() >= 3);
+    let close = |a: &[f64], b: &[f64], tol: f64| {
+        a.len() == b.len() && a.iter().zip(b).all(|(u, v)| (u - v).abs() < tol)
+    };
+    for (k, c) in fx.cases.iter().enumerate() {
+        let st = Standardiser::fit(&c.x);
+        assert!(close(&st.mean, &c.mean, 1e-12), "case {k}");
+        assert!(close(&st.scale, &c.scale, 1e-12), "case {k}");
+        let x = st.apply(&c.x);
+        let y: Vec<usize> = c.y.iter().map(|&t| usize::from(t)).collect();
+        let mut m = Logistic::zeros(1, x[0].len());
+        let (_, g) = m.fit(&x, &y, c.lambda / x.len() as f64);
+        assert!(g < 1e-7, "case {k}: not converged ({g})");
+        let d = m.d;
+        assert!(
+            close(&m.theta[..d], &c.coef, 1e-6) && (m.theta[d] - c.intercept).abs() < 1e-6,
+            "case {k}: ours {:?} sklearn {:?} {}",
+            m.theta,
+            c.coef,
+            c.intercept
+        );
+        let p: Vec<f64> = x.iter().map(|r| m.probs(r)[0]).collect();
+        assert!(close(&p, &c.proba, 1e-7), "case {k}");
+    }
+}

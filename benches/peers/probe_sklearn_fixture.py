@@ -1,13 +1,14 @@
-"""Write `src/gzx/fixtures/logistic_sklearn.json`: scikit-learn's L2 logistic regression on
-standardised features, the reference for `src/gzx/logistic.rs` (`matches_sklearn`).
+"""Write `src/train/fixtures/logistic_sklearn.json`: scikit-learn's L2 logistic regression on
+standardised features, the reference for `train::probe`'s binary logistic regression
+(`src/train/probe/tests.rs`, `binary_fit_matches_sklearn`).
 
-Usage: /var/tmp/ck/bin/python benches/peers/logistic_fixture.py   (committed from sklearn 1.9.1)
+Usage: /var/tmp/ck/bin/python benches/peers/probe_sklearn_fixture.py   (committed from sklearn 1.9.1)
 
 Each case holds the raw data, `lambda`, `StandardScaler`'s mean_ and scale_ (ddof 0, scale 1 for
 a constant column), `LogisticRegression(C=1/lambda)`'s coef_ and intercept_ (newton-cholesky,
 tol 1e-12) and its P(y = 1) on the training rows. sklearn minimises
-C * sum logloss + 0.5 ||w||^2, the same minimiser as our sum logloss + lambda/2 ||w||^2 with
-lambda = 1 / C. The script also prints the norm of our objective's gradient at sklearn's point.
+C * sum logloss + 0.5 ||w||^2, the same minimiser as sum logloss + lambda/2 ||w||^2 with
+lambda = 1 / C, and as the probe's mean logloss + (lambda / n)/2 ||w||^2. The script also prints the norm of our objective's gradient at sklearn's point.
 """
 
 import json
@@ -18,7 +19,7 @@ import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-OUT = Path(__file__).resolve().parents[2] / "src/gzx/fixtures/logistic_sklearn.json"
+OUT = Path(__file__).resolve().parents[2] / "src/train/fixtures/logistic_sklearn.json"
 
 
 def make(rng, n, d, shift, scales, constant=None):
