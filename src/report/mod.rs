@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod bars;
+mod figure_kit;
 mod figures;
 pub mod fit;
 pub mod grid;
@@ -15,6 +16,8 @@ mod reliability;
 mod stream_curve;
 mod style;
 mod tables;
+#[cfg(test)]
+mod test_rows;
 mod triage_curve;
 
 pub use aggregate::{Diff, Row, Stat, rows, rows_vs};

@@ -11,12 +11,13 @@
 //! proportional to its bin's galaxies (most sit in the two retirement bins). Nothing is written for
 //! rows without the records. Same style as [`super::figures`] (font, palette, legend strip).
 
-use super::figures::{facet_suffix, facets, write_png};
+use super::figure_kit::{
+    Area, DrawResult, ENTRY_H, LEGEND_TOP, Render, colour, draw_mesh, label_font, legend_dashed,
+    legend_key, legend_line, legend_notes, split_legend, write_facets,
+};
 use super::tables::value_str;
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
-use crate::store::write_atomic;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -133,32 +134,25 @@ fn panels(exp: &Experiment, rows: &[Row]) -> Vec<Panel> {
     out
 }
 
-/// Write the reliability figure of every facet whose rows carry the records.
-pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    if !rows.iter().any(|r| bins(r).is_some()) {
-        return Ok(vec![]);
-    }
-    style::init();
-    let fs = facets(exp, rows, exp.report.x.as_deref().unwrap_or(""));
-    let mut out = Vec::new();
-    for (f, frows) in &fs {
-        let ps = panels(exp, frows);
-        if ps.is_empty() {
-            continue;
-        }
-        let mut name = format!("{}_reliability", exp.name);
-        let mut title = format!("{}: reliability of SWAP's posterior", exp.name);
-        if fs.len() > 1 {
-            name = format!("{name}_{}", facet_suffix(f));
-            title.push_str(&format!(" ({f})"));
-        }
-        let legend = exp.report.series.clone();
-        out.extend(write_one(&title, legend.as_deref(), &ps, &dir.join(name))?);
-    }
-    Ok(out)
+/// One facet's figure: its title, the legend's key (the series key), its panels.
+struct Figure {
+    title: String,
+    legend_title: Option<String>,
+    panels: Vec<Panel>,
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+/// Write the reliability figure of every facet whose rows carry the records.
+pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let what = ("reliability", "reliability of SWAP's posterior");
+    write_facets(exp, rows, dir, what, |title, frows| {
+        let panels = panels(exp, frows);
+        (!panels.is_empty()).then(|| Figure {
+            title,
+            legend_title: exp.report.series.clone(),
+            panels,
+        })
+    })
+}
 
 /// Columns and rows of the panel grid.
 fn grid(n: usize) -> (usize, usize) {
@@ -171,68 +165,55 @@ fn size(n: usize) -> (u32, u32) {
     (style::SIZE.0, 50 + PANEL_H * r as u32)
 }
 
-fn render<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    legend_title: Option<&str>,
-    panels: &[Panel],
-) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let (w, _) = root.dim_in_pixel();
-    let (area, legend) = root.split_horizontally(w - style::LEGEND_WIDTH);
-    let area = area.titled(title, (style::FONT, style::TITLE_PX))?;
-    let (cols, nrows) = grid(panels.len());
-    let cells = area.split_evenly((nrows, cols));
-    for (panel, cell) in panels.iter().zip(&cells) {
-        let mut chart = ChartBuilder::on(cell)
-            .caption(&panel.caption, (style::FONT, style::LABEL_PX))
-            .margin(10)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .y_labels(6)
-            .x_desc("SWAP posterior P(positive)")
-            .y_desc("observed share positive")
-            .x_label_formatter(&|v| style::tick(v))
-            .y_label_formatter(&|v| style::tick(v))
-            .label_style((style::FONT, style::TICK_PX))
-            .axis_desc_style((style::FONT, style::TICK_PX))
-            .max_light_lines(0)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .draw()?;
-        chart.draw_series(DashedLineSeries::new(
-            vec![(0.0, 0.0), (1.0, 1.0)],
-            8,
-            6,
-            style::REFERENCE.stroke_width(2),
-        ))?;
-        let n_max = panel
-            .curves
-            .iter()
-            .flat_map(|c| c.bins.iter().map(|b| b.n))
-            .fold(1.0, f64::max);
-        for (i, c) in panel.curves.iter().enumerate() {
-            let col = style::PALETTE[i % style::PALETTE.len()];
-            chart.draw_series(
-                c.bins
-                    .iter()
-                    .map(|b| PathElement::new(vec![(b.p, b.lo), (b.p, b.hi)], col.stroke_width(2))),
-            )?;
-            chart.draw_series(LineSeries::new(
-                c.bins.iter().map(|b| (b.p, b.freq)),
-                col.stroke_width(2),
-            ))?;
-            chart.draw_series(
-                c.bins
-                    .iter()
-                    .map(|b| Circle::new((b.p, b.freq), radius(b.n, n_max), col.filled())),
-            )?;
-        }
+impl Render for Figure {
+    fn size(&self) -> (u32, u32) {
+        size(self.panels.len())
     }
-    draw_legend(&legend, legend_title, panels)
+
+    fn render<DB: DrawingBackend>(&self, root: Area<DB>) -> DrawResult<DB> {
+        let (area, legend, _) = split_legend(&root)?;
+        let area = area.titled(&self.title, (style::FONT, style::TITLE_PX))?;
+        let panels = &self.panels;
+        let (cols, nrows) = grid(panels.len());
+        let cells = area.split_evenly((nrows, cols));
+        for (panel, cell) in panels.iter().zip(&cells) {
+            let mut chart = ChartBuilder::on(cell)
+                .caption(&panel.caption, (style::FONT, style::LABEL_PX))
+                .margin(10)
+                .x_label_area_size(44)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+            let desc = ("SWAP posterior P(positive)", "observed share positive");
+            draw_mesh(&mut chart, (6, 6), desc, style::TICK_PX)?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(0.0, 0.0), (1.0, 1.0)],
+                8,
+                6,
+                style::REFERENCE.stroke_width(2),
+            ))?;
+            let n_max = panel
+                .curves
+                .iter()
+                .flat_map(|c| c.bins.iter().map(|b| b.n))
+                .fold(1.0, f64::max);
+            for (i, c) in panel.curves.iter().enumerate() {
+                let col = colour(i);
+                chart.draw_series(c.bins.iter().map(|b| {
+                    PathElement::new(vec![(b.p, b.lo), (b.p, b.hi)], col.stroke_width(2))
+                }))?;
+                chart.draw_series(LineSeries::new(
+                    c.bins.iter().map(|b| (b.p, b.freq)),
+                    col.stroke_width(2),
+                ))?;
+                chart.draw_series(
+                    c.bins
+                        .iter()
+                        .map(|b| Circle::new((b.p, b.freq), radius(b.n, n_max), col.filled())),
+                )?;
+            }
+        }
+        draw_legend(&legend, self.legend_title.as_deref(), panels)
+    }
 }
 
 /// Marker radius of a bin of `n` galaxies: area proportional to `n` (the largest bin of the
@@ -241,19 +222,28 @@ fn radius(n: f64, n_max: f64) -> i32 {
     (10.0 * (n / n_max).sqrt()).round().max(2.0) as i32
 }
 
+/// What the legend notes say.
+const NOTES: [&str; 5] = [
+    "points: bins of 0.1 in the",
+    "  posterior, at their mean",
+    "point area: galaxies in the bin",
+    "  (pooled over seeds)",
+    "whiskers: 95% Wilson interval",
+];
+
 /// The legend strip: the series key, one entry per series value, the diagonal, the notes.
 fn draw_legend<DB: DrawingBackend>(
-    legend: &DrawingArea<DB, plotters::coord::Shift>,
+    legend: &Area<DB>,
     legend_title: Option<&str>,
     panels: &[Panel],
 ) -> DrawResult<DB> {
-    let font = (style::FONT, style::LABEL_PX).into_font();
-    let small = (style::FONT, style::TICK_PX).into_font();
-    let mut y = 40;
-    if let Some(t) = legend_title {
-        legend.draw(&Text::new(t.to_string(), (8, y), font.clone()))?;
-        y += 32;
-    }
+    let font = label_font();
+    legend_key(legend, legend_title)?;
+    let mut y = if legend_title.is_some() {
+        LEGEND_TOP as i32
+    } else {
+        40
+    };
     let mut names: Vec<&str> = Vec::new();
     for c in panels.iter().flat_map(|p| &p.curves) {
         if !names.contains(&c.name.as_str()) {
@@ -261,69 +251,19 @@ fn draw_legend<DB: DrawingBackend>(
         }
     }
     for (i, name) in names.iter().enumerate() {
-        let c = style::PALETTE[i % style::PALETTE.len()];
-        legend.draw(&PathElement::new(vec![(8, y), (38, y)], c.stroke_width(3)))?;
-        legend.draw(&Circle::new((23, y), 4, c.filled()))?;
-        legend.draw(&Text::new(name.to_string(), (46, y - 9), font.clone()))?;
-        y += 28;
+        let c = colour(i);
+        let mark = Circle::new((23, y), 4, c.filled()).into_dyn();
+        legend_line(legend, y, c, mark, name, &font)?;
+        y += ENTRY_H as i32;
     }
-    legend.draw(&DashedPathElement::new(
-        vec![(8, y), (38, y)],
-        8,
-        6,
-        style::REFERENCE.stroke_width(2),
-    ))?;
-    legend.draw(&Text::new("calibrated", (46, y - 9), font.clone()))?;
-    y += 36;
-    for note in [
-        "points: bins of 0.1 in the",
-        "  posterior, at their mean",
-        "point area: galaxies in the bin",
-        "  (pooled over seeds)",
-        "whiskers: 95% Wilson interval",
-    ] {
-        legend.draw(&Text::new(note, (8, y), small.clone()))?;
-        y += 20;
-    }
-    Ok(())
-}
-
-fn write_one(
-    title: &str,
-    legend_title: Option<&str>,
-    panels: &[Panel],
-    base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
-    let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
-    let err = |p: &Path, e: String| ReportError::Write {
-        path: p.display().to_string(),
-        msg: e,
-    };
-    let (w, h) = size(panels.len());
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
-    render(
-        BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
-        title,
-        legend_title,
-        panels,
-    )
-    .map_err(|e| err(&png, e.to_string()))?;
-    write_png(&png, &rgb, w, h)?;
-    let mut text = String::new();
-    render(
-        SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
-        title,
-        legend_title,
-        panels,
-    )
-    .map_err(|e| err(&svg, e.to_string()))?;
-    write_atomic(&svg, text.as_bytes())?;
-    Ok(vec![png, svg])
+    let line = style::REFERENCE.stroke_width(2);
+    legend_dashed(legend, y, (8, 6), line, "calibrated", &font)?;
+    legend_notes(legend, y + ENTRY_H as i32 + 8, &NOTES)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::Stat;
+    use super::super::test_rows;
     use super::*;
     use serde_yaml::Value;
 
@@ -331,12 +271,7 @@ mod tests {
 
     /// A row over 2 seeds whose per-seed mean records are `(n, pos, p)` in bins 0 and 9.
     fn row(cap: u64, gold: f64, b0: (f64, f64, f64), b9: (f64, f64, f64)) -> Row {
-        let stat = |mean| Stat {
-            mean,
-            std: 0.0,
-            ci95: 0.0,
-            n: 2,
-        };
+        let stat = |mean| test_rows::stat(mean, 0.0, 0.0, 2);
         let mut stats = std::collections::BTreeMap::new();
         for b in 0..BINS {
             let (n, k, p) = match b {
@@ -348,16 +283,11 @@ mod tests {
             stats.insert(format!("reliability_bin{b}_pos"), stat(k));
             stats.insert(format!("reliability_bin{b}_p"), stat(p));
         }
-        Row {
-            point: [
-                ("crowd.votes_per_galaxy".to_string(), Value::from(cap)),
-                ("crowd.gold_fraction".to_string(), Value::from(gold)),
-            ]
-            .into(),
-            stats,
-            diffs: Default::default(),
-            is_reference: false,
-        }
+        let point = [
+            ("crowd.votes_per_galaxy", Value::from(cap)),
+            ("crowd.gold_fraction", Value::from(gold)),
+        ];
+        test_rows::row(&point, stats)
     }
 
     #[test]
@@ -374,7 +304,7 @@ mod tests {
 
     #[test]
     fn bins_pool_seeds_and_the_figure_is_written() {
-        let exp = crate::spec::parse_str(YAML, "s.yaml").unwrap();
+        let exp = test_rows::exp(YAML);
         // per seed: bin 0 holds 40 galaxies (2 positive, posteriors summing to 0.4), bin 9 holds
         // 10 (9 positive, posteriors 9.95)
         let rows = vec![
@@ -396,14 +326,14 @@ mod tests {
         assert_eq!(names, ["0.0", "0.05"]);
         let dir = tempfile::tempdir().unwrap();
         let files = write(&exp, &rows, dir.path()).unwrap();
-        assert_eq!(files.len(), 2);
-        assert!(files[0].ends_with("s_reliability.png"));
+        test_rows::assert_pairs(&files, &["s_reliability"]);
         let img = image::open(&files[0]).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), size(2));
         assert!(
-            img.pixels().any(|p| p.0 == [0, 114, 178]),
+            test_rows::has_colour(&img, &style::PALETTE[0]),
             "first series drawn"
         );
+        test_rows::svg_with(&files[1], &["votes per galaxy = 40", "calibrated", "0.05"]);
         let plain: Vec<Row> = rows
             .iter()
             .map(|r| Row {
@@ -411,6 +341,6 @@ mod tests {
                 ..r.clone()
             })
             .collect();
-        assert!(write(&exp, &plain, dir.path()).unwrap().is_empty());
+        test_rows::writes_nothing(|dir| write(&exp, &plain, dir));
     }
 }

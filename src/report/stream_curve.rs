@@ -12,12 +12,13 @@
 //! is written when no row has the records. Same style as [`super::reliability`] (font, palette,
 //! markers for repeated colours, legend strip).
 
-use super::figures::{facet_suffix, facets, write_png};
-use super::tables::value_str;
+use super::figure_kit::{
+    self, Area, DrawResult, ENTRY_H, LEGEND_TOP, Render, colour, draw_mesh, legend_arm,
+    legend_dashed, legend_key, legend_notes, legend_title, line_chart, name, size_for_legend,
+    split_legend, write_facets,
+};
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
-use crate::store::write_atomic;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -25,11 +26,6 @@ use std::path::{Path, PathBuf};
 const LAST: usize = 40;
 /// A marker every this many curve points (so repeated colours stay apart without crowding).
 const MARK_EVERY: usize = 5;
-/// Legend strip: first entry's baseline, height of an entry and of a note line.
-pub(super) const LEGEND_TOP: u32 = 72;
-pub(super) const ENTRY_H: u32 = 28;
-pub(super) const NOTE_H: u32 = 20;
-
 /// One curve point: simulated day, mean share over seeds, its standard deviation over seeds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Point {
@@ -61,21 +57,6 @@ fn points(row: &Row, what: &str, days_per_point: f64) -> Vec<Point> {
         .collect()
 }
 
-/// The label of a row: its `report.x` value, then its `report.series` value; the experiment's
-/// name when it has neither.
-pub(super) fn name(exp: &Experiment, row: &Row) -> String {
-    let value = |k: &Option<String>| k.as_ref().and_then(|k| row.point.get(k)).map(value_str);
-    let parts: Vec<String> = [value(&exp.report.x), value(&exp.report.series)]
-        .into_iter()
-        .flatten()
-        .collect();
-    if parts.is_empty() {
-        exp.name.clone()
-    } else {
-        parts.join(", ")
-    }
-}
-
 /// The curve of a row; `None` without the records (no `classified_share_t0`, or no usable
 /// `curve_days_per_point`: a positive finite number).
 fn curve(exp: &Experiment, row: &Row) -> Option<Curve> {
@@ -98,47 +79,29 @@ fn curves(exp: &Experiment, rows: &[Row]) -> Vec<Curve> {
     rows.iter().filter_map(|r| curve(exp, r)).collect()
 }
 
+/// One facet's figure: its title, the legend's key, the arms' curves.
+struct Figure {
+    title: String,
+    legend_title: Option<String>,
+    curves: Vec<Curve>,
+}
+
 /// Write the figure of every facet whose rows carry the records.
 pub(super) fn write(
     exp: &Experiment,
     rows: &[Row],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    if !rows.iter().any(|r| curve(exp, r).is_some()) {
-        return Ok(vec![]);
-    }
-    style::init();
-    let fs = facets(exp, rows, exp.report.x.as_deref().unwrap_or(""));
-    let mut out = Vec::new();
-    for (f, frows) in &fs {
-        let cs = curves(exp, frows);
-        if cs.is_empty() {
-            continue;
-        }
-        let mut name = format!("{}_classified_vs_day", exp.name);
-        let mut title = format!("{}: share of galaxies classified", exp.name);
-        if fs.len() > 1 {
-            name = format!("{name}_{}", facet_suffix(f));
-            title.push_str(&format!(" ({f})"));
-        }
-        let legend = legend_title(exp);
-        out.extend(write_one(&title, legend.as_deref(), &cs, &dir.join(name))?);
-    }
-    Ok(out)
+    let what = ("classified_vs_day", "share of galaxies classified");
+    write_facets(exp, rows, dir, what, |title, frows| {
+        let curves = curves(exp, frows);
+        (!curves.is_empty()).then(|| Figure {
+            title,
+            legend_title: legend_title(exp),
+            curves,
+        })
+    })
 }
-
-/// The legend's title: the labels of the keys the line names are made of.
-pub(super) fn legend_title(exp: &Experiment) -> Option<String> {
-    let keys: Vec<String> = [&exp.report.x, &exp.report.series]
-        .into_iter()
-        .flatten()
-        .map(|k| style::label(k))
-        .collect();
-    (!keys.is_empty()).then(|| keys.join(", "))
-}
-
-pub(super) type DrawResult<DB> =
-    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// What the legend notes say.
 const NOTES: [&str; 3] = [
@@ -154,8 +117,7 @@ fn entries(curves: &[Curve]) -> usize {
 
 /// Figure size: the style's, taller when the legend strip needs it.
 fn size(curves: &[Curve]) -> (u32, u32) {
-    let legend = LEGEND_TOP + ENTRY_H * entries(curves) as u32 + 8 + NOTE_H * NOTES.len() as u32;
-    (style::SIZE.0, style::SIZE.1.max(legend + 16))
+    size_for_legend(entries(curves), NOTES.len())
 }
 
 /// Font size of the legend entries: the style's label size, shrunk (to no less than 10 px) so
@@ -166,10 +128,8 @@ fn entry_px(curves: &[Curve]) -> u32 {
         .iter()
         .map(|c| c.name.chars().count() + if c.machine.is_some() { 10 } else { 0 })
         .max()
-        .unwrap_or(1)
-        .max(1);
-    let room = f64::from(style::LEGEND_WIDTH - 50);
-    ((room / (0.55 * longest as f64)) as u32).clamp(10, style::LABEL_PX)
+        .unwrap_or(1);
+    figure_kit::entry_px(longest, 0.55)
 }
 
 /// The last day of any curve (at least 1, so the axis has a span).
@@ -180,150 +140,79 @@ fn last_day(curves: &[Curve]) -> f64 {
         .fold(1.0, f64::max)
 }
 
-fn render<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    legend_title: Option<&str>,
-    curves: &[Curve],
-) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let (w, _) = root.dim_in_pixel();
-    let (area, legend) = root.split_horizontally(w - style::LEGEND_WIDTH);
-    let last = last_day(curves);
-    let mut chart = ChartBuilder::on(&area)
-        .caption(title, (style::FONT, style::title_px(title, w)))
-        .margin(12)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
+impl Render for Figure {
+    fn size(&self) -> (u32, u32) {
+        size(&self.curves)
+    }
+
+    fn render<DB: DrawingBackend>(&self, root: Area<DB>) -> DrawResult<DB> {
+        let (area, legend, w) = split_legend(&root)?;
+        let last = last_day(&self.curves);
         // a little room past the ends so lines and markers on them stay visible
-        .build_cartesian_2d(-0.01 * last..1.02 * last, -0.02f64..1.02f64)?;
-    chart
-        .configure_mesh()
-        .x_labels(10)
-        .y_labels(6)
-        .x_desc("simulated day")
-        .y_desc("share of galaxies classified")
-        .x_label_formatter(&|v| style::tick(v))
-        .y_label_formatter(&|v| style::tick(v))
-        .label_style((style::FONT, style::TICK_PX))
-        .axis_desc_style((style::FONT, style::LABEL_PX))
-        .max_light_lines(0)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .draw()?;
-    // many arms: lighter bands so the lines stay readable
-    let alpha = if curves.len() > style::PALETTE.len() {
-        0.07
-    } else {
-        0.18
-    };
-    for (i, c) in curves.iter().enumerate() {
-        let col = style::PALETTE[i % style::PALETTE.len()];
-        let pts = &c.classified;
-        if pts.iter().any(|p| p.sd > 0.0) {
-            let band: Vec<(f64, f64)> = pts
-                .iter()
-                .map(|p| (p.day, (p.mean + p.sd).clamp(0.0, 1.0)))
-                .chain(
-                    pts.iter()
-                        .rev()
-                        .map(|p| (p.day, (p.mean - p.sd).clamp(0.0, 1.0))),
-                )
-                .collect();
-            chart.draw_series(std::iter::once(Polygon::new(band, col.mix(alpha).filled())))?;
-        }
-        chart.draw_series(LineSeries::new(
-            pts.iter().map(|p| (p.day, p.mean)),
-            col.stroke_width(2),
-        ))?;
-        for p in pts.iter().step_by(MARK_EVERY) {
-            chart.draw_series(std::iter::once(style::marker(i, (p.day, p.mean), col)))?;
-        }
-        if let Some(m) = &c.machine {
-            chart.draw_series(DashedLineSeries::new(
-                m.iter().map(|p| (p.day, p.mean)),
-                10,
-                5,
+        let (x, y) = (-0.01 * last..1.02 * last, -0.02f64..1.02f64);
+        let mut chart = line_chart(&area, &self.title, w, x, y)?;
+        let desc = ("simulated day", "share of galaxies classified");
+        draw_mesh(&mut chart, (10, 6), desc, style::LABEL_PX)?;
+        // many arms: lighter bands so the lines stay readable
+        let alpha = if self.curves.len() > style::PALETTE.len() {
+            0.07
+        } else {
+            0.18
+        };
+        for (i, c) in self.curves.iter().enumerate() {
+            let col = colour(i);
+            let pts = &c.classified;
+            if pts.iter().any(|p| p.sd > 0.0) {
+                let band: Vec<(f64, f64)> = pts
+                    .iter()
+                    .map(|p| (p.day, (p.mean + p.sd).clamp(0.0, 1.0)))
+                    .chain(
+                        pts.iter()
+                            .rev()
+                            .map(|p| (p.day, (p.mean - p.sd).clamp(0.0, 1.0))),
+                    )
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(band, col.mix(alpha).filled())))?;
+            }
+            chart.draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.day, p.mean)),
                 col.stroke_width(2),
             ))?;
+            for p in pts.iter().step_by(MARK_EVERY) {
+                chart.draw_series(std::iter::once(style::marker(i, (p.day, p.mean), col)))?;
+            }
+            if let Some(m) = &c.machine {
+                chart.draw_series(DashedLineSeries::new(
+                    m.iter().map(|p| (p.day, p.mean)),
+                    10,
+                    5,
+                    col.stroke_width(2),
+                ))?;
+            }
         }
+        self.draw_legend(&legend)
     }
-    draw_legend(&legend, legend_title, curves)
 }
 
-/// The legend strip: the key, one entry per arm (line and marker), one per machine line
-/// (dashed), the notes.
-fn draw_legend<DB: DrawingBackend>(
-    legend: &DrawingArea<DB, plotters::coord::Shift>,
-    legend_title: Option<&str>,
-    curves: &[Curve],
-) -> DrawResult<DB> {
-    let font = (style::FONT, style::LABEL_PX).into_font();
-    let small = (style::FONT, style::TICK_PX).into_font();
-    let entry = (style::FONT, entry_px(curves)).into_font();
-    if let Some(t) = legend_title {
-        legend.draw(&Text::new(t.to_string(), (8, 40), font.clone()))?;
-    }
-    let mut y = LEGEND_TOP as i32;
-    for (i, c) in curves.iter().enumerate() {
-        let col = style::PALETTE[i % style::PALETTE.len()];
-        legend.draw(&PathElement::new(
-            vec![(8, y), (38, y)],
-            col.stroke_width(3),
-        ))?;
-        legend.draw(&style::marker(i, (23, y), col))?;
-        legend.draw(&Text::new(c.name.clone(), (46, y - 9), entry.clone()))?;
-        y += ENTRY_H as i32;
-        if c.machine.is_some() {
-            legend.draw(&DashedPathElement::new(
-                vec![(8, y), (38, y)],
-                10,
-                5,
-                col.stroke_width(3),
-            ))?;
-            let label = format!("{} (machine)", c.name);
-            legend.draw(&Text::new(label, (46, y - 9), entry.clone()))?;
+impl Figure {
+    /// The legend strip: the key, one entry per arm (line and marker), one per machine line
+    /// (dashed), the notes.
+    fn draw_legend<DB: DrawingBackend>(&self, legend: &Area<DB>) -> DrawResult<DB> {
+        let entry = (style::FONT, entry_px(&self.curves)).into_font();
+        legend_key(legend, self.legend_title.as_deref())?;
+        let mut y = LEGEND_TOP as i32;
+        for (i, c) in self.curves.iter().enumerate() {
+            let col = colour(i);
+            legend_arm(legend, y, i, &c.name, &entry)?;
             y += ENTRY_H as i32;
+            if c.machine.is_some() {
+                let label = format!("{} (machine)", c.name);
+                legend_dashed(legend, y, (10, 5), col.stroke_width(3), &label, &entry)?;
+                y += ENTRY_H as i32;
+            }
         }
+        legend_notes(legend, y + 8, &NOTES)
     }
-    y += 8;
-    for note in NOTES {
-        legend.draw(&Text::new(note, (8, y), small.clone()))?;
-        y += NOTE_H as i32;
-    }
-    Ok(())
-}
-
-fn write_one(
-    title: &str,
-    legend_title: Option<&str>,
-    curves: &[Curve],
-    base: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
-    let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
-    let err = |p: &Path, e: String| ReportError::Write {
-        path: p.display().to_string(),
-        msg: e,
-    };
-    let (w, h) = size(curves);
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
-    render(
-        BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
-        title,
-        legend_title,
-        curves,
-    )
-    .map_err(|e| err(&png, e.to_string()))?;
-    write_png(&png, &rgb, w, h)?;
-    let mut text = String::new();
-    render(
-        SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
-        title,
-        legend_title,
-        curves,
-    )
-    .map_err(|e| err(&svg, e.to_string()))?;
-    write_atomic(&svg, text.as_bytes())?;
-    Ok(vec![png, svg])
 }
 
 #[cfg(test)]

@@ -12,12 +12,13 @@
 //! grey reference line. One figure per facet: `<name>_triage[_<facet>].png` and `.svg`. Nothing
 //! is written when no row has `triage_accuracy_cov25`. Same style as [`super::stream_curve`].
 
-use super::figures::{facet_suffix, facets, write_png};
-use super::stream_curve::{DrawResult, ENTRY_H, LEGEND_TOP, NOTE_H, legend_title, name};
+use super::figure_kit::{
+    self, Area, DrawResult, ENTRY_H, LEGEND_TOP, Render, colour, draw_mesh, legend_arm,
+    legend_dashed, legend_key, legend_label, legend_notes, legend_title, line_chart, name,
+    size_for_legend, split_legend, write_facets,
+};
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
-use crate::store::write_atomic;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -117,32 +118,16 @@ pub(super) fn write(
     rows: &[Row],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    if !rows.iter().any(|r| curve(exp, r).is_some()) {
-        return Ok(vec![]);
-    }
-    style::init();
-    let fs = facets(exp, rows, exp.report.x.as_deref().unwrap_or(""));
-    let mut out = Vec::new();
-    for (f, frows) in &fs {
+    let what = ("triage", "machine accuracy against coverage");
+    write_facets(exp, rows, dir, what, |title, frows| {
         let curves = curves(exp, frows);
-        if curves.is_empty() {
-            continue;
-        }
-        let mut base = format!("{}_triage", exp.name);
-        let mut title = format!("{}: machine accuracy against coverage", exp.name);
-        if fs.len() > 1 {
-            base = format!("{base}_{}", facet_suffix(f));
-            title.push_str(&format!(" ({f})"));
-        }
-        let fig = Figure {
+        (!curves.is_empty()).then(|| Figure {
             title,
             legend_title: legend_title(exp),
             curves,
             volunteers: volunteers(frows),
-        };
-        out.extend(write_one(&fig, &dir.join(base))?);
-    }
-    Ok(out)
+        })
+    })
 }
 
 /// What the legend notes say.
@@ -165,12 +150,6 @@ impl Figure {
         self.curves.iter().any(|c| !c.ticks.is_empty())
     }
 
-    /// Figure size: the style's, taller when the legend strip needs it.
-    fn size(&self) -> (u32, u32) {
-        let legend = LEGEND_TOP + ENTRY_H * self.entries() as u32 + 8 + NOTE_H * NOTES.len() as u32;
-        (style::SIZE.0, style::SIZE.1.max(legend + 16))
-    }
-
     /// Font size of the legend entries: the style's label size, shrunk (to no less than 10 px)
     /// so the longest fits the strip right of its line sample (about 0.45 em per character).
     fn entry_px(&self) -> u32 {
@@ -181,10 +160,8 @@ impl Figure {
             .chain(self.volunteers.map(|_| VOLUNTEERS.len()))
             .chain(self.has_ticks().then_some(TICKS.len()))
             .max()
-            .unwrap_or(1)
-            .max(1);
-        let room = f64::from(style::LEGEND_WIDTH - 50);
-        ((room / (0.45 * longest as f64)) as u32).clamp(10, style::LABEL_PX)
+            .unwrap_or(1);
+        figure_kit::entry_px(longest, 0.45)
     }
 
     /// The axes' ranges: coverage from the smallest tick (or 0.25) to 1, accuracy from a
@@ -209,33 +186,46 @@ impl Figure {
         )
     }
 
-    fn render<DB: DrawingBackend>(
-        &self,
-        root: DrawingArea<DB, plotters::coord::Shift>,
-    ) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
-        let (w, _) = root.dim_in_pixel();
-        let (area, legend) = root.split_horizontally(w - style::LEGEND_WIDTH);
+    /// The legend strip: the key, one entry per arm (line and marker), the volunteers' line,
+    /// the coverage ticks, the notes.
+    fn draw_legend<DB: DrawingBackend>(&self, legend: &Area<DB>) -> DrawResult<DB> {
+        let entry = (style::FONT, self.entry_px()).into_font();
+        legend_key(legend, self.legend_title.as_deref())?;
+        let mut y = LEGEND_TOP as i32;
+        for (i, c) in self.curves.iter().enumerate() {
+            legend_arm(legend, y, i, &c.name, &entry)?;
+            y += ENTRY_H as i32;
+        }
+        if self.volunteers.is_some() {
+            let line = style::REFERENCE.stroke_width(2);
+            legend_dashed(legend, y, (8, 6), line, VOLUNTEERS, &entry)?;
+            y += ENTRY_H as i32;
+        }
+        if self.has_ticks() {
+            let bar = vec![(23, y - TICK_HALF), (23, y + TICK_HALF)];
+            legend.draw(&PathElement::new(bar, style::REFERENCE.stroke_width(3)))?;
+            legend_label(legend, y, TICKS, &entry)?;
+            y += ENTRY_H as i32;
+        }
+        legend_notes(legend, y + 8, &NOTES)
+    }
+}
+
+impl Render for Figure {
+    /// Figure size: the style's, taller when the legend strip needs it.
+    fn size(&self) -> (u32, u32) {
+        size_for_legend(self.entries(), NOTES.len())
+    }
+
+    fn render<DB: DrawingBackend>(&self, root: Area<DB>) -> DrawResult<DB> {
+        let (area, legend, w) = split_legend(&root)?;
         let ((x0, x1), (y0, y1)) = self.ranges();
-        let mut chart = ChartBuilder::on(&area)
-            .caption(&self.title, (style::FONT, style::title_px(&self.title, w)))
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .x_labels(10)
-            .y_labels(8)
-            .x_desc("coverage (share of galaxies the machine decides)")
-            .y_desc("accuracy (against the truth)")
-            .x_label_formatter(&|v| style::tick(v))
-            .y_label_formatter(&|v| style::tick(v))
-            .label_style((style::FONT, style::TICK_PX))
-            .axis_desc_style((style::FONT, style::LABEL_PX))
-            .max_light_lines(0)
-            .bold_line_style(RGBColor(225, 225, 225))
-            .draw()?;
+        let mut chart = line_chart(&area, &self.title, w, x0..x1, y0..y1)?;
+        let desc = (
+            "coverage (share of galaxies the machine decides)",
+            "accuracy (against the truth)",
+        );
+        draw_mesh(&mut chart, (10, 8), desc, style::LABEL_PX)?;
         if let Some(v) = self.volunteers {
             chart.draw_series(DashedLineSeries::new(
                 vec![(x0, v), (x1, v)],
@@ -269,7 +259,7 @@ impl Figure {
         }
         let clip = |v: f64| v.clamp(y0, y1);
         for (i, c) in self.curves.iter().enumerate() {
-            let col = style::PALETTE[i % style::PALETTE.len()];
+            let col = colour(i);
             chart.draw_series(c.points.iter().filter(|p| p.half > 0.0).map(|p| {
                 let ends = vec![
                     (p.cov, clip(p.mean - p.half)),
@@ -291,71 +281,6 @@ impl Figure {
         }
         self.draw_legend(&legend)
     }
-
-    /// The legend strip: the key, one entry per arm (line and marker), the volunteers' line,
-    /// the coverage ticks, the notes.
-    fn draw_legend<DB: DrawingBackend>(
-        &self,
-        legend: &DrawingArea<DB, plotters::coord::Shift>,
-    ) -> DrawResult<DB> {
-        let font = (style::FONT, style::LABEL_PX).into_font();
-        let small = (style::FONT, style::TICK_PX).into_font();
-        let entry = (style::FONT, self.entry_px()).into_font();
-        if let Some(t) = &self.legend_title {
-            legend.draw(&Text::new(t.clone(), (8, 40), font))?;
-        }
-        let mut y = LEGEND_TOP as i32;
-        for (i, c) in self.curves.iter().enumerate() {
-            let col = style::PALETTE[i % style::PALETTE.len()];
-            legend.draw(&PathElement::new(
-                vec![(8, y), (38, y)],
-                col.stroke_width(3),
-            ))?;
-            legend.draw(&style::marker(i, (23, y), col))?;
-            legend.draw(&Text::new(c.name.clone(), (46, y - 9), entry.clone()))?;
-            y += ENTRY_H as i32;
-        }
-        if self.volunteers.is_some() {
-            legend.draw(&DashedPathElement::new(
-                vec![(8, y), (38, y)],
-                8,
-                6,
-                style::REFERENCE.stroke_width(2),
-            ))?;
-            legend.draw(&Text::new(VOLUNTEERS, (46, y - 9), entry.clone()))?;
-            y += ENTRY_H as i32;
-        }
-        if self.has_ticks() {
-            let bar = vec![(23, y - TICK_HALF), (23, y + TICK_HALF)];
-            legend.draw(&PathElement::new(bar, style::REFERENCE.stroke_width(3)))?;
-            legend.draw(&Text::new(TICKS, (46, y - 9), entry))?;
-            y += ENTRY_H as i32;
-        }
-        y += 8;
-        for note in NOTES {
-            legend.draw(&Text::new(note, (8, y), small.clone()))?;
-            y += NOTE_H as i32;
-        }
-        Ok(())
-    }
-}
-
-fn write_one(fig: &Figure, base: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
-    let err = |p: &Path, e: String| ReportError::Write {
-        path: p.display().to_string(),
-        msg: e,
-    };
-    let (w, h) = fig.size();
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
-    fig.render(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area())
-        .map_err(|e| err(&png, e.to_string()))?;
-    write_png(&png, &rgb, w, h)?;
-    let mut text = String::new();
-    fig.render(SVGBackend::with_string(&mut text, (w, h)).into_drawing_area())
-        .map_err(|e| err(&svg, e.to_string()))?;
-    write_atomic(&svg, text.as_bytes())?;
-    Ok(vec![png, svg])
 }
 
 #[cfg(test)]

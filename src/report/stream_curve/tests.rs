@@ -2,23 +2,19 @@
 //! band = sd over seeds), the machine's line only where its share is non-zero, the files per
 //! facet, nothing without the records.
 
-use super::super::Stat;
+use super::super::figure_kit::NOTE_H;
+use super::super::test_rows;
 use super::*;
 use serde_yaml::Value;
 
 const YAML: &str = "name: gzx\nkind: crowd\ncrowd: { strategy: swap, online: true }\nsweep:\n  crowd.strategy: [swap, majority-vote]\n  crowd.gold_fraction: [0.0, 0.05]\n  crowd.votes_per_galaxy: [10, 40]\nreport:\n  x: crowd.strategy\n  series: crowd.gold_fraction\n";
 
 fn exp() -> Experiment {
-    crate::spec::parse_str(YAML, "gzx.yaml").unwrap()
+    test_rows::exp(YAML)
 }
 
-fn stat(mean: f64, std: f64) -> Stat {
-    Stat {
-        mean,
-        std,
-        ci95: 0.0,
-        n: 3,
-    }
+fn stat(mean: f64, std: f64) -> super::super::Stat {
+    test_rows::stat(mean, std, 0.0, 3)
 }
 
 /// The hand-made classified share of point `i`: a saturating ramp, sd 0.02 in the middle.
@@ -39,17 +35,12 @@ fn row(strategy: &str, gold: f64, cap: u64, dpp: f64, machine: Option<f64>) -> R
             stats.insert(format!("machine_share_t{i}"), stat(k * m, 0.0));
         }
     }
-    Row {
-        point: [
-            ("crowd.strategy".to_string(), Value::from(strategy)),
-            ("crowd.gold_fraction".to_string(), Value::from(gold)),
-            ("crowd.votes_per_galaxy".to_string(), Value::from(cap)),
-        ]
-        .into(),
-        stats,
-        diffs: Default::default(),
-        is_reference: false,
-    }
+    let point = [
+        ("crowd.strategy", Value::from(strategy)),
+        ("crowd.gold_fraction", Value::from(gold)),
+        ("crowd.votes_per_galaxy", Value::from(cap)),
+    ];
+    test_rows::row(&point, stats)
 }
 
 #[test]
@@ -122,33 +113,27 @@ fn one_figure_per_facet_is_written() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let files = write(&exp, &rows, dir.path()).unwrap();
-    assert_eq!(files.len(), 4);
-    assert!(files[0].ends_with("gzx_classified_vs_day_votes_per_galaxy-10.png"));
-    assert!(files[3].ends_with("gzx_classified_vs_day_votes_per_galaxy-40.svg"));
+    let stem = "gzx_classified_vs_day_votes_per_galaxy";
+    test_rows::assert_pairs(&files, &[&format!("{stem}-10"), &format!("{stem}-40")]);
     let cs = curves(&exp, &rows[..2]);
     let img = image::open(&files[0]).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), size(&cs));
     for c in &style::PALETTE[..2] {
-        assert!(
-            img.pixels().any(|p| p.0 == [c.0, c.1, c.2]),
-            "arm drawn in {c:?}"
-        );
+        assert!(test_rows::has_colour(&img, c), "arm drawn in {c:?}");
     }
-    let svg = std::fs::read_to_string(&files[1]).unwrap();
-    for text in [
+    let texts = [
         "swap, 0.05",
         "swap, 0.05 (machine)",
         "majority-vote, 0.05",
         "simulated day",
         "share of galaxies classified",
         "gzx: share of galaxies classified (votes_per_galaxy=10)",
-    ] {
-        assert!(svg.contains(text), "svg lacks {text:?}");
-    }
+    ];
+    let svg = test_rows::svg_with(&files[1], &texts);
     assert!(!svg.contains("majority-vote, 0.05 (machine)"));
     // one facet: no suffix
     let one = write(&exp, &rows[..2], dir.path()).unwrap();
-    assert!(one[0].ends_with("gzx_classified_vs_day.png"));
+    test_rows::assert_pairs(&one, &["gzx_classified_vs_day"]);
 }
 
 #[test]
@@ -184,8 +169,6 @@ fn nothing_is_written_without_the_records() {
             ..r
         })
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    assert!(write(&exp, &rows, dir.path()).unwrap().is_empty());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    assert!(write(&exp, &[], dir.path()).unwrap().is_empty());
+    test_rows::writes_nothing(|dir| write(&exp, &rows, dir));
+    test_rows::writes_nothing(|dir| write(&exp, &[], dir));
 }

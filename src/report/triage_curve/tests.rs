@@ -2,23 +2,19 @@
 //! over seeds; whiskers = ci95), rows without the records give no line, the volunteers' line is
 //! the mean over the rows that have it, the files per facet, nothing without the records.
 
-use super::super::Stat;
+use super::super::figure_kit::NOTE_H;
+use super::super::test_rows;
 use super::*;
 use serde_yaml::Value;
 
 const YAML: &str = "name: gzx\nkind: stream\ncrowd: { question: smooth-or-featured, positive_answer: featured-or-disk }\nstream: { triage_size: 100 }\ndata: { source: synthetic }\ntask: { target: featured }\nmodel: { backbone: cnn-small }\nsweep:\n  stream.arm: [swap, swap-cnn, swap-measurements]\n  crowd.gold_fraction: [0.0, 0.05]\n  crowd.n_volunteers: [10, 40]\nreport:\n  x: stream.arm\n  series: crowd.gold_fraction\n";
 
 fn exp() -> Experiment {
-    crate::spec::parse_str(YAML, "gzx.yaml").unwrap()
+    test_rows::exp(YAML)
 }
 
-fn stat(mean: f64, ci95: f64) -> Stat {
-    Stat {
-        mean,
-        std: ci95 / 2.0,
-        ci95,
-        n: 5,
-    }
+fn stat(mean: f64, ci95: f64) -> super::super::Stat {
+    test_rows::stat(mean, ci95 / 2.0, ci95, 5)
 }
 
 /// The hand-made accuracies at coverage 0.25, 0.5, 0.75, 0.9, 1 (less `drop` each) and their
@@ -39,17 +35,12 @@ fn row(arm: &str, gold: f64, cap: u64, machine: bool, drop: f64, vol: f64) -> Ro
         stats.insert("triage_coverage_at_95".into(), stat(0.8 - drop, 0.05));
         stats.insert("triage_coverage_at_99".into(), stat(0.5 - drop, 0.05));
     }
-    Row {
-        point: [
-            ("stream.arm".to_string(), Value::from(arm)),
-            ("crowd.gold_fraction".to_string(), Value::from(gold)),
-            ("crowd.n_volunteers".to_string(), Value::from(cap)),
-        ]
-        .into(),
-        stats,
-        diffs: Default::default(),
-        is_reference: false,
-    }
+    let point = [
+        ("stream.arm", Value::from(arm)),
+        ("crowd.gold_fraction", Value::from(gold)),
+        ("crowd.n_volunteers", Value::from(cap)),
+    ];
+    test_rows::row(&point, stats)
 }
 
 #[test]
@@ -149,9 +140,8 @@ fn one_figure_per_facet_is_written() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let files = write(&exp, &rows, dir.path()).unwrap();
-    assert_eq!(files.len(), 4);
-    assert!(files[0].ends_with("gzx_triage_n_volunteers-10.png"));
-    assert!(files[3].ends_with("gzx_triage_n_volunteers-40.svg"));
+    let stems = ["gzx_triage_n_volunteers-10", "gzx_triage_n_volunteers-40"];
+    test_rows::assert_pairs(&files, &stems);
     let fig = Figure {
         title: String::new(),
         legend_title: legend_title(&exp),
@@ -163,17 +153,13 @@ fn one_figure_per_facet_is_written() {
     assert_eq!(img.dimensions(), fig.size());
     assert_eq!(fig.size(), style::SIZE);
     for c in style::PALETTE[..2].iter().chain([&style::REFERENCE]) {
-        assert!(
-            img.pixels().any(|p| p.0 == [c.0, c.1, c.2]),
-            "drawn in {c:?}"
-        );
+        assert!(test_rows::has_colour(&img, c), "drawn in {c:?}");
     }
     assert!(
-        !img.pixels().any(|p| p.0 == [0, 158, 115]),
+        !test_rows::has_colour(&img, &style::PALETTE[2]),
         "no third line for the arm without the records"
     );
-    let svg = std::fs::read_to_string(&files[1]).unwrap();
-    for text in [
+    let texts = [
         "swap-cnn, 0.05",
         "swap-measurements, 0.05",
         "40 volunteers (majority)",
@@ -181,16 +167,15 @@ fn one_figure_per_facet_is_written() {
         "coverage (share of galaxies the machine decides)",
         "accuracy (against the truth)",
         "gzx: machine accuracy against coverage (n_volunteers=10)",
-    ] {
-        assert!(svg.contains(text), "svg lacks {text:?}");
-    }
+    ];
+    let svg = test_rows::svg_with(&files[1], &texts);
     assert!(
         !svg.contains("swap, 0.05<"),
         "no line for the arm without records"
     );
     // one facet: no suffix
     let one = write(&exp, &rows[..3], dir.path()).unwrap();
-    assert!(one[0].ends_with("gzx_triage.png"));
+    test_rows::assert_pairs(&one, &["gzx_triage"]);
 }
 
 #[test]
@@ -229,8 +214,6 @@ fn the_figure_grows_to_fit_the_legend() {
 fn nothing_is_written_without_the_records() {
     let exp = exp();
     let rows = [row("swap", 0.0, 10, false, 0.0, 0.0)];
-    let dir = tempfile::tempdir().unwrap();
-    assert!(write(&exp, &rows, dir.path()).unwrap().is_empty());
-    assert!(write(&exp, &[], dir.path()).unwrap().is_empty());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    test_rows::writes_nothing(|dir| write(&exp, &rows, dir));
+    test_rows::writes_nothing(|dir| write(&exp, &[], dir));
 }
