@@ -3,7 +3,7 @@
 //! Data flows one way (each module uses only those before it):
 //!
 //! ```text
-//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> gzx -> runner -> store -> report
+//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> gzx -> repr -> runner -> store -> report
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
@@ -18,6 +18,7 @@
 //! * [`model`], [`train`], [`eval`]: backbones and heads, the training loop, metrics.
 //! * [`gzx`]: Galaxy Zoo Express: a simulated stream of clicks with SWAP retirement and a
 //!   machine classifier trained on the retired galaxies.
+//! * [`repr`]: embeddings of a backbone, similarity search and anomaly ranking.
 //! * [`runner`]: executes an experiment's runs (one file per experiment kind).
 //! * [`store`]: one crash-safe directory per run under `results/runs/`.
 //! * [`report`]: tables and figures from the store alone.
@@ -33,6 +34,7 @@ pub mod eval;
 pub mod gzx;
 pub mod model;
 pub mod report;
+pub mod repr;
 pub mod rng;
 pub mod runner;
 pub mod spec;
