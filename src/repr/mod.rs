@@ -5,4 +5,5 @@
 
 pub mod anomaly;
 pub mod embed;
+pub mod pca;
 pub mod search;
