@@ -205,6 +205,7 @@ enum Command {
         #[arg(long)]
         time: Option<usize>,
     },
+    Similar(repr::SimilarArgs),
     /// Performance benchmarks (timings only; nothing is stored).
     Bench {
         #[command(subcommand)]
@@ -307,6 +308,7 @@ macro_rules! esay {
 }
 
 mod experiments;
+mod repr;
 mod tools;
 
 /// An error with its exit code.
@@ -385,6 +387,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
         ),
         Command::List { experiments, at } => experiments::list(&experiments, &at),
         Command::Bench { what } => tools::bench(what),
+        Command::Similar(args) => repr::similar(args),
         Command::Reproduce {
             experiments,
             check,

@@ -6,4 +6,7 @@
 pub mod anomaly;
 pub mod embed;
 pub mod pca;
+pub mod run;
 pub mod search;
+
+pub use run::run;

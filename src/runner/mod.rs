@@ -81,6 +81,9 @@ pub fn run_one(
         ExperimentKind::Crowd => Ok((crowd::run(spec)?, Bootstrap::new())),
         ExperimentKind::Votes => Ok((votes::run(spec)?, Bootstrap::new())),
         ExperimentKind::Stream => Ok((crate::gzx::run(spec, cache, device)?, Bootstrap::new())),
+        ExperimentKind::Representations => {
+            Ok((crate::repr::run(spec, cache, device)?, Bootstrap::new()))
+        }
     }
 }
 
@@ -94,7 +97,9 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
     let exp = spec::parse_str(&text, &file)?;
     let exp = spec::with_profile(&exp, profile, &text, &file)?;
     let runs = spec::expand(&exp, &text, &file)?;
-    for r in &runs {
+    // only kinds that train on a target or read one from a catalogue need the source to have it
+    let targeted = |r: &RunSpec| matches!(r.kind, ExperimentKind::Train | ExperimentKind::Votes);
+    for r in runs.iter().filter(|r| targeted(r)) {
         if let Err(e) = crate::data::check(r) {
             let (line, col) = spec::locate(&text, "target");
             return Err(SpecError::At {

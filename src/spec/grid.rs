@@ -3,7 +3,7 @@
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
     CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
-    PretrainConfig, StreamConfig, TaskConfig, TrainConfig,
+    PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -31,6 +31,8 @@ pub struct RunSpec {
     pub crowd: Option<CrowdRunConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repr: Option<ReprConfig>,
     #[serde(default, skip_serializing_if = "PretrainConfig::is_none")]
     pub pretrain: PretrainConfig,
     pub gzbench: String,
@@ -55,6 +57,7 @@ struct Sections {
     eval: EvalConfig,
     crowd: CrowdRunConfig,
     stream: StreamConfig,
+    repr: ReprConfig,
     pretrain: PretrainConfig,
 }
 
@@ -68,6 +71,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         eval: exp.eval.clone(),
         crowd: exp.crowd.clone(),
         stream: exp.stream.clone(),
+        repr: exp.repr.clone(),
         pretrain: exp.pretrain.clone(),
     };
     let base = serde_yaml::to_value(&base).expect("sections serialise");
@@ -155,6 +159,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 crowd: matches!(exp.kind, ExperimentKind::Crowd | ExperimentKind::Stream)
                     .then(|| s.crowd.clone()),
                 stream: (exp.kind == ExperimentKind::Stream).then(|| s.stream.clone()),
+                repr: (exp.kind == ExperimentKind::Representations).then(|| s.repr.clone()),
                 pretrain: s.pretrain.clone(),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
@@ -300,6 +305,15 @@ fn check_sizes(
             "task.target `votes` needs data.catalog.votes (the tree: decals)",
         ),
         (
+            "source",
+            !matches!(
+                kind,
+                ExperimentKind::Stream | ExperimentKind::Representations
+            ) || s.data.source == crate::spec::DataSource::Synthetic,
+            "kinds `stream` and `representations` render galaxies of the synthetic universe: \
+             data.source must be `synthetic` (to embed a catalogue, use `gzbench embed`)",
+        ),
+        (
             "tta_views",
             s.eval.tta_views.is_none_or(|v| v == 4 || v == 8),
             "eval.tta_views must be 4 or 8",
@@ -351,15 +365,18 @@ fn check_sizes(
             });
         }
     }
-    if kind == ExperimentKind::Stream
-        && let Some((key, msg)) = s.stream.check()
-    {
-        let (line, col) = super::load::locate_in(text, "stream", key, None);
+    let section = match kind {
+        ExperimentKind::Stream => s.stream.check().map(|c| ("stream", c)),
+        ExperimentKind::Representations => s.repr.check().map(|c| ("repr", c)),
+        _ => None,
+    };
+    if let Some((name, (key, msg))) = section {
+        let (line, col) = super::load::locate_in(text, name, key, None);
         return Err(SpecError::At {
             file: file.into(),
             line,
             col,
-            msg: format!("stream.{msg}"),
+            msg: format!("{name}.{msg}"),
         });
     }
     Ok(())

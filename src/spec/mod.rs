@@ -19,6 +19,7 @@ mod grid;
 mod invariance;
 mod load;
 mod pretrain;
+mod repr;
 mod stream;
 pub mod task;
 mod train;
@@ -29,6 +30,7 @@ pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
+pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};
 pub use train::{Optimizer, Schedule, TrainConfig};
 use train::{d_batch, d_epochs, d_lr};
@@ -67,6 +69,9 @@ pub struct Experiment {
     /// Kind `stream`: the arm, the click rate and the machine's cadence (the crowd is `crowd:`).
     #[serde(default)]
     pub stream: StreamConfig,
+    /// Kind `representations`: the embedded catalogue and how retrieval and anomalies are scored.
+    #[serde(default)]
+    pub repr: ReprConfig,
     /// Kind `train`: pretrain the backbone before training on the task (cached per spec).
     #[serde(default)]
     pub pretrain: PretrainConfig,
@@ -127,6 +132,9 @@ pub enum ExperimentKind {
     /// `stream:` arm classifies (fixed-K majority vote, SWAP, SWAP + a machine trained on the
     /// retired galaxies); scored against the truth, with clicks and simulated days.
     Stream,
+    /// A backbone (`model:`, `pretrain:`) embeds a sample of the universe with rare kinds
+    /// planted (`repr:`); similarity search and anomaly ranking are scored against the truth.
+    Representations,
 }
 
 /// Registry of data sources (implemented in `data`).

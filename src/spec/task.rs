@@ -187,6 +187,30 @@ pub const STREAM_RECORDS: &[&str] = &[
     "pretrain_val_score",
 ];
 
+/// What a `representations` run records (defined in `repr::run`).
+pub const REPR_RECORDS: &[&str] = &[
+    "embedding_dim",
+    "retrieval_precision",
+    "retrieval_chance",
+    "tag_precision",
+    "tag_chance",
+    "index_recall",
+    "anomaly_prevalence",
+    "anomaly_precision_knn",
+    "anomaly_auc_knn",
+    "anomaly_precision_iforest",
+    "anomaly_auc_iforest",
+    "anomaly_precision_gaussian",
+    "anomaly_auc_gaussian",
+    "interesting_prevalence",
+    "personal_top100",
+    "base_top100",
+    "ratings",
+    "pretrain_train_loss",
+    "pretrain_val_loss",
+    "pretrain_val_score",
+];
+
 /// Every name a run of `kind` on `target` can record (metrics and records).
 pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
     match kind {
@@ -198,6 +222,7 @@ pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
         ExperimentKind::Crowd => CROWD_RECORDS.iter().chain(SWAP_RECORDS).copied().collect(),
         ExperimentKind::Votes => VOTES_RECORDS.to_vec(),
         ExperimentKind::Stream => STREAM_RECORDS.to_vec(),
+        ExperimentKind::Representations => REPR_RECORDS.to_vec(),
     }
 }
 
