@@ -503,44 +503,44 @@ fn aggregate_reads_a_zooniverse_export_with_a_positive_class() {
 }
 
 #[test]
-fn similar_prints_nearest_ids_and_names_an_unknown_one() {
+fn embed_writes_reduced_embeddings_of_synthetic_galaxies() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("e.parquet");
-    let ids: Vec<String> = ["g0", "g1", "g2", "g3", "g4", "x,y"]
-        .map(String::from)
-        .to_vec();
-    let rows = vec![
-        vec![1.0, 0.0, 0.0],
-        vec![0.9, 0.1, 0.0],
-        vec![0.0, 1.0, 0.0],
-        vec![1.0, 0.0, 0.2],
-        vec![-1.0, 0.0, 0.0],
-        vec![0.5, 0.0, 0.0],
-    ];
-    gzbench::repr::embed::write_parquet(&file, &ids, &rows).unwrap();
-    let similar = |extra: &[&str]| {
-        gz().arg("similar")
-            .arg("--embeddings")
-            .arg(&file)
+    let out = dir.path().join("e.parquet");
+    let embed = |extra: &[&str]| {
+        gz().args(["embed", "--synthetic", "40", "--size", "16"])
+            .args(["--backbone", "cnn-small"])
             .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .arg("--results")
+            .arg(dir.path().join("results"))
             .output()
             .unwrap()
     };
-    // cosines: x,y 1; g1 0.9/sqrt(0.82) = 0.993884; g3 1/sqrt(1.04) = 0.980581
-    let want = "rank,id,cosine\n1,\"x,y\",1.000000\n2,g1,0.993884\n3,g3,0.980581\n";
-    for approx in [&[][..], &["--approx"][..]] {
-        let o = similar(&[&["--id", "g0", "--k", "3", "--format", "csv"][..], approx].concat());
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), want);
-    }
-    let o = similar(&["--id", "g4", "--k", "1"]);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(out, "rank  id  cosine\n   1  g2  0.0000\n");
-    let o = similar(&["--id", "g9"]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
+    let o = embed(&["--pca", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
     assert!(
-        err.contains(&file.display().to_string()) && err.contains("`g9`") && err.contains("g0, g1"),
-        "{err}"
+        said.contains("embedded 40 images") && said.contains("PCA to 4"),
+        "{said}"
     );
+    let (ids, rows) = gzbench::repr::embed::read_parquet(&out).unwrap();
+    assert_eq!(ids, (0..40).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert!(rows.iter().all(|r| r.len() == 4));
+    // principal components: centred, decreasing variance
+    let var = |j: usize| rows.iter().map(|r| (r[j] as f64).powi(2)).sum::<f64>();
+    assert!((0..3).all(|j| var(j) >= var(j + 1)) && var(3) > 0.0);
+    let mean0 = rows.iter().map(|r| r[0] as f64).sum::<f64>() / 40.0;
+    assert!(mean0.abs() < 1e-4, "{mean0}");
+    // deterministic: the same command writes the same table
+    let first = std::fs::read(&out).unwrap();
+    assert!(embed(&["--pca", "4"]).status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+    // bad input exits 2 with a message
+    let o = embed(&["--pca", "40"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PCA"), "{}", stderr(&o));
+    let o = embed(&["--checkpoint", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("spec.yaml"), "{}", stderr(&o));
 }

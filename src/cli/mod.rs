@@ -205,7 +205,7 @@ enum Command {
         #[arg(long)]
         time: Option<usize>,
     },
-    Similar(repr::SimilarArgs),
+    Embed(Box<embed::EmbedArgs>),
     /// Performance benchmarks (timings only; nothing is stored).
     Bench {
         #[command(subcommand)]
@@ -307,8 +307,8 @@ macro_rules! esay {
     }};
 }
 
+mod embed;
 mod experiments;
-mod repr;
 mod tools;
 
 /// An error with its exit code.
@@ -387,7 +387,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
         ),
         Command::List { experiments, at } => experiments::list(&experiments, &at),
         Command::Bench { what } => tools::bench(what),
-        Command::Similar(args) => repr::similar(args),
+        Command::Embed(args) => embed::embed(*args),
         Command::Reproduce {
             experiments,
             check,

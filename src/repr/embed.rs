@@ -8,6 +8,13 @@
 //! cutouts) and with which weights (seeded initialisation, a harness-pretrained backbone, a
 //! user's encoder file or a run's checkpoint) is in [`inputs`].
 
+pub mod inputs;
+
+pub use inputs::{
+    Backbone, Images, Job, Summary, Weights, checkpoint_spec, embed_catalogue, load_images,
+    load_model,
+};
+
 use crate::data::Dataset;
 use crate::model::Model;
 use candle_core::Device;

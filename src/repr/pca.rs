@@ -4,7 +4,8 @@
 //! `tred2` / `tql2`, as in JAMA), so no random start and no thread-count dependence. With
 //! fewer rows than dimensions the `n x n` Gram matrix of the centred rows is diagonalised
 //! instead (same non-zero spectrum; component `v = Xcᵀu / sqrt((n-1) λ)`), which costs
-//! `O(n² d)` instead of `O(n d²)`. Components are unit rows, by decreasing variance, each with
+//! `O(n² d)` instead of `O(n d²)`. On two cores: 3000 x 512 in 0.4 s, 3000 x 2048 in about 20 s
+//! (the `O(d³)` eigensolver). Components are unit rows, by decreasing variance, each with
 //! its largest-magnitude entry positive (the first such entry on a tie).
 //!
 //! Checked against `np.linalg.eigh(np.cov(x, rowvar=False))` on a committed fixture
@@ -78,8 +79,9 @@ impl Pca {
         let dof = (n - 1) as f64;
         let total_variance = xc.iter().flatten().map(|v| v * v).sum::<f64>() / dof;
         let (values, vectors) = if d <= n {
-            // covariance d x d: column j of X_c against column i
-            let cov = symmetric(d, |i, j| xc.iter().map(|r| r[i] * r[j]).sum::<f64>() / dof);
+            // covariance d x d: the columns of X_c against each other
+            let cols: Vec<Vec<f64>> = (0..d).map(|j| xc.iter().map(|r| r[j]).collect()).collect();
+            let cov = symmetric(d, |i, j| dot(&cols[i], &cols[j]) / dof);
             eigh(cov, d)?
         } else {
             let gram = symmetric(n, |i, j| dot(&xc[i], &xc[j]) / dof);
@@ -161,8 +163,22 @@ impl Pca {
     }
 }
 
+/// `a · b` with four running sums (in a fixed order: deterministic, and vectorisable).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut s = [0f64; 4];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            s[l] += x[l] * y[l];
+        }
+    }
+    (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
 
 /// The `m x m` symmetric matrix with entries `f(i, j)` (row-major), each entry a sequential sum
@@ -189,9 +205,7 @@ pub(crate) fn eigh(a: Vec<f64>, m: usize) -> Result<(Vec<f64>, Vec<Vec<f64>>), E
     let (mut d, mut e) = (vec![0f64; m], vec![0f64; m]);
     tred2(&mut v, &mut d, &mut e, m);
     // rows of `w` are the eigenvectors being accumulated (columns of JAMA's V)
-    let mut w: Vec<Vec<f64>> = (0..m)
-        .map(|i| (0..m).map(|k| v[k * m + i]).collect())
-        .collect();
+    let mut w: Vec<Vec<f64>> = v.chunks(m).map(<[f64]>::to_vec).collect();
     tql2(&mut w, &mut d, &mut e, m)?;
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&i, &j| d[j].total_cmp(&d[i]).then(i.cmp(&j)));
@@ -201,11 +215,13 @@ pub(crate) fn eigh(a: Vec<f64>, m: usize) -> Result<(Vec<f64>, Vec<Vec<f64>>), E
 }
 
 /// Householder reduction of the symmetric `v` to tridiagonal form (diagonal `d`, sub-diagonal
-/// `e`), `v` becoming the orthogonal transformation (JAMA's `tred2`).
+/// `e`), `v` becoming the transpose of the orthogonal transformation (JAMA's `tred2` with every
+/// index pair swapped: the same arithmetic on the transposed storage, so that its inner loops
+/// run along rows).
 fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
     let at = |i: usize, j: usize| i * n + j;
     for j in 0..n {
-        d[j] = v[at(n - 1, j)];
+        d[j] = v[at(j, n - 1)];
     }
     for i in (1..n).rev() {
         let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
@@ -213,9 +229,9 @@ fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
         if scale == 0.0 {
             e[i] = d[i - 1];
             for j in 0..i {
-                d[j] = v[at(i - 1, j)];
-                v[at(i, j)] = 0.0;
+                d[j] = v[at(j, i - 1)];
                 v[at(j, i)] = 0.0;
+                v[at(i, j)] = 0.0;
             }
         } else {
             for dk in d[..i].iter_mut() {
@@ -230,11 +246,11 @@ fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
             e[..i].iter_mut().for_each(|x| *x = 0.0);
             for j in 0..i {
                 f = d[j];
-                v[at(j, i)] = f;
+                v[at(i, j)] = f;
                 g = e[j] + v[at(j, j)] * f;
                 for k in j + 1..i {
-                    g += v[at(k, j)] * d[k];
-                    e[k] += v[at(k, j)] * f;
+                    g += v[at(j, k)] * d[k];
+                    e[k] += v[at(j, k)] * f;
                 }
                 e[j] = g;
             }
@@ -250,36 +266,36 @@ fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
             for j in 0..i {
                 let (f, g) = (d[j], e[j]);
                 for k in j..i {
-                    v[at(k, j)] -= f * e[k] + g * d[k];
+                    v[at(j, k)] -= f * e[k] + g * d[k];
                 }
-                d[j] = v[at(i - 1, j)];
-                v[at(i, j)] = 0.0;
+                d[j] = v[at(j, i - 1)];
+                v[at(j, i)] = 0.0;
             }
         }
         d[i] = h;
     }
     for i in 0..n.saturating_sub(1) {
-        v[at(n - 1, i)] = v[at(i, i)];
+        v[at(i, n - 1)] = v[at(i, i)];
         v[at(i, i)] = 1.0;
         let h = d[i + 1];
         if h != 0.0 {
             for k in 0..=i {
-                d[k] = v[at(k, i + 1)] / h;
+                d[k] = v[at(i + 1, k)] / h;
             }
             for j in 0..=i {
-                let g: f64 = (0..=i).map(|k| v[at(k, i + 1)] * v[at(k, j)]).sum();
+                let g: f64 = (0..=i).map(|k| v[at(i + 1, k)] * v[at(j, k)]).sum();
                 for k in 0..=i {
-                    v[at(k, j)] -= g * d[k];
+                    v[at(j, k)] -= g * d[k];
                 }
             }
         }
         for k in 0..=i {
-            v[at(k, i + 1)] = 0.0;
+            v[at(i + 1, k)] = 0.0;
         }
     }
     for j in 0..n {
-        d[j] = v[at(n - 1, j)];
-        v[at(n - 1, j)] = 0.0;
+        d[j] = v[at(j, n - 1)];
+        v[at(j, n - 1)] = 0.0;
     }
     v[at(n - 1, n - 1)] = 1.0;
     e[0] = 0.0;
@@ -301,8 +317,9 @@ fn tql2(w: &mut [Vec<f64>], d: &mut [f64], e: &mut [f64], n: usize) -> Result<()
         while m < n - 1 && e[m].abs() > eps * tst1 {
             m += 1;
         }
-        let mut iter = 0;
-        while m > l {
+        // JAMA's do-while: rotate until e[l] is negligible
+        let (mut iter, mut converged) = (0, m == l);
+        while !converged {
             iter += 1;
             if iter > 100 || !tst1.is_finite() {
                 return Err(pca_err("the eigensolver did not converge"));
@@ -347,9 +364,7 @@ fn tql2(w: &mut [Vec<f64>], d: &mut [f64], e: &mut [f64], n: usize) -> Result<()
             p = -s * s2 * c3 * el1 * e[l] / dl1;
             e[l] = s * p;
             d[l] = c * p;
-            if e[l].abs() <= eps * tst1 {
-                break;
-            }
+            converged = e[l].abs() <= eps * tst1;
         }
         d[l] += f;
         e[l] = 0.0;
