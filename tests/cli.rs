@@ -544,3 +544,46 @@ fn embed_writes_reduced_embeddings_of_synthetic_galaxies() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("spec.yaml"), "{}", stderr(&o));
 }
+
+#[test]
+fn similar_prints_nearest_ids_and_names_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.parquet");
+    let ids: Vec<String> = ["g0", "g1", "g2", "g3", "g4", "x,y"]
+        .map(String::from)
+        .to_vec();
+    let rows = vec![
+        vec![1.0, 0.0, 0.0],
+        vec![0.9, 0.1, 0.0],
+        vec![0.0, 1.0, 0.0],
+        vec![1.0, 0.0, 0.2],
+        vec![-1.0, 0.0, 0.0],
+        vec![0.5, 0.0, 0.0],
+    ];
+    gzbench::repr::embed::write_parquet(&file, &ids, &rows).unwrap();
+    let similar = |extra: &[&str]| {
+        gz().arg("similar")
+            .arg("--embeddings")
+            .arg(&file)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // cosines: x,y 1; g1 0.9/sqrt(0.82) = 0.993884; g3 1/sqrt(1.04) = 0.980581
+    let want = "rank,id,cosine\n1,\"x,y\",1.000000\n2,g1,0.993884\n3,g3,0.980581\n";
+    for approx in [&[][..], &["--approx"][..]] {
+        let o = similar(&[&["--id", "g0", "--k", "3", "--format", "csv"][..], approx].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    }
+    let o = similar(&["--id", "g4", "--k", "1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out, "rank  id  cosine\n   1  g2  0.0000\n");
+    let o = similar(&["--id", "g9"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("`g9`") && err.contains("g0, g1"),
+        "{err}"
+    );
+}

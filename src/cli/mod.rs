@@ -206,6 +206,7 @@ enum Command {
         time: Option<usize>,
     },
     Embed(Box<embed::EmbedArgs>),
+    Similar(repr::SimilarArgs),
     /// Performance benchmarks (timings only; nothing is stored).
     Bench {
         #[command(subcommand)]
@@ -309,6 +310,7 @@ macro_rules! esay {
 
 mod embed;
 mod experiments;
+mod repr;
 mod tools;
 
 /// An error with its exit code.
@@ -388,6 +390,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::List { experiments, at } => experiments::list(&experiments, &at),
         Command::Bench { what } => tools::bench(what),
         Command::Embed(args) => embed::embed(*args),
+        Command::Similar(args) => repr::similar(args),
         Command::Reproduce {
             experiments,
             check,
