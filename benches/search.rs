@@ -2,9 +2,12 @@
 //! over 20,000 rows of 128 values, the HNSW index's reproducible (one-thread) build on 2,000 x
 //! 128-d rows, and an approximate query on an index of 20,000 x 128-d rows (built once, on all
 //! threads). Rows are unit-normal values from a seeded stream: no structure, the hardest case
-//! for HNSW.
+//! for HNSW. Also the anomaly scorers (`repr::anomaly`) on 20,000 x 64-d rows: exact k-NN
+//! distance, isolation forest (fit + score), Gaussian (Ledoit-Wolf) score and the personalised
+//! ranking.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gzbench::repr::anomaly::{IsolationForest, gaussian_score, knn_distance, personalised};
 use gzbench::repr::search::{Approx, ApproxParams, Exact};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -61,5 +64,28 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn anomaly(c: &mut Criterion) {
+    let x: Vec<Vec<f32>> = rows(20_000, 64);
+    let mut g = c.benchmark_group("anomaly_20k_x_64");
+    g.sample_size(10);
+    g.bench_function("knn_distance_k10", |b| {
+        b.iter(|| black_box(knn_distance(&x, 10).expect("finite rows")))
+    });
+    g.bench_function("isolation_forest_fit_score", |b| {
+        b.iter(|| {
+            let f = IsolationForest::fit(&x, 100, 256, 1).expect("finite rows");
+            black_box(f.score(&x).expect("finite rows"))
+        })
+    });
+    g.bench_function("gaussian_score", |b| {
+        b.iter(|| black_box(gaussian_score(&x).expect("finite rows")))
+    });
+    let base = gaussian_score(&x).expect("finite rows");
+    g.bench_function("personalised_5x10", |b| {
+        b.iter(|| black_box(personalised(&x, &base, &|i| i % 50 == 0, 5, 10, 0)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, anomaly);
 criterion_main!(benches);

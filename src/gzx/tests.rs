@@ -194,20 +194,20 @@ fn runs_record_the_names_validate_knows() {
 #[test]
 fn bad_stream_values_are_located_errors() {
     use crate::spec::{expand, parse_str};
-    let text = "name: s\nkind: stream\nstream:\n  clicks_per_day: 10\n  val_fraction: 1.5\n";
+    let text = "name: s\nkind: stream\ndata: { source: synthetic }\nstream:\n  clicks_per_day: 10\n  val_fraction: 1.5\n";
     let error = |text: &str| match parse_str(text, "s.yaml") {
         Err(e) => e.to_string(),
         Ok(exp) => expand(&exp, text, "s.yaml").unwrap_err().to_string(),
     };
     let e = error(text);
     assert!(
-        e.contains("s.yaml:5:") && e.contains("stream.val_fraction = 1.5"),
+        e.contains("s.yaml:6:") && e.contains("stream.val_fraction = 1.5"),
         "{e}"
     );
-    let text = "name: s\nkind: stream\nsweep:\n  stream.arm: [swap, majority-vote-0]\n";
+    let text = "name: s\nkind: stream\ndata: { source: synthetic }\nsweep:\n  stream.arm: [swap, majority-vote-0]\n";
     let e = error(text);
     assert!(
-        e.contains("s.yaml:4:") && e.contains("majority-vote-K"),
+        e.contains("s.yaml:5:") && e.contains("majority-vote-K"),
         "{e}"
     );
 }

@@ -382,36 +382,3 @@ fn personalised_keeps_the_base_ranking_while_one_class_is_rated() {
     assert_eq!(p.ranking, ranking(&base));
     assert_eq!((p.top100_interesting, p.base_top100_interesting), (0, 0));
 }
-
-/// Timings at the sizes the experiment uses (run with `--ignored --nocapture`).
-#[test]
-#[ignore]
-fn timings() {
-    use std::time::Instant;
-    for (n, d) in [(20_000, 64), (50_000, 128)] {
-        let x = gaussian_rows(8, "test/timing", n, &vec![0.0; d], 1.0);
-        let t = Instant::now();
-        let k = knn_distance(&x, 10).unwrap();
-        let tk = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let f = IsolationForest::fit(&x, 100, 256, 1)
-            .unwrap()
-            .score(&x)
-            .unwrap();
-        let tf = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let g = gaussian_score(&x).unwrap();
-        let tg = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let p = personalised(&x, &g, &|i| i % 50 == 0, 5, 10, 0).unwrap();
-        let tp = t.elapsed().as_secs_f64();
-        println!(
-            "n {n} d {d}: knn {tk:.2}s forest {tf:.2}s gaussian {tg:.2}s personalised {tp:.2}s \
-             ({} {} {} {})",
-            k.len(),
-            f.len(),
-            g.len(),
-            p.ratings
-        );
-    }
-}
