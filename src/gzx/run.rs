@@ -11,7 +11,7 @@ use super::triage::{TriageItem, triage};
 use crate::crowd::run::{World, population, world};
 use crate::crowd::swap_eval::GZ_VOTES;
 use crate::crowd::volunteers::{simulate_fixed, truth};
-use crate::model::{HeadSpec, Model, Params};
+use crate::model::HeadSpec;
 use crate::spec::{Arm, RunSpec, Strategy};
 use crate::store::Metrics;
 use crate::universe::observe::to_display_planes;
@@ -61,18 +61,10 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
     let images = render_all(spec, w.galaxies.iter().chain(&extra))?;
     let (out, scores, pretrained) = match cfg.arm {
         Arm::SwapCnn => {
-            let params = Params::new(seed);
             let (c, s) = (images.channels, images.size);
-            let model = Model::with_head(&spec.model, &HeadSpec::default(), c, s, &params, device)?;
-            let pretrain = crate::train::pretrain::seeded(&spec.pretrain, seed);
-            let loaded = crate::train::pretrain::load_backbone(
-                &pretrain,
-                &spec.model,
-                &spec.data,
-                cache,
-                &params,
-                device,
-            )?;
+            let head = HeadSpec::default();
+            let (model, params, loaded) =
+                crate::train::pretrain::run_model(spec, &head, c, s, cache, device)?;
             let mut m = Cnn::new(
                 model,
                 params,

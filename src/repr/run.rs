@@ -22,7 +22,6 @@
 //! * `embedding_dim`, and `pretrain_*` when the harness pretrained the backbone.
 
 use crate::data::Dataset;
-use crate::model::{Model, Params};
 use crate::repr::anomaly::{
     IsolationForest, gaussian_score, knn_distance, personalised, precision_at_k, roc_auc,
 };
@@ -65,17 +64,9 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         targets: vec![0.0; galaxies.len()],
         target_len: 1,
     };
-    let params = Params::new(seed);
-    let model = Model::build(&spec.model, 3, size, &params, device)?;
-    let pretrain = crate::train::pretrain::seeded(&spec.pretrain, seed);
-    let loaded = crate::train::pretrain::load_backbone(
-        &pretrain,
-        &spec.model,
-        &spec.data,
-        cache,
-        &params,
-        device,
-    )?;
+    let head = crate::model::HeadSpec::default();
+    let (model, _, loaded) =
+        crate::train::pretrain::run_model(spec, &head, 3, size, cache, device)?;
     let emb = crate::repr::embed::embed(&model, &data, BATCH, device, &mut |_, _| {})?;
     let mut m = Metrics::new();
     m.insert(

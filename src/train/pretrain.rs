@@ -73,6 +73,25 @@ fn key(p: &PretrainConfig, m: &ModelConfig, d: &DataConfig) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The network of run `spec` for `channels x size x size` inputs: the `model:` backbone with
+/// `head`, initialised from the run seed, its backbone then set as the `pretrain:` section says
+/// ([`load_backbone`], pretraining seeded by the run seed). Returns the model, its parameters and
+/// what was loaded.
+pub fn run_model(
+    spec: &crate::spec::RunSpec,
+    head: &HeadSpec,
+    channels: usize,
+    size: usize,
+    cache: Option<&Path>,
+    device: &Device,
+) -> anyhow::Result<(Model, Params, Loaded)> {
+    let params = Params::new(spec.seed);
+    let model = Model::with_head(&spec.model, head, channels, size, &params, device)?;
+    let pretrain = seeded(&spec.pretrain, spec.seed);
+    let loaded = load_backbone(&pretrain, &spec.model, &spec.data, cache, &params, device)?;
+    Ok((model, params, loaded))
+}
+
 /// Sets the backbone of the model built on `params` as the `pretrain:` section says: `file`
 /// imports the encoder at `weights` (under `file_prefix`; any missing, unexpected or mis-shaped
 /// tensor fails the run with the full list); `astro` / `terrestrial` load the cached pretrained
