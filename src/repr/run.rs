@@ -1,7 +1,9 @@
 //! A `representations` run: a backbone (`model:`, `pretrain:`) embeds `repr.n_galaxies` galaxies
 //! of the universe at the run's seed, with mergers and image artifacts each planted at
 //! `repr.rare_fraction`; the embeddings are scored against the truth. Every arm of a seed embeds
-//! the same galaxies, so arms compare paired by seed.
+//! the same galaxies, so arms compare paired by seed. With `data.source: catalog` (the real arm)
+//! it embeds every galaxy of the catalogue instead and records only the retrieval records, by
+//! the catalogue's label (the tag: its rarest label), and `n_galaxies`.
 //!
 //! Records:
 //! * `retrieval_precision`: mean over all galaxies of the share of their `k` nearest neighbours
@@ -49,6 +51,9 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         .repr
         .as_ref()
         .context("a representations run needs a repr section")?;
+    if spec.data.source == crate::spec::DataSource::Catalog {
+        return real(spec, cfg, cache, device);
+    }
     let seed = spec.seed;
     let galaxies = sample_population(seed, cfg.n_galaxies, &population(cfg.rare_fraction));
     let size = spec.data.image_size;
@@ -73,15 +78,30 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         "embedding_dim".into(),
         emb.first().map_or(0, |r| r.len()) as f64,
     );
-    retrieval(&mut m, &galaxies, &emb, cfg.k, cfg.index_queries, seed)?;
+    let labels: Vec<usize> = galaxies
+        .iter()
+        .map(|g| {
+            GalaxyType::ALL
+                .iter()
+                .position(|t| *t == g.kind)
+                .unwrap_or(0)
+        })
+        .collect();
+    let merger = GalaxyType::ALL
+        .iter()
+        .position(|t| *t == GalaxyType::Merger)
+        .unwrap_or(0);
+    retrieval(
+        &mut m,
+        &labels,
+        merger,
+        &emb,
+        cfg.k,
+        cfg.index_queries,
+        seed,
+    )?;
     anomalies(&mut m, &galaxies, &emb, cfg, seed)?;
-    if let crate::train::pretrain::Loaded::Pretrained(r) = loaded {
-        m.extend(r.metrics());
-    }
-    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
-        anyhow::bail!("the run's `{k}` is {v}; expected a finite value");
-    }
-    Ok(m)
+    finish(m, loaded)
 }
 
 /// The universe's population with mergers and artifacts each at `rare` of the galaxies.
@@ -94,49 +114,104 @@ fn population(rare: f64) -> PopulationConfig {
     pop
 }
 
-/// The retrieval records of the module doc.
+/// The retrieval records of the module doc, for any labelling: `labels[i]` is galaxy `i`'s
+/// class (its morphological type, or a catalogue's label), `tag` the class searched from single
+/// tagged examples.
 fn retrieval(
     m: &mut Metrics,
-    galaxies: &[Galaxy],
+    labels: &[usize],
+    tag: usize,
     emb: &[Vec<f32>],
     k: usize,
     index_queries: usize,
     seed: u64,
 ) -> anyhow::Result<()> {
-    let n = galaxies.len();
+    let n = labels.len();
     let exact = Exact::new(emb)?;
     let nn = exact.query_all(k);
-    let share = |list: &[(usize, f32)], f: &dyn Fn(usize) -> bool| {
-        list.iter().filter(|(j, _)| f(*j)).count() as f64 / k as f64
+    let share = |list: &[(usize, f32)], c: usize| {
+        list.iter().filter(|(j, _)| labels[*j] == c).count() as f64 / k as f64
     };
-    let kind = |i: usize| galaxies[i].kind;
-    let prec: f64 = (0..n)
-        .map(|i| share(&nn[i], &|j| kind(j) == kind(i)))
-        .sum::<f64>()
-        / n as f64;
+    let prec: f64 = (0..n).map(|i| share(&nn[i], labels[i])).sum::<f64>() / n as f64;
     m.insert("retrieval_precision".into(), prec);
-    let chance: f64 = GalaxyType::ALL
-        .iter()
-        .map(|t| {
-            let p = galaxies.iter().filter(|g| g.kind == *t).count() as f64 / n as f64;
-            p * p
-        })
-        .sum();
+    let classes = labels.iter().copied().max().map_or(0, |c| c + 1);
+    let mut counts = vec![0usize; classes];
+    for &c in labels {
+        counts[c] += 1;
+    }
+    let chance: f64 = counts.iter().map(|&c| (c as f64 / n as f64).powi(2)).sum();
     m.insert("retrieval_chance".into(), chance);
-    let mergers: Vec<usize> = (0..n).filter(|&i| kind(i) == GalaxyType::Merger).collect();
-    let tag = mergers
-        .iter()
-        .map(|&i| share(&nn[i], &|j| kind(j) == GalaxyType::Merger))
-        .sum::<f64>()
-        / mergers.len().max(1) as f64;
-    m.insert("tag_precision".into(), tag);
-    let others = (mergers.len().max(1) - 1) as f64 / (n - 1).max(1) as f64;
+    let tagged: Vec<usize> = (0..n).filter(|&i| labels[i] == tag).collect();
+    let prec_tag =
+        tagged.iter().map(|&i| share(&nn[i], tag)).sum::<f64>() / tagged.len().max(1) as f64;
+    m.insert("tag_precision".into(), prec_tag);
+    let others = (tagged.len().max(1) - 1) as f64 / (n - 1).max(1) as f64;
     m.insert("tag_chance".into(), others);
     let q = index_queries.min(n);
     let approx = Approx::build(emb, seed)?;
     let found: Vec<Vec<(usize, f32)>> = (0..q).map(|i| approx.query(&emb[i], k, Some(i))).collect();
     m.insert("index_recall".into(), recall_at_k(&nn[..q], &found, k));
     Ok(())
+}
+
+/// The real arm: every galaxy of the `data.catalog` catalogue (training pool and test rows),
+/// embedded and searched by its label (`task.target: label` or `class`); the tag is the rarest
+/// label. Nothing is planted, so no anomaly records.
+fn real(
+    spec: &RunSpec,
+    cfg: &crate::spec::ReprConfig,
+    cache: Option<&Path>,
+    device: &Device,
+) -> anyhow::Result<Metrics> {
+    let c = spec
+        .data
+        .catalog
+        .as_ref()
+        .context("data.source catalog needs data.catalog")?;
+    let (pool, test, _) = crate::data::catalog_splits(spec, c)?;
+    let all: Vec<_> = pool.into_iter().chain(test).collect();
+    let opt = crate::data::catalog::ImageOptions::new(spec.data.image_size, c);
+    let data = crate::data::catalog::load(&all, &opt)?;
+    let labels: Vec<usize> = data
+        .targets
+        .iter()
+        .map(|&t| t.round().max(0.0) as usize)
+        .collect();
+    let head = crate::model::HeadSpec::default();
+    let (model, _, loaded) =
+        crate::train::pretrain::run_model(spec, &head, data.channels, data.size, cache, device)?;
+    let emb = crate::repr::embed::embed(&model, &data, BATCH, device, &mut |_, _| {})?;
+    let classes = labels.iter().copied().max().map_or(0, |c| c + 1);
+    let tag = (0..classes)
+        .min_by_key(|&c| labels.iter().filter(|&&l| l == c).count())
+        .unwrap_or(0);
+    let mut m = Metrics::new();
+    m.insert(
+        "embedding_dim".into(),
+        emb.first().map_or(0, |r| r.len()) as f64,
+    );
+    m.insert("n_galaxies".into(), labels.len() as f64);
+    retrieval(
+        &mut m,
+        &labels,
+        tag,
+        &emb,
+        cfg.k.min(labels.len().saturating_sub(1)).max(1),
+        cfg.index_queries,
+        spec.seed,
+    )?;
+    finish(m, loaded)
+}
+
+/// Adds the pretraining record; fails on a non-finite record.
+fn finish(mut m: Metrics, loaded: crate::train::pretrain::Loaded) -> anyhow::Result<Metrics> {
+    if let crate::train::pretrain::Loaded::Pretrained(r) = loaded {
+        m.extend(r.metrics());
+    }
+    if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
+        anyhow::bail!("the run's `{k}` is {v}; expected a finite value");
+    }
+    Ok(m)
 }
 
 /// The anomaly and personalised-ranking records of the module doc.
@@ -228,8 +303,8 @@ mod tests {
         }
     }
 
-    /// Bad `repr:` values are errors naming the file, line and key; a catalogue source is
-    /// refused with a pointer to `gzbench embed`.
+    /// Bad `repr:` values are errors naming the file, line and key; a `shapes` source is
+    /// refused (`shapes` has no galaxies to search).
     #[test]
     fn bad_repr_sections_are_located_errors() {
         let error = |text: &str| match parse_str(text, "r.yaml") {
@@ -245,9 +320,6 @@ mod tests {
             "{e}"
         );
         let e = error("name: r\nkind: representations\ndata:\n  source: shapes\n");
-        assert!(
-            e.contains("r.yaml:4:") && e.contains("gzbench embed"),
-            "{e}"
-        );
+        assert!(e.contains("r.yaml:4:") && e.contains("not `shapes`"), "{e}");
     }
 }

@@ -98,7 +98,11 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
     let exp = spec::with_profile(&exp, profile, &text, &file)?;
     let runs = spec::expand(&exp, &text, &file)?;
     // only kinds that train on a target or read one from a catalogue need the source to have it
-    let targeted = |r: &RunSpec| matches!(r.kind, ExperimentKind::Train | ExperimentKind::Votes);
+    let targeted = |r: &RunSpec| match r.kind {
+        ExperimentKind::Train | ExperimentKind::Votes => true,
+        ExperimentKind::Representations => r.data.source == crate::spec::DataSource::Catalog,
+        ExperimentKind::Crowd | ExperimentKind::Stream => false,
+    };
     for r in runs.iter().filter(|r| targeted(r)) {
         if let Err(e) = crate::data::check(r) {
             let (line, col) = spec::locate(&text, "target");

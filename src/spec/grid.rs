@@ -306,12 +306,14 @@ fn check_sizes(
         ),
         (
             "source",
-            !matches!(
-                kind,
-                ExperimentKind::Stream | ExperimentKind::Representations
-            ) || s.data.source == crate::spec::DataSource::Synthetic,
-            "kinds `stream` and `representations` render galaxies of the synthetic universe: \
-             data.source must be `synthetic` (to embed a catalogue, use `gzbench embed`)",
+            match kind {
+                ExperimentKind::Stream => s.data.source == crate::spec::DataSource::Synthetic,
+                ExperimentKind::Representations => s.data.source != crate::spec::DataSource::Shapes,
+                _ => true,
+            },
+            "kind `stream` renders galaxies of the synthetic universe (data.source must be \
+             `synthetic`); kind `representations` embeds the synthetic universe or a catalogue \
+             (`synthetic` or `catalog`, not `shapes`)",
         ),
         (
             "tta_views",

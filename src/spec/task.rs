@@ -190,6 +190,7 @@ pub const STREAM_RECORDS: &[&str] = &[
 /// What a `representations` run records (defined in `repr::run`).
 pub const REPR_RECORDS: &[&str] = &[
     "embedding_dim",
+    "n_galaxies",
     "retrieval_precision",
     "retrieval_chance",
     "tag_precision",
