@@ -274,19 +274,21 @@ pub struct Standardiser {
 }
 
 impl Standardiser {
-    pub fn fit(x: &[Vec<f64>]) -> Self {
+    /// Mean and population standard deviation of every feature of `x` (f64 or f32 rows,
+    /// accumulated in f64).
+    pub fn fit<T: Copy + Into<f64>>(x: &[Vec<T>]) -> Self {
         let d = x.first().map_or(0, |r| r.len());
         let n = x.len().max(1) as f64;
         let mut mean = vec![0.0; d];
         for r in x {
             for (m, v) in mean.iter_mut().zip(r) {
-                *m += v / n;
+                *m += (*v).into() / n;
             }
         }
         let mut var = vec![0.0; d];
         for r in x {
             for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
-                *s += (v - m).powi(2) / n;
+                *s += ((*v).into() - m).powi(2) / n;
             }
         }
         let scale = var

@@ -69,7 +69,7 @@ pub fn personalised(
         "personalised: {} base scores for {n} rows",
         base.len()
     );
-    let scaler = standardiser(x, d);
+    let scaler = Standardiser::fit(x);
     let base_order = super::ranking(base);
     let mut base_pos = vec![0; n];
     for (p, &i) in base_order.iter().enumerate() {
@@ -152,27 +152,4 @@ fn rows_f64(x: &[Vec<f32>], idx: &[usize]) -> Vec<Vec<f64>> {
     idx.iter()
         .map(|&i| x[i].iter().map(|&v| f64::from(v)).collect())
         .collect()
-}
-
-/// Mean and population standard deviation of every feature over all rows (scale 1 for a
-/// constant feature, as `Standardiser::fit`), without an f64 copy of the rows.
-fn standardiser(x: &[Vec<f32>], d: usize) -> Standardiser {
-    let nf = x.len() as f64;
-    let mut mean = vec![0.0; d];
-    for r in x {
-        for (m, v) in mean.iter_mut().zip(r) {
-            *m += f64::from(*v) / nf;
-        }
-    }
-    let mut var = vec![0.0; d];
-    for r in x {
-        for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
-            *s += (f64::from(*v) - m).powi(2) / nf;
-        }
-    }
-    let scale = var
-        .into_iter()
-        .map(|v| if v.sqrt() > 1e-12 { v.sqrt() } else { 1.0 })
-        .collect();
-    Standardiser { mean, scale }
 }
