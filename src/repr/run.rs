@@ -46,7 +46,12 @@ const SUBSAMPLE: usize = 256;
 const BATCH: usize = 256;
 
 /// Computes one `representations` run (`cache`: the store root, for a pretrained backbone).
-pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Result<Metrics> {
+pub fn run(
+    spec: &RunSpec,
+    dir: Option<&Path>,
+    cache: Option<&Path>,
+    device: &Device,
+) -> anyhow::Result<Metrics> {
     let cfg = spec
         .repr
         .as_ref()
@@ -101,11 +106,47 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         seed,
     )?;
     anomalies(&mut m, &galaxies, &emb, cfg, seed)?;
+    if let Some(dir) = dir {
+        write_examples(&dir.join(NEIGHBOURS), &labels, &emb)?;
+    }
     finish(m, loaded)
 }
 
+/// The run directory's file of example queries and their nearest neighbours (galaxy indices =
+/// ids of the universe at the run's seed), which the report draws.
+pub const NEIGHBOURS: &str = "neighbours.json";
+/// Neighbours kept per example query.
+const EXAMPLE_NEIGHBOURS: usize = 7;
+
+/// One example query and its nearest neighbours, best first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Example {
+    pub query: usize,
+    pub neighbours: Vec<usize>,
+}
+
+/// Writes [`NEIGHBOURS`]: the first galaxy of each type (in `labels` order) and its
+/// [`EXAMPLE_NEIGHBOURS`] nearest neighbours by exact cosine.
+fn write_examples(path: &Path, labels: &[usize], emb: &[Vec<f32>]) -> anyhow::Result<()> {
+    let exact = Exact::new(emb)?;
+    let classes = labels.iter().copied().max().map_or(0, |c| c + 1);
+    let examples: Vec<Example> = (0..classes)
+        .filter_map(|c| labels.iter().position(|&l| l == c))
+        .map(|i| Example {
+            query: i,
+            neighbours: exact
+                .query_row(i, EXAMPLE_NEIGHBOURS)
+                .into_iter()
+                .map(|(j, _)| j)
+                .collect(),
+        })
+        .collect();
+    crate::store::write_json(path, &examples)?;
+    Ok(())
+}
+
 /// The universe's population with mergers and artifacts each at `rare` of the galaxies.
-fn population(rare: f64) -> PopulationConfig {
+pub fn population(rare: f64) -> PopulationConfig {
     let mut pop = PopulationConfig::default();
     let rest: f32 = pop.type_mix[..4].iter().sum();
     let rare = rare as f32;
@@ -286,7 +327,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let device = candle_core::Device::Cpu;
         for spec in expand(&exp, text, "r.yaml").unwrap() {
-            let m = super::run(&spec, Some(cache.path()), &device).unwrap();
+            let m = super::run(&spec, None, Some(cache.path()), &device).unwrap();
             for k in m.keys() {
                 assert!(known.contains(&k.as_str()), "`{k}` is not in spec::task");
             }

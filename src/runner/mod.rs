@@ -81,9 +81,10 @@ pub fn run_one(
         ExperimentKind::Crowd => Ok((crowd::run(spec)?, Bootstrap::new())),
         ExperimentKind::Votes => Ok((votes::run(spec)?, Bootstrap::new())),
         ExperimentKind::Stream => Ok((crate::gzx::run(spec, cache, device)?, Bootstrap::new())),
-        ExperimentKind::Representations => {
-            Ok((crate::repr::run(spec, cache, device)?, Bootstrap::new()))
-        }
+        ExperimentKind::Representations => Ok((
+            crate::repr::run(spec, dir, cache, device)?,
+            Bootstrap::new(),
+        )),
     }
 }
 
