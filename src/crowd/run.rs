@@ -54,6 +54,30 @@ impl World {
         }
     }
 
+    /// Every galaxy's truth as the strategy sees it (binarised when it needs), `None` where the
+    /// question is not reached.
+    pub(crate) fn mapped_truth(&self) -> Vec<Option<u32>> {
+        self.truth.iter().map(|t| t.map(|t| self.map(t))).collect()
+    }
+
+    /// Online SWAP with retirement over every galaxy, its volunteers trained by the gold
+    /// galaxies' truth (none without gold galaxies).
+    pub(crate) fn retiring_swap(&self) -> super::SwapState {
+        let truth = self.mapped_truth();
+        let gold: Option<Vec<Option<u32>>> = self.gold.iter().any(|&x| x).then(|| {
+            self.gold
+                .iter()
+                .zip(&truth)
+                .map(|(&g, &t)| if g { t } else { None })
+                .collect()
+        });
+        let swap = super::Swap {
+            retire: true,
+            ..super::Swap::default()
+        };
+        super::SwapState::new(swap, self.galaxies.len(), self.crowd.len(), gold)
+    }
+
     /// Per-question votes of a fixed-K stream with covariates and gold attached, and the truth
     /// to score them by: `None` for gold galaxies (never scored).
     pub(super) fn votes(

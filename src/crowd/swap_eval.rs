@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 use super::metrics::{accuracy, clicks_per_galaxy, ece};
 use super::run::World;
 use super::volunteers::{simulate_fixed, simulate_online};
-use super::{Aggregate, CrowdError, CrowdRunConfig, Swap, SwapState};
+use super::{Aggregate, CrowdError, CrowdRunConfig, SwapState};
 
 /// Galaxy Zoo's fixed number of votes per galaxy, the reference of the savings factors.
 pub const GZ_VOTES: usize = 40;
@@ -65,28 +65,23 @@ pub(super) struct Online {
     pub records: BTreeMap<String, f64>,
 }
 
-/// Runs one online SWAP experiment on the world `w` (see the module doc).
-pub(super) fn online(cfg: &CrowdRunConfig, seed: u64, w: &World) -> Result<Online, CrowdError> {
-    if cfg.n_volunteers < GZ_VOTES {
+/// Errors unless there are at least [`GZ_VOTES`] volunteers: online runs are compared with
+/// Galaxy Zoo's fixed 40 votes per galaxy, one per volunteer.
+pub(crate) fn check_volunteers(n_volunteers: usize) -> Result<(), CrowdError> {
+    if n_volunteers < GZ_VOTES {
         return Err(CrowdError::Config(format!(
             "online SWAP is compared with Galaxy Zoo's fixed {GZ_VOTES} votes per galaxy (one per \
-             volunteer); n_volunteers = {}, expected >= {GZ_VOTES}",
-            cfg.n_volunteers
+             volunteer); n_volunteers = {n_volunteers}, expected >= {GZ_VOTES}"
         )));
     }
-    let truth: Vec<Option<u32>> = w.truth.iter().map(|t| t.map(|t| w.map(t))).collect();
-    let gold: Option<Vec<Option<u32>>> = w.gold.iter().any(|&x| x).then(|| {
-        w.gold
-            .iter()
-            .zip(&truth)
-            .map(|(&g, &t)| if g { t } else { None })
-            .collect()
-    });
-    let swap = Swap {
-        retire: true,
-        ..Swap::default()
-    };
-    let mut st = SwapState::new(swap, w.galaxies.len(), w.crowd.len(), gold);
+    Ok(())
+}
+
+/// Runs one online SWAP experiment on the world `w` (see the module doc).
+pub(super) fn online(cfg: &CrowdRunConfig, seed: u64, w: &World) -> Result<Online, CrowdError> {
+    check_volunteers(cfg.n_volunteers)?;
+    let truth = w.mapped_truth();
+    let mut st = w.retiring_swap();
     let mut retire = |v: u32, g: u32, a: u32| st.update(v, g, w.map(a));
     let cls = simulate_online(
         seed,

@@ -95,6 +95,17 @@ pub fn survey(s: Survey) -> crate::universe::Survey {
     }
 }
 
+/// The network input of every galaxy of `galaxies`: `cfg`'s render at `seed` in the display
+/// stretch ([`to_display_planes`]), one `3 x size x size` block per galaxy, in order (rendered in
+/// parallel).
+pub fn display_images(galaxies: &[Galaxy], cfg: &RenderConfig, seed: u64) -> Vec<f32> {
+    let planes: Vec<Vec<f32>> = galaxies
+        .par_iter()
+        .map(|g| to_display_planes(&render(g, cfg, seed)))
+        .collect();
+    planes.concat()
+}
+
 /// What a split is drawn from.
 pub(super) struct Draw {
     pub seed: u64,
@@ -148,10 +159,6 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
             kept
         }
     };
-    let images: Vec<Vec<f32>> = galaxies
-        .par_iter()
-        .map(|g| to_display_planes(&render(g, &cfg, d.seed)))
-        .collect();
     let (targets, target_len) = if d.target == Target::Gz2Answers {
         let tree = crate::tree::Tree::gz2();
         let link = TreeLink::new(&tree).expect("the GZ2 tree is linked");
@@ -170,7 +177,7 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
         target_len,
         channels: 3,
         size: d.size,
-        images: images.concat(),
+        images: display_images(&galaxies, &cfg, d.seed),
         targets,
     })
 }

@@ -14,9 +14,8 @@ use crate::crowd::volunteers::{simulate_fixed, truth};
 use crate::model::HeadSpec;
 use crate::spec::{Arm, RunSpec, Strategy};
 use crate::store::Metrics;
-use crate::universe::observe::to_display_planes;
 use crate::universe::population::sample_galaxy;
-use crate::universe::{Galaxy, RenderConfig, render};
+use crate::universe::{Galaxy, RenderConfig};
 use anyhow::Context;
 use candle_core::Device;
 use rayon::prelude::*;
@@ -32,13 +31,7 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         .crowd
         .clone()
         .context("a stream run needs a crowd section")?;
-    if crowd.n_volunteers < GZ_VOTES {
-        anyhow::bail!(
-            "crowd.n_volunteers = {}; a stream is compared with Galaxy Zoo's fixed {GZ_VOTES} \
-             votes per galaxy (one per volunteer), expected >= {GZ_VOTES}",
-            crowd.n_volunteers
-        );
-    }
+    crate::crowd::swap_eval::check_volunteers(crowd.n_volunteers)?;
     // the world of an online SWAP run: the question binarised to positive vs the rest
     crowd.strategy = Strategy::Swap;
     crowd.online = true;
@@ -58,7 +51,7 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
         .into_par_iter()
         .map(|id| sample_galaxy(seed, id, &pop))
         .collect();
-    let images = render_all(spec, w.galaxies.iter().chain(&extra))?;
+    let images = render_all(spec, &w.galaxies, &extra);
     let (out, scores, pretrained) = match cfg.arm {
         Arm::SwapCnn => {
             let (c, s) = (images.channels, images.size);
@@ -90,7 +83,7 @@ pub fn run(spec: &RunSpec, cache: Option<&Path>, device: &Device) -> anyhow::Res
     let mut m = super::score::score(&w, seed, &out, cfg.clicks_per_day)?;
     m.extend(pretrained);
     if !out.rounds.is_empty() {
-        m.extend(triage_records(&w, seed, &extra, &scores, &out));
+        m.extend(triage_records(&w, seed, &extra, &scores, &out)?);
     }
     if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {
         anyhow::bail!("the run's `{k}` is {v}; expected a finite value (a diverged fit)");
@@ -126,11 +119,9 @@ fn triage_records(
     extra: &[Galaxy],
     scores: &[f64],
     out: &Outcome,
-) -> Metrics {
+) -> anyhow::Result<Metrics> {
     let t = truth(extra, w.question);
-    let Ok(cls) = simulate_fixed(seed, extra, &w.crowd, w.question, GZ_VOTES) else {
-        return Metrics::new();
-    };
+    let cls = simulate_fixed(seed, extra, &w.crowd, w.question, GZ_VOTES)?;
     let mut counts = vec![[0u32; 2]; extra.len()];
     for (&g, &a) in cls.galaxy.iter().zip(&cls.answer) {
         counts[g as usize][w.map(a) as usize] += 1;
@@ -148,25 +139,18 @@ fn triage_records(
             })
         })
         .collect();
-    triage(&items, out.last_thresholds.as_ref())
+    Ok(triage(&items, out.last_thresholds.as_ref()))
 }
 
 /// Every galaxy rendered as the machine sees it: the `data:` section's size and survey, display
 /// stretch (as the `synthetic` source renders).
-fn render_all<'a>(
-    spec: &RunSpec,
-    galaxies: impl Iterator<Item = &'a Galaxy>,
-) -> anyhow::Result<Images> {
+fn render_all(spec: &RunSpec, stream: &[Galaxy], extra: &[Galaxy]) -> Images {
     let size = spec.data.image_size;
     let cfg = RenderConfig::new(size, crate::data::synthetic::survey(spec.data.survey));
-    let gals: Vec<&Galaxy> = galaxies.collect();
-    let planes: Vec<Vec<f32>> = gals
-        .par_iter()
-        .map(|g| to_display_planes(&render(g, &cfg, spec.seed)))
-        .collect();
-    Ok(Images {
+    let shown = |g: &[Galaxy]| crate::data::synthetic::display_images(g, &cfg, spec.seed);
+    Images {
         channels: 3,
         size,
-        pixels: planes.concat(),
-    })
+        pixels: [shown(stream), shown(extra)].concat(),
+    }
 }

@@ -41,7 +41,7 @@ pub(crate) fn score(
     clicks_per_day: f64,
 ) -> anyhow::Result<Metrics> {
     let n = w.galaxies.len();
-    let truth: Vec<Option<u32>> = w.truth.iter().map(|t| t.map(|t| w.map(t))).collect();
+    let truth = w.mapped_truth();
     let queued: Vec<usize> = (0..n).filter(|&g| out.fate[g] != Fate::Absent).collect();
     let scored: Vec<bool> = (0..n)
         .map(|g| out.fate[g] != Fate::Absent && truth[g].is_some() && !w.gold[g])

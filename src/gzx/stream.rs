@@ -21,7 +21,6 @@
 use super::machine::{Machine, thresholds};
 use crate::crowd::queue::Queue;
 use crate::crowd::run::World;
-use crate::crowd::{Swap, SwapState};
 use crate::rng::item_stream;
 use crate::spec::{Arm, StreamConfig};
 use rand::Rng;
@@ -77,16 +76,7 @@ pub(crate) fn simulate(
         anyhow::bail!("arm `{}` needs a machine", cfg.arm.name());
     }
     let mut queue = Queue::new(seed, &w.galaxies, &w.crowd, w.question, cap)?;
-    let gold: Option<Vec<Option<u32>>> = w.gold.iter().any(|&x| x).then(|| {
-        (0..n)
-            .map(|g| w.truth[g].filter(|_| w.gold[g]).map(|t| w.map(t)))
-            .collect()
-    });
-    let swap = Swap {
-        retire: true,
-        ..Swap::default()
-    };
-    let mut st = SwapState::new(swap, n, w.crowd.len(), gold);
+    let mut st = w.retiring_swap();
     let mut out = Outcome {
         label: vec![None; n],
         fate: (0..n)

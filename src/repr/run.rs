@@ -30,13 +30,9 @@ use crate::repr::anomaly::{
 use crate::repr::search::{Approx, Exact, recall_at_k};
 use crate::spec::RunSpec;
 use crate::store::Metrics;
-use crate::universe::observe::to_display_planes;
-use crate::universe::{
-    Galaxy, GalaxyType, PopulationConfig, RenderConfig, render, sample_population,
-};
+use crate::universe::{Galaxy, GalaxyType, PopulationConfig, RenderConfig, sample_population};
 use anyhow::Context;
 use candle_core::Device;
-use rayon::prelude::*;
 use std::path::Path;
 
 /// Trees and sub-sample of the isolation forest.
@@ -63,14 +59,10 @@ pub fn run(
     let galaxies = sample_population(seed, cfg.n_galaxies, &population(cfg.rare_fraction));
     let size = spec.data.image_size;
     let rc = RenderConfig::new(size, crate::data::synthetic::survey(spec.data.survey));
-    let planes: Vec<Vec<f32>> = galaxies
-        .par_iter()
-        .map(|g| to_display_planes(&render(g, &rc, seed)))
-        .collect();
     let data = Dataset {
         channels: 3,
         size,
-        images: planes.concat(),
+        images: crate::data::synthetic::display_images(&galaxies, &rc, seed),
         targets: vec![0.0; galaxies.len()],
         target_len: 1,
     };

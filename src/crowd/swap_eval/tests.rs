@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::crowd::run::world;
-use crate::crowd::{Aggregator, metrics};
+use crate::crowd::{Aggregator, Swap, metrics};
 use crate::crowd::{Classifications, MajorityVote, Strategy, evaluate, on_threads};
 use crate::spec::{ExperimentKind, Target};
 

@@ -22,11 +22,8 @@ use crate::repr::pca::Pca;
 use crate::spec::{
     CatalogConfig, DataConfig, ModelConfig, PretrainConfig, PretrainSource, RunSpec, Survey,
 };
-use crate::universe::observe::to_display_planes;
-use crate::universe::population::sample_galaxy;
-use crate::universe::{PopulationConfig, RenderConfig, render};
+use crate::universe::{PopulationConfig, RenderConfig, sample_population};
 use candle_core::Device;
-use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// The images to embed.
@@ -79,18 +76,10 @@ pub fn load_images(src: &Images) -> Result<(Vec<String>, Dataset), EmbedError> {
             }
             let pop = PopulationConfig::default();
             let cfg = RenderConfig::new(*size, crate::data::synthetic::survey(*survey));
-            let rows: Vec<(String, Vec<f32>)> = (0..*n as u64)
-                .into_par_iter()
-                .map(|id| {
-                    let g = sample_galaxy(*seed, id, &pop);
-                    (
-                        g.id.to_string(),
-                        to_display_planes(&render(&g, &cfg, *seed)),
-                    )
-                })
-                .collect();
-            let (ids, images) = rows.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
-            (ids, images.concat(), *size)
+            let galaxies = sample_population(*seed, *n, &pop);
+            let ids: Vec<String> = galaxies.iter().map(|g| g.id.to_string()).collect();
+            let images = crate::data::synthetic::display_images(&galaxies, &cfg, *seed);
+            (ids, images, *size)
         }
         Images::Catalog {
             file,
