@@ -112,29 +112,13 @@ pub fn thresholds(scores: &[f64], labels: &[bool], precision: f64) -> Thresholds
     }
 }
 
-/// The images of the stream's galaxies (index = galaxy index), one `channels x size x size`
-/// display-stretched cutout each.
-pub struct Images {
-    pub channels: usize,
-    pub size: usize,
-    pub pixels: Vec<f32>,
-}
-
-impl Images {
-    /// The galaxies `rows` as a dataset with binary targets.
-    fn dataset(&self, rows: &[(u32, bool)]) -> Dataset {
-        let l = self.channels * self.size * self.size;
-        let mut images = Vec::with_capacity(rows.len() * l);
-        for &(g, _) in rows {
-            images.extend_from_slice(&self.pixels[g as usize * l..(g as usize + 1) * l]);
-        }
-        Dataset {
-            channels: self.channels,
-            size: self.size,
-            images,
-            targets: rows.iter().map(|&(_, y)| f32::from(u8::from(y))).collect(),
-            target_len: 1,
-        }
+/// The galaxies `rows` of `images` (the stream's cutouts, index = galaxy index) with their
+/// binary labels as targets.
+fn labelled(images: &Dataset, rows: &[(u32, bool)]) -> Dataset {
+    let idx: Vec<usize> = rows.iter().map(|&(g, _)| g as usize).collect();
+    Dataset {
+        targets: rows.iter().map(|&(_, y)| f32::from(u8::from(y))).collect(),
+        ..images.subset(&idx)
     }
 }
 
@@ -145,7 +129,7 @@ const SCORE_BATCH: usize = 256;
 pub struct Cnn<'a> {
     model: Model,
     params: Params,
-    images: &'a Images,
+    images: &'a Dataset,
     train: TrainConfig,
     augment: bool,
     seed: u64,
@@ -159,7 +143,7 @@ impl<'a> Cnn<'a> {
         params: Params,
         cfg: &ModelConfig,
         train: &TrainConfig,
-        images: &'a Images,
+        images: &'a Dataset,
         seed: u64,
         device: &Device,
     ) -> Cnn<'a> {
@@ -182,7 +166,10 @@ impl Machine for Cnn<'_> {
         train_rows: &[(u32, bool)],
         val: &[(u32, bool)],
     ) -> anyhow::Result<()> {
-        let (tr, va) = (self.images.dataset(train_rows), self.images.dataset(val));
+        let (tr, va) = (
+            labelled(self.images, train_rows),
+            labelled(self.images, val),
+        );
         train::fit(
             &self.model,
             &self.params,
@@ -205,7 +192,7 @@ impl Machine for Cnn<'_> {
 
     fn score(&self, galaxies: &[u32]) -> anyhow::Result<Vec<f64>> {
         let rows: Vec<(u32, bool)> = galaxies.iter().map(|&g| (g, false)).collect();
-        let data = self.images.dataset(&rows);
+        let data = labelled(self.images, &rows);
         let mut out = Vec::with_capacity(galaxies.len());
         train::for_each_batch(&data, SCORE_BATCH, &self.device, |_, x, _| {
             let p = candle_nn::ops::sigmoid(&self.model.forward(x, false)?)?;
@@ -226,10 +213,10 @@ pub struct Measurements {
 
 impl Measurements {
     /// Measures every galaxy's image once.
-    pub fn new(images: &Images) -> anyhow::Result<Measurements> {
-        let l = images.channels * images.size * images.size;
+    pub fn new(images: &Dataset) -> anyhow::Result<Measurements> {
+        let l = images.image_len();
         let features = images
-            .pixels
+            .images
             .chunks(l)
             .map(|img| {
                 super::measure::measure(img, images.channels, images.size).map(|f| f.to_vec())

@@ -5,12 +5,13 @@
 //! Galaxy Zoo's 40 volunteer votes. A CNN machine whose backbone the harness pretrained also
 //! records how that went (`pretrain_*`, as a `train` run does).
 
-use super::machine::{Cnn, Images, Machine, Measurements};
+use super::machine::{Cnn, Machine, Measurements};
 use super::stream::{Outcome, simulate};
 use super::triage::{TriageItem, triage};
 use crate::crowd::run::{World, population, world};
 use crate::crowd::swap_eval::GZ_VOTES;
 use crate::crowd::volunteers::{simulate_fixed, truth};
+use crate::data::Dataset;
 use crate::model::HeadSpec;
 use crate::spec::{Arm, RunSpec, Strategy};
 use crate::store::Metrics;
@@ -144,13 +145,15 @@ fn triage_records(
 
 /// Every galaxy rendered as the machine sees it: the `data:` section's size and survey, display
 /// stretch (as the `synthetic` source renders).
-fn render_all(spec: &RunSpec, stream: &[Galaxy], extra: &[Galaxy]) -> Images {
+fn render_all(spec: &RunSpec, stream: &[Galaxy], extra: &[Galaxy]) -> Dataset {
     let size = spec.data.image_size;
     let cfg = RenderConfig::new(size, crate::data::synthetic::survey(spec.data.survey));
     let shown = |g: &[Galaxy]| crate::data::synthetic::display_images(g, &cfg, spec.seed);
-    Images {
+    Dataset {
         channels: 3,
         size,
-        pixels: [shown(stream), shown(extra)].concat(),
+        images: [shown(stream), shown(extra)].concat(),
+        targets: vec![0.0; stream.len() + extra.len()],
+        target_len: 1,
     }
 }
