@@ -9,6 +9,7 @@
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
 //! * [`atomic`]: crash-safe file writes (temporary name, sync, rename).
 //! * [`rng`]: named, seeded random streams (the only source of randomness).
+//! * [`geom`]: boxes and points in pixels (clump truth, marks, detections).
 //! * [`engine`]: the compute boundary (CPU / CUDA); nothing above it names a device.
 //! * [`tree`]: Galaxy Zoo decision trees as data (GZ2, GZ DECaLS).
 //! * [`universe`]: the synthetic galaxy population with known truth, its renderer, and the
@@ -31,6 +32,7 @@ pub mod crowd;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod geom;
 pub mod gzx;
 pub mod model;
 pub mod report;

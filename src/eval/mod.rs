@@ -6,6 +6,7 @@
 //! Nothing here trains or changes a model.
 
 pub mod bootstrap;
+pub mod detection;
 pub mod rotation;
 
 use crate::spec::Metric;
