@@ -27,6 +27,8 @@
 //! assert!(metrics["accuracy"] > 0.5);
 //! ```
 
+pub mod clicks;
+pub mod clump_consensus;
 mod conjugate_gradient;
 mod csv_fast;
 pub mod csv_io;

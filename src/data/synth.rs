@@ -14,6 +14,10 @@
 //! `<question>_<answer>_fraction` the DECaLS vote fractions. Images are written as they are
 //! rendered (atomically, one file each); the catalogue is written last, so an interrupted run
 //! never leaves a catalogue that lists missing images.
+//!
+//! Beside the catalogue, `clumps.csv` holds one row per clump (`universe::clump_truth`, normal
+//! clumps then odd ones): `galaxy,clump,x,y,x0,y0,x1,y1,odd,visible,flux_r,snr,contrast`, the
+//! centre and box in pixels of the written cutout (x = column, y = row).
 
 use crate::tree::Tree;
 use crate::universe::{
@@ -51,11 +55,15 @@ fn werr(path: &Path, msg: impl std::fmt::Display) -> SynthError {
     }
 }
 
+/// Columns of `clumps.csv`.
+pub const CLUMP_HEADER: &str = "galaxy,clump,x,y,x0,y0,x1,y1,odd,visible,flux_r,snr,contrast\n";
+
 /// Images are rendered and written in chunks of this many, reporting progress after each.
 const CHUNK: usize = 256;
 
 /// Render `cfg.n` galaxies into `cfg.out/images/` and write the catalogue; `progress(done)` is
-/// called after each chunk. Returns the catalogue paths.
+/// called after each chunk. Returns the paths of the catalogue (CSV, Parquet) and of
+/// `clumps.csv`.
 pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>, SynthError> {
     if cfg.size < 8 {
         return Err(SynthError::Size(cfg.size));
@@ -74,6 +82,7 @@ pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>
         progress((i * CHUNK + chunk.len()).min(cfg.n));
     }
     let mut rows: Vec<Vec<(String, Value)>> = Vec::with_capacity(galaxies.len());
+    let mut clumps = String::from(CLUMP_HEADER);
     let (gz2, decals) = (Tree::gz2(), Tree::decals());
     let links = [&gz2, &decals].map(|t| TreeLink::new(t).expect("built-in trees are linked"));
     for g in &galaxies {
@@ -108,6 +117,24 @@ pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>
         row.extend(truth);
         let boxes = serde_json::to_string(&g.clump_boxes(&rc)).expect("boxes serialise");
         row.push(("clump_boxes".into(), Value::from(boxes)));
+        for (k, c) in g.clump_truth(&rc).iter().enumerate() {
+            let r = c.rect;
+            clumps.push_str(&format!(
+                "{},{k},{},{},{},{},{},{},{},{},{},{},{}\n",
+                g.id,
+                c.centre.x,
+                c.centre.y,
+                r.x0,
+                r.y0,
+                r.x1,
+                r.y1,
+                c.odd,
+                c.visible,
+                c.flux_r,
+                c.snr,
+                c.contrast
+            ));
+        }
         let a = TrueAnswers::from_galaxy(g);
         let p = VoteProbabilities::from_answers(&a, g.difficulty);
         for ((tree, link), prefix) in [&gz2, &decals].iter().zip(&links).zip(["gz2", "decals"]) {
@@ -143,10 +170,12 @@ pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>
     ParquetWriter::new(&mut pq)
         .finish(&mut df)
         .map_err(|e| werr(&pq_path, e))?;
-    for (path, bytes) in [(&csv_path, &csv), (&pq_path, &pq)] {
+    let clumps_path = cfg.out.join("clumps.csv");
+    let clumps = clumps.into_bytes();
+    for (path, bytes) in [(&clumps_path, &clumps), (&csv_path, &csv), (&pq_path, &pq)] {
         crate::atomic::write(path, bytes).map_err(|(p, e)| werr(&p, e))?;
     }
-    Ok(vec![csv_path, pq_path])
+    Ok(vec![csv_path, pq_path, clumps_path])
 }
 
 /// Flatten a JSON value into `(dotted key, scalar)` pairs; arrays of numbers become `key.0`..,
@@ -310,5 +339,63 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(pq.shape(), df.shape());
+    }
+
+    #[test]
+    fn clumps_csv_reads_back_as_the_clump_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SynthConfig {
+            n: 40,
+            size: 32,
+            survey: Survey::DecalsLike,
+            seed: 3,
+            out: dir.path().to_path_buf(),
+        };
+        let paths = synth(&cfg, &|_| {}).unwrap();
+        assert_eq!(paths[2], dir.path().join("clumps.csv"));
+        let text = std::fs::read_to_string(&paths[2]).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(CLUMP_HEADER.trim_end()));
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let rc = RenderConfig::new(32, Survey::DecalsLike);
+        let galaxies = sample_population(3, 40, &PopulationConfig::default());
+        let expect: Vec<(u64, usize, crate::universe::ClumpTruth)> = galaxies
+            .iter()
+            .flat_map(|g| {
+                let t = g.clump_truth(&rc);
+                t.into_iter().enumerate().map(move |(k, c)| (g.id, k, c))
+            })
+            .collect();
+        assert!(expect.len() >= 5, "{} clumps", expect.len());
+        assert_eq!(rows.len(), expect.len());
+        let f = |s: &str| s.parse::<f32>().unwrap();
+        for (r, (id, k, c)) in rows.iter().zip(&expect) {
+            assert_eq!(r.len(), 13);
+            assert_eq!(
+                (r[0].parse::<u64>().unwrap(), r[1].parse::<usize>().unwrap()),
+                (*id, *k)
+            );
+            assert_eq!((f(r[2]), f(r[3])), (c.centre.x, c.centre.y));
+            let rect = crate::geom::Rect::new(f(r[4]), f(r[5]), f(r[6]), f(r[7]));
+            assert_eq!(rect, c.rect);
+            assert_eq!((r[8] == "true", r[9] == "true"), (c.odd, c.visible));
+            assert_eq!(
+                (f(r[10]), f(r[11]), f(r[12])),
+                (c.flux_r, c.snr, c.contrast)
+            );
+            let inside = (0.0..32.0).contains(&c.centre.x);
+            assert!(!inside || (rect.x0 < c.centre.x && c.centre.x < rect.x1));
+        }
+        // the visible flags agree with the catalogue's has_visible_clumps
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(paths[0].clone()))
+            .unwrap()
+            .finish()
+            .unwrap();
+        let flags = df.column("has_visible_clumps").unwrap().bool().unwrap();
+        for (g, flag) in galaxies.iter().zip(flags.iter()) {
+            let any = expect.iter().any(|(id, _, c)| *id == g.id && c.visible);
+            assert_eq!(Some(any), flag, "galaxy {}", g.id);
+        }
     }
 }

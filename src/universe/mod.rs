@@ -34,6 +34,7 @@
 //! ```
 
 pub mod answers;
+pub mod clump_truth;
 mod model;
 pub mod observe;
 pub mod population;
@@ -52,6 +53,7 @@ pub use answers::{
     ArmCount, BarStrength, BulgeSize, EdgeOnBulge, Merging, OddFeature, Question, Roundness,
     SmoothOrFeatured, TrueAnswers, VoteProbabilities, WindingClass,
 };
+pub use clump_truth::ClumpTruth;
 pub use observe::{Survey, SurveyProfile, save_png};
 pub use population::{
     Artifact, ArtifactKind, Bar, Bulge, Clump, Companion, Disk, DustLane, Galaxy, GalaxyType,

@@ -206,6 +206,11 @@ pub struct Galaxy {
     pub spiral: Spiral,
     pub ring: Option<Ring>,
     pub clumps: Vec<Clump>,
+    /// Clump Scout's "odd clumps": foreground stars superposed on the disk (point sources of
+    /// fixed apparent flux, `sigma_kpc` 0), drawn only when
+    /// [`PopulationConfig::odd_clump_fraction`] > 0; see `clump_truth`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub odd_clumps: Vec<Clump>,
     pub dust_lane: Option<DustLane>,
     pub tidal: Option<Tidal>,
     /// 0..1 lopsidedness / asymmetry of the light.
@@ -240,6 +245,14 @@ pub struct PopulationConfig {
     pub redshift_range: [f32; 2],
     /// Apparent r magnitude limit (SDSS main sample: 17.77).
     pub mag_limit: f32,
+    /// Share of galaxies with a foreground star on the disk (an "odd clump", see
+    /// `clump_truth`); 0 draws none and leaves every galaxy as before.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub odd_clump_fraction: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 impl Default for PopulationConfig {
@@ -255,6 +268,7 @@ impl Default for PopulationConfig {
             artifact_fraction: 0.01,
             redshift_range: [0.02, 0.15],
             mag_limit: 17.77,
+            odd_clump_fraction: 0.0,
         }
     }
 }
@@ -281,7 +295,11 @@ pub fn sample_galaxy(seed: u64, id: u64, cfg: &PopulationConfig) -> Galaxy {
         }
         pick -= w;
     }
-    crate::universe::population_sample::build(&mut rng, id, kind, cfg)
+    let mut g = crate::universe::population_sample::build(&mut rng, id, kind, cfg);
+    if cfg.odd_clump_fraction > 0.0 {
+        crate::universe::clump_truth::add_odd_clumps(&mut g, seed, cfg.odd_clump_fraction);
+    }
+    g
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,6 +363,7 @@ impl Galaxy {
             let (xp, yp) = (c.r_kpc * th.cos() * s, c.r_kpc * th.sin() * q * s);
             c.offset_arcsec = [xp * pa.cos() - yp * pa.sin(), xp * pa.sin() + yp * pa.cos()];
         }
+        self.place_odd_clumps();
         if let Some(t) = &mut self.tidal {
             let n = t.tails.len().max(1) as f32;
             for tail in &mut t.tails {
@@ -376,8 +395,29 @@ impl Galaxy {
     }
 }
 
+impl Galaxy {
+    /// Sky offsets of the odd clumps from their disk-plane positions at this redshift (the
+    /// projection of the clumps); their apparent flux is fixed (foreground stars).
+    pub(crate) fn place_odd_clumps(&mut self) {
+        let (s, pa, q) = (
+            self.arcsec_per_kpc,
+            self.position_angle_deg.to_radians(),
+            self.axis_ratio,
+        );
+        for c in &mut self.odd_clumps {
+            let th = c.theta_deg.to_radians();
+            let (xp, yp) = (c.r_kpc * th.cos() * s, c.r_kpc * th.sin() * q * s);
+            c.offset_arcsec = [xp * pa.cos() - yp * pa.sin(), xp * pa.sin() + yp * pa.cos()];
+        }
+    }
+}
+
 /// Flux ratios of star-forming clumps (and the blue half of tidal tails).
 pub(crate) const CLUMP_COLOUR: [f32; 3] = [0.9, 1.0, 1.0];
+
+/// Flux ratios of odd clumps (foreground K stars): g - r = 0.85, r - z = 0.45, i.e.
+/// `colour_ratios(0.85, 0.45)`.
+pub(crate) const ODD_CLUMP_COLOUR: [f32; 3] = [0.457_088, 1.0, 1.513_561];
 
 // ---------------------------------------------------------------------------------------------
 // Small sampling helpers shared with `population_sample`.

@@ -352,6 +352,7 @@ pub(crate) fn build(
         spiral,
         ring,
         clumps: clump_list,
+        odd_clumps: Vec::new(),
         dust_lane,
         tidal,
         disturbance,

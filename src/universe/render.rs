@@ -123,18 +123,11 @@ impl Galaxy {
     /// with the r-band PSF, +-2.5 sigma, at least +-1.5 pixels), clipped to the image.
     pub fn clump_boxes(&self, cfg: &RenderConfig) -> Vec<PixelBox> {
         let ps = cfg.pixel_scale(self);
-        let psf = Psf::new(
-            cfg.survey.profile().psf_fwhm[1],
-            cfg.survey.profile().moffat_beta,
-            ps,
-        );
-        let c = cfg.size as f32 / 2.0;
         self.clumps
             .iter()
             .map(|cl| {
                 let s_px = cl.sigma_kpc * self.arcsec_per_kpc / ps;
-                let r = (2.5 * (s_px * s_px + psf.components[0].1.powi(2)).sqrt()).max(1.5);
-                let (x, y) = (c + cl.offset_arcsec[0] / ps, c + cl.offset_arcsec[1] / ps);
+                let (x, y, r) = compact_extent(cfg, ps, cl.offset_arcsec, s_px);
                 let clip = |v: f32| (v.max(0.0) as usize).min(cfg.size);
                 PixelBox {
                     x0: clip((x - r).floor()),
@@ -145,4 +138,21 @@ impl Galaxy {
             })
             .collect()
     }
+}
+
+/// Centre `(x, y)` in pixels and half-side `r` of the box around a compact source at sky offset
+/// `offset_arcsec` from the galaxy centre with intrinsic Gaussian sigma `sigma_px` (pixels), at
+/// pixel scale `ps`: its extent convolved with the core of the r-band PSF, +-2.5 sigma, at least
+/// +-1.5 pixels. The one rule behind [`Galaxy::clump_boxes`] and `Galaxy::clump_truth`.
+pub(crate) fn compact_extent(
+    cfg: &RenderConfig,
+    ps: f32,
+    offset_arcsec: [f32; 2],
+    sigma_px: f32,
+) -> (f32, f32, f32) {
+    let prof = cfg.survey.profile();
+    let psf = Psf::new(prof.psf_fwhm[1], prof.moffat_beta, ps);
+    let c = cfg.size as f32 / 2.0;
+    let r = (2.5 * (sigma_px * sigma_px + psf.components[0].1.powi(2)).sqrt()).max(1.5);
+    (c + offset_arcsec[0] / ps, c + offset_arcsec[1] / ps, r)
 }

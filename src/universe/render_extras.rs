@@ -5,9 +5,14 @@
 use rand::Rng;
 
 use super::Image3;
-use super::population::{ArtifactKind, CLUMP_COLOUR, Galaxy, colour_ratios, uniform};
+use super::population::{
+    ArtifactKind, CLUMP_COLOUR, Galaxy, ODD_CLUMP_COLOUR, colour_ratios, uniform,
+};
 use super::stamp::{Lut, Sersic, add_elliptical_gaussian, add_gaussian};
 use crate::rng::item_stream;
+
+/// Pre-PSF Gaussian sigma (pixels) of a point source: stars of the field and odd clumps.
+pub(crate) const STAR_SIGMA_PX: f32 = 0.3;
 
 fn scaled(c: [f32; 3], f: f32) -> [f32; 3] {
     [c[0] * f, c[1] * f, c[2] * f]
@@ -31,6 +36,15 @@ pub(crate) fn draw_extras(g: &Galaxy, img: &mut Image3) {
             cl.sigma_kpc * s,
             scaled(CLUMP_COLOUR, cl.flux_r),
         );
+    }
+    // Odd clumps: foreground stars, point sources (the PSF alone) like the field stars.
+    for oc in &g.odd_clumps {
+        let pos = [
+            c[0] + oc.offset_arcsec[0] / ps,
+            c[1] + oc.offset_arcsec[1] / ps,
+        ];
+        let col = scaled(ODD_CLUMP_COLOUR, oc.flux_r);
+        add_gaussian(&mut img.planes, w, h, pos, STAR_SIGMA_PX, col);
     }
     if let Some(t) = &g.tidal {
         let tail_colour: [f32; 3] =

@@ -179,6 +179,38 @@ pub fn clumps_visible(g: &Galaxy, cfg: &RenderConfig) -> bool {
         .any(|c| v.clump_signal(g, c, &base).passes(&CLUMP))
 }
 
+/// The signals of every clump of `g` (equal to `Visibility::of(g, cfg).clumps`) and of every
+/// odd clump (a foreground star, see `clump_truth`), measured the same way: the star's PSF
+/// alone on the galaxy without its odd clumps (normal clumps included), size = distance from
+/// the centre over the resolution element. Judge both with [`CLUMP`].
+pub fn clump_signals(g: &Galaxy, cfg: &RenderConfig) -> (Vec<Signal>, Vec<Signal>) {
+    if g.clumps.is_empty() && g.odd_clumps.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let v = View::new(g, cfg);
+    let clumps = if g.clumps.is_empty() {
+        Vec::new()
+    } else {
+        let base = v.without_clumps(g);
+        g.clumps
+            .iter()
+            .map(|c| v.clump_signal(g, c, &base))
+            .collect()
+    };
+    let odd = if g.odd_clumps.is_empty() {
+        Vec::new()
+    } else {
+        let mut bare = g.clone();
+        bare.odd_clumps.clear();
+        let base = v.r_plane(&bare);
+        g.odd_clumps
+            .iter()
+            .map(|c| v.compact_signal(c, render_extras::STAR_SIGMA_PX, &base))
+            .collect()
+    };
+    (clumps, odd)
+}
+
 /// The cutout geometry and noise of one galaxy at one render configuration.
 struct View<'a> {
     cfg: &'a RenderConfig,
@@ -269,6 +301,13 @@ impl<'a> View<'a> {
 
     /// Signal of clump `c` (its PSF-convolved Gaussian alone) on the galaxy without clumps.
     fn clump_signal(&self, g: &Galaxy, c: &super::population::Clump, base: &[f32]) -> Signal {
+        let sigma = c.sigma_kpc * g.arcsec_per_kpc / self.ps;
+        self.compact_signal(c, sigma, base)
+    }
+
+    /// Signal of a compact source at `c.offset_arcsec` with flux `c.flux_r`, drawn as a
+    /// Gaussian of `sigma` pixels and convolved with the PSF, on the light `base`.
+    fn compact_signal(&self, c: &super::population::Clump, sigma: f32, base: &[f32]) -> Signal {
         let n = self.cfg.size;
         let mut planes = [vec![0f32; n * n], vec![0f32; n * n], vec![0f32; n * n]];
         let centre = n as f32 / 2.0;
@@ -276,7 +315,6 @@ impl<'a> View<'a> {
             centre + c.offset_arcsec[0] / self.ps,
             centre + c.offset_arcsec[1] / self.ps,
         ];
-        let sigma = c.sigma_kpc * g.arcsec_per_kpc / self.ps;
         add_gaussian(&mut planes, n, n, pos, sigma, [0.0, c.flux_r, 0.0]);
         let mut d = std::mem::take(&mut planes[1]);
         self.psf.apply(&mut d, n, n);
