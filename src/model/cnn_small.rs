@@ -39,6 +39,10 @@ impl CnnSmall {
 
 impl FeatureNet for CnnSmall {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.feature_map(x, train)?.mean((2, 3))
+    }
+
+    fn feature_map(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for s in &self.stages {
             h = s.bn.forward(&s.conv.forward(&h)?, train)?;
@@ -48,7 +52,7 @@ impl FeatureNet for CnnSmall {
                 h.relu()?
             };
         }
-        h.mean((2, 3))
+        Ok(h)
     }
 
     fn out_features(&self) -> usize {

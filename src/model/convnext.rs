@@ -152,7 +152,13 @@ impl Convnext {
 }
 
 impl FeatureNet for Convnext {
-    fn forward(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        // The head LayerNorm belongs to the pooled features only.
+        self.head_norm
+            .forward(&self.feature_map(x, train)?.mean((2, 3))?)
+    }
+
+    fn feature_map(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
         let mut h = self.stem_norm.forward_nchw(&self.stem_conv.forward(x)?)?;
         for s in &self.stages {
             if let Some((norm, conv)) = &s.downsample {
@@ -162,7 +168,7 @@ impl FeatureNet for Convnext {
                 h = b.forward(&h)?;
             }
         }
-        self.head_norm.forward(&h.mean((2, 3))?)
+        Ok(h)
     }
 
     fn out_features(&self) -> usize {

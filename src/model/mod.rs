@@ -16,6 +16,7 @@
 
 mod cnn_small;
 mod convnext;
+pub mod detector;
 mod dieleman;
 pub mod heads;
 mod import;
@@ -40,6 +41,22 @@ use candle_core::{Device, Result, Tensor};
 pub trait FeatureNet: Send + Sync {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor>;
     fn out_features(&self) -> usize;
+
+    /// The spatial features `N x C x h x w` of the last stage before global pooling (what the
+    /// detector works on). Backbones without one (`linear`, `dieleman`, the invariance
+    /// wrappers) keep this default, an error.
+    fn feature_map(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let _ = (x, train);
+        candle_core::bail!(
+            "this backbone has no spatial feature map (it pools or flattens internally); \
+             use cnn-small, resnet or convnext with invariance none"
+        )
+    }
+
+    /// Channels `C` of [`FeatureNet::feature_map`].
+    fn map_channels(&self) -> usize {
+        self.out_features()
+    }
 }
 
 /// Prefix of every backbone parameter name.

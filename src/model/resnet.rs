@@ -149,11 +149,15 @@ pub fn check_layout(backbone: &str, depths: &[usize], dims: &[usize], mult: f64)
 
 impl FeatureNet for Resnet {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.feature_map(x, train)?.mean((2, 3))
+    }
+
+    fn feature_map(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
         for b in &self.blocks {
             h = b.forward(&h, train)?;
         }
-        h.mean((2, 3))
+        Ok(h)
     }
 
     fn out_features(&self) -> usize {
