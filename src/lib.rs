@@ -3,7 +3,7 @@
 //! Data flows one way (each module uses only those before it):
 //!
 //! ```text
-//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> gzx -> repr -> runner -> store -> report
+//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> gzx -> repr -> clumps -> runner -> store -> report
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
@@ -20,6 +20,8 @@
 //! * [`gzx`]: Galaxy Zoo Express: a simulated stream of clicks with SWAP retirement and a
 //!   machine classifier trained on the retired galaxies.
 //! * [`repr`]: embeddings of a backbone, similarity search and anomaly ranking.
+//! * [`clumps`]: Clump Scout: simulated clicks and their consensus, a two-stage clump detector,
+//!   completeness / purity / AP on synthetic and real galaxies.
 //! * [`runner`]: executes an experiment's runs (one file per experiment kind).
 //! * [`store`]: one crash-safe directory per run under `results/runs/`.
 //! * [`report`]: tables and figures from the store alone.
@@ -28,6 +30,7 @@
 
 pub mod atomic;
 pub mod cli;
+pub mod clumps;
 pub mod crowd;
 pub mod data;
 pub mod engine;

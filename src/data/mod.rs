@@ -10,6 +10,7 @@
 
 pub mod augment;
 pub mod catalog;
+pub mod clump_catalog;
 pub mod fits;
 mod memo;
 pub mod pretrain;
@@ -176,6 +177,12 @@ pub fn split_validation(data: Dataset, k: usize, seed: u64) -> (Dataset, Dataset
         .filter(|i| val.binary_search(i).is_err())
         .collect();
     (data.subset(&train), data.subset(&val))
+}
+
+/// Where the seed's item streams start: (its test items, its training items). Every source of
+/// synthetic items (and kinds that draw their own, as `detection`) uses these ranges.
+pub fn id_starts(seed: u64) -> (u64, u64) {
+    (TEST_STRIDE * seed, TRAIN_OFFSET * (1 + seed))
 }
 
 /// Build the splits a run trains and tests on.

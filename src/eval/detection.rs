@@ -108,7 +108,8 @@ impl Counts {
         ratio(self.correct, self.detections)
     }
 
-    fn add(&mut self, o: Counts) {
+    /// Adds the counts of `o` (e.g. another image's).
+    pub fn add(&mut self, o: Counts) {
         self.objects += o.objects;
         self.found += o.found;
         self.detections += o.detections;

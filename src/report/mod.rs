@@ -10,6 +10,7 @@ mod figure_kit;
 mod figures;
 pub mod fit;
 pub mod grid;
+mod clump_examples;
 mod neighbours;
 pub mod paper;
 mod pretraining;
@@ -74,6 +75,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     files.extend(stream_curve::write(&exp, &all, &dir.join("figures"))?);
     files.extend(triage_curve::write(&exp, &all, &dir.join("figures"))?);
     files.extend(neighbours::write(&exp, &runs, store, &dir.join("figures"))?);
+    files.extend(clump_examples::write(&exp, &runs, store, &dir.join("figures"))?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     files.extend(pretraining::write(
         &exp.name,

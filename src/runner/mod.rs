@@ -81,6 +81,10 @@ pub fn run_one(
         ExperimentKind::Crowd => Ok((crowd::run(spec)?, Bootstrap::new())),
         ExperimentKind::Votes => Ok((votes::run(spec)?, Bootstrap::new())),
         ExperimentKind::Stream => Ok((crate::gzx::run(spec, cache, device)?, Bootstrap::new())),
+        ExperimentKind::Detection => Ok((
+            crate::clumps::run(spec, dir, cache, device)?,
+            Bootstrap::new(),
+        )),
         ExperimentKind::Representations => Ok((
             crate::repr::run(spec, dir, cache, device)?,
             Bootstrap::new(),
@@ -102,7 +106,7 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
     let targeted = |r: &RunSpec| match r.kind {
         ExperimentKind::Train | ExperimentKind::Votes => true,
         ExperimentKind::Representations => r.data.source == crate::spec::DataSource::Catalog,
-        ExperimentKind::Crowd | ExperimentKind::Stream => false,
+        ExperimentKind::Crowd | ExperimentKind::Stream | ExperimentKind::Detection => false,
     };
     for r in runs.iter().filter(|r| targeted(r)) {
         if let Err(e) = crate::data::check(r) {

@@ -3,7 +3,7 @@
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
     CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
-    PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
+    DetectConfig, PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -33,6 +33,8 @@ pub struct RunSpec {
     pub stream: Option<StreamConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repr: Option<ReprConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect: Option<DetectConfig>,
     #[serde(default, skip_serializing_if = "PretrainConfig::is_none")]
     pub pretrain: PretrainConfig,
     pub gzbench: String,
@@ -58,6 +60,7 @@ struct Sections {
     crowd: CrowdRunConfig,
     stream: StreamConfig,
     repr: ReprConfig,
+    detect: DetectConfig,
     pretrain: PretrainConfig,
 }
 
@@ -72,6 +75,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         crowd: exp.crowd.clone(),
         stream: exp.stream.clone(),
         repr: exp.repr.clone(),
+        detect: exp.detect.clone(),
         pretrain: exp.pretrain.clone(),
     };
     let base = serde_yaml::to_value(&base).expect("sections serialise");
@@ -160,6 +164,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                     .then(|| s.crowd.clone()),
                 stream: (exp.kind == ExperimentKind::Stream).then(|| s.stream.clone()),
                 repr: (exp.kind == ExperimentKind::Representations).then(|| s.repr.clone()),
+                detect: (exp.kind == ExperimentKind::Detection).then(|| s.detect.clone()),
                 pretrain: s.pretrain.clone(),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
@@ -307,12 +312,14 @@ fn check_sizes(
         (
             "source",
             match kind {
-                ExperimentKind::Stream => s.data.source == crate::spec::DataSource::Synthetic,
+                ExperimentKind::Stream | ExperimentKind::Detection => {
+                    s.data.source == crate::spec::DataSource::Synthetic
+                }
                 ExperimentKind::Representations => s.data.source != crate::spec::DataSource::Shapes,
                 _ => true,
             },
-            "kind `stream` renders galaxies of the synthetic universe (data.source must be \
-             `synthetic`); kind `representations` embeds the synthetic universe or a catalogue \
+            "kinds `stream` and `detection` render galaxies of the synthetic universe (data.source \
+             must be `synthetic`); kind `representations` embeds the synthetic universe or a catalogue \
              (`synthetic` or `catalog`, not `shapes`)",
         ),
         (
@@ -370,6 +377,7 @@ fn check_sizes(
     let section = match kind {
         ExperimentKind::Stream => s.stream.check().map(|c| ("stream", c)),
         ExperimentKind::Representations => s.repr.check().map(|c| ("repr", c)),
+        ExperimentKind::Detection => s.detect.check().map(|c| ("detect", c)),
         _ => None,
     };
     if let Some((name, (key, msg))) = section {

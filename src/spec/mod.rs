@@ -15,6 +15,8 @@
 
 mod catalog;
 mod crowd;
+mod detect;
+mod detector;
 mod grid;
 mod invariance;
 mod load;
@@ -26,6 +28,8 @@ mod train;
 
 pub use catalog::{CatalogConfig, Stretch, VoteTree};
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
+pub use detect::{ClickWeighting, ClumpLabels, DetectConfig};
+pub use detector::{DetectorConfig, DetectorConfigError};
 pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, with_profile};
@@ -72,6 +76,9 @@ pub struct Experiment {
     /// Kind `representations`: the embedded catalogue and how retrieval and anomalies are scored.
     #[serde(default)]
     pub repr: ReprConfig,
+    /// Kind `detection`: training labels, simulated clicks, matching, the detector's settings.
+    #[serde(default)]
+    pub detect: DetectConfig,
     /// Kind `train`: pretrain the backbone before training on the task (cached per spec).
     #[serde(default)]
     pub pretrain: PretrainConfig,
@@ -135,6 +142,10 @@ pub enum ExperimentKind {
     /// A backbone (`model:`, `pretrain:`) embeds a sample of the universe with rare kinds
     /// planted (`repr:`); similarity search and anomaly ranking are scored against the truth.
     Representations,
+    /// Clump Scout: a two-stage detector on the `model:` backbone finds giant clumps, trained on
+    /// the truth or on simulated volunteers' aggregated clicks (`detect:`); completeness,
+    /// purity and AP on synthetic test galaxies and on a real catalogue (evaluation only).
+    Detection,
 }
 
 /// Registry of data sources (implemented in `data`).

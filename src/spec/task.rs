@@ -212,6 +212,55 @@ pub const REPR_RECORDS: &[&str] = &[
     "pretrain_val_score",
 ];
 
+/// What a `detection` run records (`clumps::run`): the detector's catalogue on the test
+/// galaxies (no prefix) and the volunteers' consensus, reliability-weighted (`crowd_`) and by
+/// plain share (`crowd_share_`); training; the real set (`real_`).
+pub const DETECT_RECORDS: &[&str] = &[
+    "completeness",
+    "purity",
+    "completeness_contrast_low",
+    "completeness_contrast_mid",
+    "completeness_contrast_high",
+    "completeness_z_low",
+    "completeness_z_mid",
+    "completeness_z_high",
+    "crowd_completeness",
+    "crowd_purity",
+    "crowd_completeness_contrast_low",
+    "crowd_completeness_contrast_mid",
+    "crowd_completeness_contrast_high",
+    "crowd_completeness_z_low",
+    "crowd_completeness_z_mid",
+    "crowd_completeness_z_high",
+    "crowd_share_completeness",
+    "crowd_share_purity",
+    "crowd_share_completeness_contrast_low",
+    "crowd_share_completeness_contrast_mid",
+    "crowd_share_completeness_contrast_high",
+    "crowd_share_completeness_z_low",
+    "crowd_share_completeness_z_mid",
+    "crowd_share_completeness_z_high",
+    "ap50",
+    "ap50_clump",
+    "ap50_odd",
+    "train_boxes_per_galaxy",
+    "train_galaxies",
+    "val_galaxies",
+    "steps",
+    "epochs",
+    "best_epoch",
+    "val_ap50",
+    "train_loss",
+    "visible_clumps_per_galaxy",
+    "real_completeness",
+    "real_purity",
+    "real_detections_per_galaxy",
+    "real_clumps_in_view",
+    "pretrain_train_loss",
+    "pretrain_val_loss",
+    "pretrain_val_score",
+];
+
 /// Every name a run of `kind` on `target` can record (metrics and records).
 pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
     match kind {
@@ -224,6 +273,7 @@ pub fn recorded(kind: ExperimentKind, target: Target) -> Vec<&'static str> {
         ExperimentKind::Votes => VOTES_RECORDS.to_vec(),
         ExperimentKind::Stream => STREAM_RECORDS.to_vec(),
         ExperimentKind::Representations => REPR_RECORDS.to_vec(),
+        ExperimentKind::Detection => DETECT_RECORDS.to_vec(),
     }
 }
 

@@ -342,7 +342,7 @@ pub fn evaluate_loss(
 }
 
 /// Copies of every parameter and buffer, by name.
-fn snapshot(params: &Params) -> Result<HashMap<String, Tensor>> {
+pub fn snapshot(params: &Params) -> Result<HashMap<String, Tensor>> {
     params
         .names()
         .into_iter()
@@ -351,7 +351,8 @@ fn snapshot(params: &Params) -> Result<HashMap<String, Tensor>> {
         .collect()
 }
 
-fn restore(params: &Params, weights: &HashMap<String, Tensor>) -> Result<()> {
+/// Sets every parameter named in `weights` (a [`snapshot`]) back.
+pub fn restore(params: &Params, weights: &HashMap<String, Tensor>) -> Result<()> {
     for (name, t) in weights {
         if let Some(v) = params.var(name) {
             v.set(t)?;

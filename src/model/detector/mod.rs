@@ -13,8 +13,9 @@
 //!      eval:  softmax, decode per class, threshold, per-class NMS -> detections
 //! ```
 //!
-//! Files: [`config`] (settings), [`boxes`] (box coding), [`anchors`], [`nms`], [`matcher`]
-//! (matching and balanced sampling), [`roi_align`], [`rpn`], [`roi_heads`].
+//! Files: [`boxes`] (box coding), [`anchors`], [`nms`], [`matcher`]
+//! (matching and balanced sampling), [`roi_align`], [`rpn`], [`roi_heads`]; the settings are
+//! [`DetectorConfig`] (`spec::detector`, beside the rest of the YAML schema).
 //!
 //! One feature map (no FPN). The anchor stride is `H / h` (integer division) and RoI Align's
 //! scale the power of two nearest `h / H`, both as torchvision. Boxes are [`Rect`]s in image
@@ -24,7 +25,6 @@
 
 pub mod anchors;
 pub mod boxes;
-pub mod config;
 pub mod matcher;
 pub mod nms;
 pub mod roi_align;
@@ -33,7 +33,7 @@ pub mod rpn;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ConfigError, DetectorConfig};
+pub use crate::spec::{DetectorConfig, DetectorConfigError as ConfigError};
 
 use crate::geom::Rect;
 use crate::model::{FeatureNet, Params};
@@ -158,6 +158,12 @@ impl Detector {
     /// (pair with training only the `head.` parameters).
     pub fn set_frozen_backbone(&mut self, frozen: bool) {
         self.frozen_backbone = frozen;
+    }
+
+    /// The backbone's feature map of `images` (what the RPN and RoI Align read), e.g. for
+    /// precise BatchNorm statistics.
+    pub fn backbone_features(&self, images: &Tensor, train: bool) -> Result<Tensor> {
+        self.backbone.feature_map(images, train)
     }
 
     fn features(&self, images: &Tensor, train: bool) -> Result<Tensor> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A configuration error: the key and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("detector: `{key}` {message}")]
-pub struct ConfigError {
+pub struct DetectorConfigError {
     pub key: &'static str,
     pub message: String,
 }
@@ -98,8 +98,8 @@ impl DetectorConfig {
     }
 
     /// Checks every key; the first problem found is returned.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |key: &'static str, message: String| Err(ConfigError { key, message });
+    pub fn validate(&self) -> Result<(), DetectorConfigError> {
+        let err = |key: &'static str, message: String| Err(DetectorConfigError { key, message });
         let positive = [
             ("classes", self.classes),
             ("rpn_pre_nms_top_n_train", self.rpn_pre_nms_top_n_train),
