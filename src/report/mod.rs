@@ -6,11 +6,11 @@
 
 mod aggregate;
 mod bars;
+mod clump_examples;
 mod figure_kit;
 mod figures;
 pub mod fit;
 pub mod grid;
-mod clump_examples;
 mod neighbours;
 pub mod paper;
 mod pretraining;
@@ -75,7 +75,12 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
     files.extend(stream_curve::write(&exp, &all, &dir.join("figures"))?);
     files.extend(triage_curve::write(&exp, &all, &dir.join("figures"))?);
     files.extend(neighbours::write(&exp, &runs, store, &dir.join("figures"))?);
-    files.extend(clump_examples::write(&exp, &runs, store, &dir.join("figures"))?);
+    files.extend(clump_examples::write(
+        &exp,
+        &runs,
+        store,
+        &dir.join("figures"),
+    )?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     files.extend(pretraining::write(
         &exp.name,
