@@ -2,8 +2,8 @@
 
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
-    CrowdRunConfig, DataConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
-    DetectConfig, PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
+    CrowdRunConfig, DataConfig, DetectConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
+    PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
