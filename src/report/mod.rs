@@ -6,7 +6,9 @@
 
 mod aggregate;
 mod bars;
+mod clump_consensus;
 mod clump_examples;
+mod clump_pr;
 mod figure_kit;
 mod figures;
 pub mod fit;
@@ -80,6 +82,13 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
         &runs,
         store,
         &dir.join("figures"),
+    )?);
+    files.extend(clump_pr::write(&exp, &runs, store, &dir.join("figures"))?);
+    files.extend(clump_consensus::write(
+        &exp,
+        &runs,
+        store,
+        &dir.join("tables"),
     )?);
     files.extend(fit::write(&exp, &rows, &dir.join("tables"))?);
     files.extend(pretraining::write(
