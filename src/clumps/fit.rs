@@ -19,7 +19,7 @@ use crate::model::Params;
 use crate::model::detector::{Detection, Detector, TargetBox};
 use crate::rng::{item_stream, stream};
 use crate::spec::TrainConfig;
-use crate::train::optim::{Optim, lr_at, lr_scales};
+use crate::train::optim::lr_at;
 use crate::train::{Net, restore, snapshot};
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
@@ -174,14 +174,7 @@ pub fn fit(
     seed: u64,
     device: &Device,
 ) -> Result<FitHistory> {
-    let named: Vec<(String, candle_core::Var)> = params
-        .trainable_named()
-        .into_iter()
-        .filter(|(n, _)| !cfg.freeze_backbone || n.starts_with("head."))
-        .collect();
-    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
-    let vars = named.into_iter().map(|(_, v)| v).collect();
-    let mut opt = Optim::with_scales(vars, lr_scales(&names, cfg), cfg);
+    let mut opt = crate::train::optimizer(params, cfg);
     let steps_per_epoch = train.len().div_ceil(cfg.batch_size.max(1)).max(1);
     let (epochs, round) = crate::train::schedule(cfg, train.len());
     let total = steps_per_epoch * epochs;

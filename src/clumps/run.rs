@@ -166,7 +166,7 @@ pub fn run(
 
     // the detector
     let params = Params::new(seed);
-    let det = Detector::new(
+    let mut det = Detector::new(
         &spec.model,
         &d.detector,
         3,
@@ -174,6 +174,8 @@ pub fn run(
         &params,
         device,
     )?;
+    // head-only fine-tuning: the backbone in evaluation mode, no gradient into it
+    det.set_frozen_backbone(spec.train.freeze_backbone);
     let pretrain = crate::train::pretrain::seeded(&spec.pretrain, seed);
     let loaded = crate::train::pretrain::load_backbone(
         &pretrain,

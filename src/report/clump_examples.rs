@@ -7,12 +7,13 @@
 //! universe as the run rendered them. Written as `<name>_detections_<point>.png`; nothing for
 //! runs without the file.
 
+use super::ReportError;
+use super::figure_kit::{arm_png, first_seed_files};
 use super::grid::write_grid;
-use super::{ReportError, figures::facet_suffix};
 use crate::clumps::run::{EXAMPLES, Example};
 use crate::clumps::sample::{population, render_config};
 use crate::geom::Rect;
-use crate::spec::{Experiment, ExperimentKind, RunSpec, run_id};
+use crate::spec::{Experiment, ExperimentKind, RunSpec};
 use crate::store::{Store, read_json};
 use crate::universe::{population::sample_galaxy, render};
 use image::imageops::{FilterType, resize};
@@ -29,8 +30,7 @@ const ODD: Rgb<u8> = Rgb([240, 60, 240]);
 const CROWD: Rgb<u8> = Rgb([250, 220, 40]);
 const DETECTOR: Rgb<u8> = Rgb([60, 220, 250]);
 
-/// The figures of the module doc, for the runs of the first seed with truth labels (one per
-/// pretraining and training-set size).
+/// The figures of the module doc, one per arm of the first seed.
 pub(super) fn write(
     exp: &Experiment,
     runs: &[RunSpec],
@@ -38,33 +38,14 @@ pub(super) fn write(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut files = Vec::new();
-    if exp.kind != ExperimentKind::Detection {
-        return Ok(files);
-    }
-    let Some(&first) = exp.seeds.first() else {
-        return Ok(files);
-    };
-    for spec in runs.iter().filter(|r| r.seed == first) {
-        let file = store.run_dir(&run_id(spec)).join(EXAMPLES);
-        if !file.is_file() {
-            continue;
-        }
+    let kind = ExperimentKind::Detection;
+    for (spec, file) in first_seed_files(exp, kind, runs, store, EXAMPLES) {
         let examples: Vec<Example> = read_json(&file)?;
         let tiles = tiles(spec, &examples);
         if tiles.is_empty() {
             continue;
         }
-        let point = crate::runner::point_label(spec);
-        let point = point.rsplit_once(", seed=").map_or(point.as_str(), |p| p.0);
-        let path = dir.join(format!(
-            "{}_detections_{}.png",
-            exp.name,
-            facet_suffix(point)
-        ));
-        std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
-            path: dir.display().to_string(),
-            msg: e.to_string(),
-        })?;
+        let path = arm_png(exp, spec, "detections", dir)?;
         write_grid(&tiles, 3, &path)?;
         files.push(path);
     }

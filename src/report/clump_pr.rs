@@ -7,13 +7,14 @@
 //! no run has the file.
 
 use super::figure_kit::{
-    Area, DrawResult, ENTRY_H, LEGEND_TOP, Render, colour, draw_mesh, entry_px, legend_arm,
-    legend_dashed, legend_key, legend_notes, line_chart, size_for_legend, split_legend, write_one,
+    Area, DrawResult, ENTRY_H, LEGEND_TOP, Render, colour, draw_mesh, entry_px, first_seed_files,
+    legend_arm, legend_dashed, legend_key, legend_notes, line_chart, size_for_legend, split_legend,
+    write_one,
 };
 use super::{ReportError, style};
 use crate::clumps::run::{CURVES, Curves};
 use crate::eval::detection::PrPoint;
-use crate::spec::{Experiment, ExperimentKind, RunSpec, run_id};
+use crate::spec::{Experiment, ExperimentKind, RunSpec};
 use crate::store::{Store, read_json};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -44,23 +45,15 @@ pub(super) fn write(
     store: &Store,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    if exp.kind != ExperimentKind::Detection {
-        return Ok(Vec::new());
-    }
-    let Some(&first) = exp.seeds.first() else {
-        return Ok(Vec::new());
-    };
-    let largest = runs.iter().map(|r| r.data.train_size).max().unwrap_or(0);
+    let files = first_seed_files(exp, ExperimentKind::Detection, runs, store, CURVES);
+    let largest = files
+        .iter()
+        .map(|(r, _)| r.data.train_size)
+        .max()
+        .unwrap_or(0);
     let mut arms = Vec::new();
     let mut crowd = None;
-    for spec in runs
-        .iter()
-        .filter(|r| r.seed == first && r.data.train_size == largest)
-    {
-        let file = store.run_dir(&run_id(spec)).join(CURVES);
-        if !file.is_file() {
-            continue;
-        }
+    for (spec, file) in files.iter().filter(|(r, _)| r.data.train_size == largest) {
         let c: Curves = read_json(&file)?;
         let label = |k: &str| spec.point.get(k).map(super::tables::value_str);
         let name: Vec<String> = ["pretrain.source", "detect.labels"]
@@ -98,8 +91,9 @@ pub(super) fn write(
     style::init();
     let fig = Figure {
         title: format!(
-            "{}: purity vs completeness ({largest} labelled galaxies, seed {first})",
-            exp.name
+            "{}: purity vs completeness ({largest} labelled galaxies, seed {})",
+            exp.name,
+            exp.seeds.first().copied().unwrap_or(0)
         ),
         arms,
         crowd,

@@ -8,10 +8,11 @@
 //! `<name>_neighbours_<point>.png`; nothing for runs without the file (catalogue arms, runs
 //! computed before it existed).
 
+use super::ReportError;
+use super::figure_kit::{arm_png, first_seed_files};
 use super::grid::write_grid;
-use super::{ReportError, figures::facet_suffix};
 use crate::repr::run::{Example, NEIGHBOURS, population};
-use crate::spec::{DataSource, Experiment, ExperimentKind, RunSpec, run_id};
+use crate::spec::{DataSource, Experiment, ExperimentKind, RunSpec};
 use crate::store::{Store, read_json};
 use crate::universe::{RenderConfig, population::sample_galaxy, render};
 use image::imageops::{FilterType, resize};
@@ -28,18 +29,9 @@ pub(super) fn write(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut files = Vec::new();
-    if exp.kind != ExperimentKind::Representations {
-        return Ok(files);
-    }
-    let Some(&first) = exp.seeds.first() else {
-        return Ok(files);
-    };
-    for spec in runs.iter().filter(|r| r.seed == first) {
+    let kind = ExperimentKind::Representations;
+    for (spec, file) in first_seed_files(exp, kind, runs, store, NEIGHBOURS) {
         if spec.data.source != DataSource::Synthetic {
-            continue;
-        }
-        let file = store.run_dir(&run_id(spec)).join(NEIGHBOURS);
-        if !file.is_file() {
             continue;
         }
         let examples: Vec<Example> = read_json(&file)?;
@@ -48,17 +40,7 @@ pub(super) fn write(
             continue;
         }
         let cols = examples.first().map_or(1, |e| e.neighbours.len() + 1);
-        let point = crate::runner::point_label(spec);
-        let point = point.rsplit_once(", seed=").map_or(point.as_str(), |p| p.0);
-        let path = dir.join(format!(
-            "{}_neighbours_{}.png",
-            exp.name,
-            facet_suffix(point)
-        ));
-        std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
-            path: dir.display().to_string(),
-            msg: e.to_string(),
-        })?;
+        let path = arm_png(exp, spec, "neighbours", dir)?;
         write_grid(&tiles, cols, &path)?;
         files.push(path);
     }

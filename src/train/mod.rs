@@ -144,6 +144,19 @@ fn targets(data: &Dataset, y: Vec<f32>, n: usize, device: &Device) -> Result<Ten
     }
 }
 
+/// The optimizer of `cfg` over the trainable parameters of `params` (only the `head.` ones with
+/// `train.freeze_backbone`), each at its learning-rate scale ([`optim::lr_scales`]).
+pub fn optimizer(params: &Params, cfg: &TrainConfig) -> Optim {
+    let named: Vec<(String, candle_core::Var)> = params
+        .trainable_named()
+        .into_iter()
+        .filter(|(n, _)| !cfg.freeze_backbone || n.starts_with("head."))
+        .collect();
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let vars = named.into_iter().map(|(_, v)| v).collect();
+    Optim::with_scales(vars, optim::lr_scales(&names, cfg), cfg)
+}
+
 /// Train `net` (its trainable parameters are `params.trainable()`) on `data`.
 pub fn fit(
     net: &dyn Net,
@@ -155,14 +168,7 @@ pub fn fit(
     opts: FitOptions,
 ) -> Result<History> {
     let seed = opts.seed;
-    let named: Vec<(String, candle_core::Var)> = params
-        .trainable_named()
-        .into_iter()
-        .filter(|(n, _)| !cfg.freeze_backbone || n.starts_with("head."))
-        .collect();
-    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
-    let vars = named.into_iter().map(|(_, v)| v).collect();
-    let mut opt = Optim::with_scales(vars, optim::lr_scales(&names, cfg), cfg);
+    let mut opt = optimizer(params, cfg);
     let steps_per_epoch = data.len().div_ceil(cfg.batch_size);
     let (epochs, round) = schedule(cfg, data.len());
     let total = steps_per_epoch * epochs;

@@ -113,15 +113,7 @@ impl Visibility {
         }
         let v = View::new(g, cfg);
         let full = v.r_plane(g);
-        let clumps = if g.clumps.is_empty() {
-            Vec::new()
-        } else {
-            let base = v.without_clumps(g);
-            g.clumps
-                .iter()
-                .map(|c| v.clump_signal(g, c, &base))
-                .collect()
-        };
+        let clumps = v.clump_signals(g);
         Visibility {
             ring: g.ring.as_ref().map(|_| v.ring_signal(g, &full)),
             bar: g.bar.as_ref().map(|_| v.bar_signal(g, &full)),
@@ -188,15 +180,7 @@ pub fn clump_signals(g: &Galaxy, cfg: &RenderConfig) -> (Vec<Signal>, Vec<Signal
         return (Vec::new(), Vec::new());
     }
     let v = View::new(g, cfg);
-    let clumps = if g.clumps.is_empty() {
-        Vec::new()
-    } else {
-        let base = v.without_clumps(g);
-        g.clumps
-            .iter()
-            .map(|c| v.clump_signal(g, c, &base))
-            .collect()
-    };
+    let clumps = v.clump_signals(g);
     let odd = if g.odd_clumps.is_empty() {
         Vec::new()
     } else {
@@ -222,6 +206,18 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
+    /// The signal of every (normal) clump of `g`, each on the galaxy without its clumps.
+    fn clump_signals(&self, g: &Galaxy) -> Vec<Signal> {
+        if g.clumps.is_empty() {
+            return Vec::new();
+        }
+        let base = self.without_clumps(g);
+        g.clumps
+            .iter()
+            .map(|c| self.clump_signal(g, c, &base))
+            .collect()
+    }
+
     fn new(g: &Galaxy, cfg: &'a RenderConfig) -> View<'a> {
         let ps = cfg.pixel_scale(g);
         let prof = cfg.survey.profile();
