@@ -11,7 +11,7 @@
 use crate::data::synthetic::{display_images, survey};
 use crate::spec::{DataConfig, DetectConfig};
 use crate::universe::{
-    ClumpTruth, Fov, Galaxy, GalaxyType, PopulationConfig, RenderConfig, population::sample_galaxy,
+    ClumpTruth, Galaxy, GalaxyType, PopulationConfig, RenderConfig, population::sample_galaxy,
 };
 use rayon::prelude::*;
 
@@ -70,14 +70,7 @@ pub fn population(d: &DetectConfig) -> PopulationConfig {
 
 /// The render settings of the run's cutouts: Galaxy Zoo's adaptive field divided by `zoom`.
 pub fn render_config(data: &DataConfig, d: &DetectConfig) -> RenderConfig {
-    let mut cfg = RenderConfig::new(data.image_size, survey(data.survey));
-    if let Fov::Adaptive { k, min_arcsec } = Fov::GALAXY_ZOO {
-        cfg.fov = Fov::Adaptive {
-            k: k / d.zoom as f32,
-            min_arcsec: min_arcsec / d.zoom as f32,
-        };
-    }
-    cfg
+    RenderConfig::new(data.image_size, survey(data.survey)).zoomed(d.zoom as f32)
 }
 
 /// Whether a galaxy of type `kind` is a Clump Scout subject.

@@ -53,11 +53,12 @@ pub fn vote_counts(tree: &Tree, fractions: &[f64], votes: usize, rng: &mut impl 
     counts
 }
 
-/// `n` synthetic galaxies with GZ DECaLS vote counts as targets (`target_len` = answers).
-pub fn astro(seed: u64, n: usize, size: usize, s: Survey, votes: usize) -> Dataset {
+/// `n` synthetic galaxies with GZ DECaLS vote counts as targets (`target_len` = answers), the
+/// cutouts showing the central `1 / zoom` of Galaxy Zoo's field.
+pub fn astro(seed: u64, n: usize, size: usize, s: Survey, votes: usize, zoom: f64) -> Dataset {
     let tree = Tree::decals();
     let link = TreeLink::new(&tree).expect("the DECaLS tree is linked");
-    let cfg = RenderConfig::new(size, survey(s));
+    let cfg = RenderConfig::new(size, survey(s)).zoomed(zoom as f32);
     let pop = PopulationConfig::default();
     let items: Vec<(Vec<f32>, Vec<f32>)> = (0..n as u64)
         .into_par_iter()
@@ -104,7 +105,7 @@ mod tests {
 
     #[test]
     fn vote_counts_respect_the_tree() {
-        let d = astro(1, 30, 16, Survey::DecalsLike, 40);
+        let d = astro(1, 30, 16, Survey::DecalsLike, 40, 1.0);
         let tree = Tree::decals();
         assert_eq!(d.target_len, tree.n_answers());
         for row in d.targets.chunks(d.target_len) {
@@ -113,7 +114,7 @@ mod tests {
             let first: f64 = counts[tree.question_slices()[0].clone()].iter().sum();
             assert_eq!(first, 40.0);
         }
-        assert_eq!(d, astro(1, 30, 16, Survey::DecalsLike, 40));
+        assert_eq!(d, astro(1, 30, 16, Survey::DecalsLike, 40, 1.0));
     }
 
     #[test]

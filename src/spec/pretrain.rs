@@ -60,6 +60,15 @@ pub struct PretrainConfig {
     /// plain timm names.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub file_prefix: String,
+    /// `astro`: the pretraining cutouts show the central `1 / zoom` of Galaxy Zoo's field (as a
+    /// `detection` run's `detect.zoom`, so the backbone learns at the scale it is used); 1 =
+    /// Galaxy Zoo's framing.
+    #[serde(default = "d_zoom")]
+    pub zoom: f64,
+}
+
+fn d_zoom() -> f64 {
+    1.0
 }
 
 fn d_pretrain_n() -> usize {
@@ -81,6 +90,7 @@ impl Default for PretrainConfig {
             seed: 0,
             weights: None,
             file_prefix: String::new(),
+            zoom: d_zoom(),
         }
     }
 }
@@ -118,6 +128,10 @@ impl PretrainConfig {
                 "pretrain.weights applies to pretrain.source `file` only; expected \
                  `source: file`, or no weights when pretraining on `astro` or `terrestrial`",
             )),
+            _ if !(self.zoom.is_finite() && self.zoom >= 1.0) => Some((
+                "zoom",
+                "pretrain.zoom must be a number >= 1 (1 = Galaxy Zoo's field)",
+            )),
             _ if self.pretrains() && !self.file_prefix.is_empty() => Some((
                 "file_prefix",
                 "pretrain.file_prefix applies to pretrain.source `file` only; expected \
@@ -129,7 +143,7 @@ impl PretrainConfig {
 }
 
 /// Field by field as derived (so existing specs, and the run ids and cache keys hashed from
-/// them, are unchanged), except that a `file` section is only its source, weights and prefix:
+/// them, are unchanged; `zoom` only when not 1), except that a `file` section is only its source, weights and prefix:
 /// the pretraining settings it ignores do not change its run ids.
 impl Serialize for PretrainConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -146,6 +160,8 @@ impl Serialize for PretrainConfig {
             weights: Option<&'a PathBuf>,
             #[serde(skip_serializing_if = "empty")]
             file_prefix: &'a str,
+            #[serde(skip_serializing_if = "is_one")]
+            zoom: f64,
         }
         #[derive(Serialize)]
         struct File<'a> {
@@ -157,6 +173,9 @@ impl Serialize for PretrainConfig {
         }
         fn empty(s: &&str) -> bool {
             s.is_empty()
+        }
+        fn is_one(z: &f64) -> bool {
+            *z == 1.0
         }
         if self.source == PretrainSource::File {
             return File {
@@ -176,6 +195,7 @@ impl Serialize for PretrainConfig {
             seed: self.seed,
             weights: self.weights.as_ref(),
             file_prefix: &self.file_prefix,
+            zoom: self.zoom,
         }
         .serialize(s)
     }
@@ -190,6 +210,19 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse_str(text, "p.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn zoom_enters_the_spec_only_when_set_and_must_be_at_least_one() {
+        let plain = serde_yaml::to_string(&PretrainConfig::default()).unwrap();
+        assert!(!plain.contains("zoom"), "{plain}");
+        let zoomed = PretrainConfig {
+            zoom: 2.0,
+            ..PretrainConfig::default()
+        };
+        assert!(serde_yaml::to_string(&zoomed).unwrap().contains("zoom: 2"));
+        let e = err(&format!("{BASE}pretrain:\n  source: astro\n  zoom: 0.5\n"));
+        assert!(e.contains("pretrain.zoom must be a number >= 1"), "{e}");
     }
 
     #[test]

@@ -196,9 +196,14 @@ pub fn pretrained(
     }
     let held_out = (p.n / 10).max(16);
     let all = match p.source {
-        PretrainSource::Astro => {
-            pdata::astro(p.seed, p.n + held_out, d.image_size, d.survey, p.votes)
-        }
+        PretrainSource::Astro => pdata::astro(
+            p.seed,
+            p.n + held_out,
+            d.image_size,
+            d.survey,
+            p.votes,
+            p.zoom,
+        ),
         _ => pdata::terrestrial(p.seed, p.n + held_out, d.image_size),
     };
     let (data, val) = split_tail(&all, p.n);

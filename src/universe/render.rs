@@ -70,6 +70,18 @@ impl RenderConfig {
         self
     }
 
+    /// The same showing the central `1 / zoom` of the field (zoom >= 1 enlarges the galaxy).
+    pub fn zoomed(mut self, zoom: f32) -> Self {
+        self.fov = match self.fov {
+            Fov::Fixed(a) => Fov::Fixed(a / zoom),
+            Fov::Adaptive { k, min_arcsec } => Fov::Adaptive {
+                k: k / zoom,
+                min_arcsec: min_arcsec / zoom,
+            },
+        };
+        self
+    }
+
     /// The same without noise and without neighbours (for tests and truth maps).
     pub fn noise_free(mut self) -> Self {
         self.noise = false;

@@ -437,3 +437,15 @@ fn a_bar_elongates_the_centre() {
         "plain {q_plain}, barred {q_bar}"
     );
 }
+
+#[test]
+fn zooming_divides_the_field_and_keeps_the_unzoomed_bits() {
+    let g = crate::universe::population::sample_galaxy(3, 7, &PopulationConfig::default());
+    let cfg = RenderConfig::new(32, Survey::DecalsLike);
+    let z = cfg.clone().zoomed(2.0);
+    assert!((z.pixel_scale(&g) * 2.0 - cfg.pixel_scale(&g)).abs() < 1e-6);
+    // zoom 1 changes nothing, to the bit
+    assert_eq!(cfg.clone().zoomed(1.0), cfg);
+    let fixed = cfg.with_fixed_fov(60.0).zoomed(4.0);
+    assert_eq!(fixed.fov, crate::universe::Fov::Fixed(15.0));
+}
