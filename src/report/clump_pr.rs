@@ -54,7 +54,7 @@ pub(super) fn write(
     let mut arms = Vec::new();
     let mut crowd = None;
     for (spec, file) in files.iter().filter(|(r, _)| r.data.train_size == largest) {
-        let c: Curves = read_json(&file)?;
+        let c: Curves = read_json(file)?;
         let label = |k: &str| spec.point.get(k).map(super::tables::value_str);
         let name: Vec<String> = ["pretrain.source", "detect.labels"]
             .iter()

@@ -273,6 +273,46 @@ pub(super) fn legend_notes<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The runs of `exp`'s first seed, if `exp` is of `kind`, whose run directory holds `file`,
+/// each with that file's path (figures drawn from one seed's run artifacts).
+pub(super) fn first_seed_files<'a>(
+    exp: &Experiment,
+    kind: crate::spec::ExperimentKind,
+    runs: &'a [crate::spec::RunSpec],
+    store: &crate::store::Store,
+    file: &str,
+) -> Vec<(&'a crate::spec::RunSpec, PathBuf)> {
+    let Some(&first) = exp.seeds.first().filter(|_| exp.kind == kind) else {
+        return Vec::new();
+    };
+    runs.iter()
+        .filter(|r| r.seed == first)
+        .map(|r| (r, store.run_dir(&crate::spec::run_id(r)).join(file)))
+        .filter(|(_, p)| p.is_file())
+        .collect()
+}
+
+/// The path of an arm's image `<name>_<stem>_<arm>.png` in `dir` (created), the arm being the
+/// run's sweep point without its seed.
+pub(super) fn arm_png(
+    exp: &Experiment,
+    spec: &crate::spec::RunSpec,
+    stem: &str,
+    dir: &Path,
+) -> Result<PathBuf, ReportError> {
+    let point = crate::runner::point_label(spec);
+    let point = point.rsplit_once(", seed=").map_or(point.as_str(), |p| p.0);
+    std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
+        path: dir.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    Ok(dir.join(format!(
+        "{}_{stem}_{}.png",
+        exp.name,
+        super::figures::facet_suffix(point)
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_rows;
@@ -376,44 +416,4 @@ mod tests {
         assert!(none.unwrap().is_empty());
         assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
     }
-}
-
-/// The runs of `exp`'s first seed, if `exp` is of `kind`, whose run directory holds `file`,
-/// each with that file's path (figures drawn from one seed's run artifacts).
-pub(super) fn first_seed_files<'a>(
-    exp: &Experiment,
-    kind: crate::spec::ExperimentKind,
-    runs: &'a [crate::spec::RunSpec],
-    store: &crate::store::Store,
-    file: &str,
-) -> Vec<(&'a crate::spec::RunSpec, PathBuf)> {
-    let Some(&first) = exp.seeds.first().filter(|_| exp.kind == kind) else {
-        return Vec::new();
-    };
-    runs.iter()
-        .filter(|r| r.seed == first)
-        .map(|r| (r, store.run_dir(&crate::spec::run_id(r)).join(file)))
-        .filter(|(_, p)| p.is_file())
-        .collect()
-}
-
-/// The path of an arm's image `<name>_<stem>_<arm>.png` in `dir` (created), the arm being the
-/// run's sweep point without its seed.
-pub(super) fn arm_png(
-    exp: &Experiment,
-    spec: &crate::spec::RunSpec,
-    stem: &str,
-    dir: &Path,
-) -> Result<PathBuf, ReportError> {
-    let point = crate::runner::point_label(spec);
-    let point = point.rsplit_once(", seed=").map_or(point.as_str(), |p| p.0);
-    std::fs::create_dir_all(dir).map_err(|e| ReportError::Write {
-        path: dir.display().to_string(),
-        msg: e.to_string(),
-    })?;
-    Ok(dir.join(format!(
-        "{}_{stem}_{}.png",
-        exp.name,
-        super::figures::facet_suffix(point)
-    )))
 }
