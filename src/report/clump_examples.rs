@@ -1,8 +1,8 @@
-//! The clump-detection figure of a `detection` experiment: for chosen arms of the first seed,
-//! one row per example test galaxy with three copies of its cutout: the visible true clumps
-//! (green; odd clumps magenta), the volunteers' consensus (yellow, positions scoring at least
-//! the run's consensus threshold) and the detector's catalogue (cyan; odd-clump detections
-//! magenta; detections scoring at least the run's score threshold). Read from the run
+//! The clump-detection figure of a `detection` experiment: for each arm of the first seed at the
+//! largest training set, one row per example test galaxy with three copies of its cutout: the
+//! visible true clumps (green; odd clumps magenta), the volunteers' consensus (yellow, positions
+//! scoring at least the run's consensus threshold) and the detector's catalogue (cyan; odd-clump
+//! detections magenta; detections scoring at least the run's score threshold). Read from the run
 //! directory's `examples.json` (`clumps::run::EXAMPLES`), the galaxies rendered again from the
 //! universe as the run rendered them. Written as `<name>_detections_<point>.png`; nothing for
 //! runs without the file.
@@ -30,7 +30,7 @@ const ODD: Rgb<u8> = Rgb([240, 60, 240]);
 const CROWD: Rgb<u8> = Rgb([250, 220, 40]);
 const DETECTOR: Rgb<u8> = Rgb([60, 220, 250]);
 
-/// The figures of the module doc, one per arm of the first seed.
+/// The figures of the module doc, one per arm of the first seed at the largest training set.
 pub(super) fn write(
     exp: &Experiment,
     runs: &[RunSpec],
@@ -39,7 +39,12 @@ pub(super) fn write(
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut files = Vec::new();
     let kind = ExperimentKind::Detection;
-    for (spec, file) in first_seed_files(exp, kind, runs, store, EXAMPLES) {
+    let found = first_seed_files(exp, kind, runs, store, EXAMPLES);
+    let largest = found.iter().map(|(r, _)| r.data.train_size).max();
+    for (spec, file) in found {
+        if Some(spec.data.train_size) != largest {
+            continue;
+        }
         let examples: Vec<Example> = read_json(&file)?;
         let tiles = tiles(spec, &examples);
         if tiles.is_empty() {
