@@ -150,15 +150,35 @@ pub fn ap_metrics(set: &ClumpSet, cat: &[Vec<Entry>], prefix: &str) -> Metrics {
     m
 }
 
+/// Points kept of a precision-recall curve in a run's files (a curve has one point per distinct
+/// score, thousands for a detector).
+pub const CURVE_POINTS: usize = 200;
+
+/// At most about [`CURVE_POINTS`] points of `c`: every k-th, and always the last (the lowest
+/// threshold, where completeness is highest).
+pub fn thin(c: Vec<PrPoint>) -> Vec<PrPoint> {
+    let k = c.len().div_ceil(CURVE_POINTS).max(1);
+    let last = c.len().saturating_sub(1);
+    c.into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % k == 0 || *i == last)
+        .map(|(_, p)| p)
+        .collect()
+}
+
 /// The radius-matched precision-recall curve of `cat` (class-agnostic), matched within the
-/// match radius of the set's median PSF FWHM.
+/// match radius of the set's median PSF FWHM, thinned ([`thin`]).
 pub fn curve(set: &ClumpSet, cat: &[Vec<Entry>], d: &DetectConfig) -> Vec<PrPoint> {
     let mut f = set.fwhm_px.clone();
     f.sort_by(f32::total_cmp);
     let median = f.get(f.len() / 2).copied().unwrap_or(1.0);
     let truth: Vec<Vec<Truth>> = set.truth.iter().map(|t| truth_of(t, None)).collect();
     let dets: Vec<Vec<Scored>> = cat.iter().map(|d| scored(d, None)).collect();
-    pr_curve(&truth, &dets, Criterion::Radius(d.match_radius_px(median)))
+    thin(pr_curve(
+        &truth,
+        &dets,
+        Criterion::Radius(d.match_radius_px(median)),
+    ))
 }
 
 #[cfg(test)]
@@ -183,6 +203,23 @@ mod tests {
         let kept = merge(&dets, 2.0);
         assert_eq!(kept, vec![e(5.0, 0.8, 2), e(12.0, 0.4, 1)]);
         assert_eq!(merge(&dets, 0.5).len(), 3);
+    }
+
+    #[test]
+    fn thinning_keeps_every_kth_point_and_the_last() {
+        let c: Vec<PrPoint> = (0..1001)
+            .map(|i| PrPoint {
+                threshold: 1.0 - i as f32 / 1000.0,
+                completeness: i as f64 / 1000.0,
+                purity: 1.0,
+            })
+            .collect();
+        let t = thin(c.clone());
+        // k = ceil(1001 / 200) = 6: indices 0, 6, ..., 996 and 1000
+        assert_eq!(t.len(), 167 + 1);
+        assert_eq!(t[1], c[6]);
+        assert_eq!(t.last(), c.last());
+        assert_eq!(thin(c[..50].to_vec()), c[..50].to_vec());
     }
 
     #[test]
