@@ -100,24 +100,15 @@ fn feature_maps_of_the_backbones() {
     let f = b.feature_map(&x, false).unwrap();
     assert_eq!(f.dims(), &[2, 8, 8, 8]);
     assert_eq!(b.map_channels(), 8);
-    let pooled = f
-        .mean((2, 3))
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let fwd = b
-        .forward(&x, false)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_eq!(
-        pooled, fwd,
-        "forward is the pooled feature map, bit for bit"
-    );
+    // forward is the pooled feature map, bit for bit
+    let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let pooled_is_forward = |b: &dyn crate::model::FeatureNet, f: &Tensor| {
+        assert_eq!(
+            flat(f.mean((2, 3)).unwrap()),
+            flat(b.forward(&x, false).unwrap())
+        );
+    };
+    pooled_is_forward(b.as_ref(), &f);
     let small = |backbone| ModelConfig {
         backbone,
         width_multiplier: 0.125,
@@ -126,21 +117,7 @@ fn feature_maps_of_the_backbones() {
     let b = crate::model::backbone(&small(Backbone::Resnet), 3, 32, &p, &dev).unwrap();
     let f = b.feature_map(&x, false).unwrap();
     assert_eq!(f.dims(), &[2, 64, 4, 4]);
-    let pooled = f
-        .mean((2, 3))
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let fwd = b
-        .forward(&x, false)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_eq!(pooled, fwd);
+    pooled_is_forward(b.as_ref(), &f);
     let b = crate::model::backbone(&small(Backbone::Convnext), 3, 32, &p, &dev).unwrap();
     assert_eq!(b.feature_map(&x, false).unwrap().dims(), &[2, 80, 1, 1]);
     for bb in [Backbone::Linear, Backbone::Dieleman] {
