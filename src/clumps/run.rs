@@ -336,6 +336,16 @@ mod tests {
     /// A tiny detection run: bit-identical when repeated, different for another seed, and its
     /// run directory holds the curves and examples the report draws.
     #[test]
+    fn a_separate_validation_draw_is_refused_with_the_key() {
+        let text = "name: cd\nkind: detection\ndata: { source: synthetic, val_size: 10 }\n";
+        let e = parse_str(text, "cd.yaml")
+            .and_then(|exp| expand(&exp, text, "cd.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cd.yaml:3:") && e.contains("val_size"), "{e}");
+    }
+
+    #[test]
     fn runs_repeat_bit_for_bit_and_keep_their_curves() {
         let text = "name: cd\nkind: detection\nseeds: [0, 1]\n\
                     data: { source: synthetic, image_size: 32, train_size: 20, test_size: 8 }\n\

@@ -323,6 +323,12 @@ fn check_sizes(
              (`synthetic` or `catalog`, not `shapes`)",
         ),
         (
+            "val_size",
+            kind != ExperimentKind::Detection || s.data.val_size == 0,
+            "kind `detection` holds out data.val_fraction of the labelled galaxies for validation; \
+             data.val_size (a separate validation draw) is not supported",
+        ),
+        (
             "tta_views",
             s.eval.tta_views.is_none_or(|v| v == 4 || v == 8),
             "eval.tta_views must be 4 or 8",
