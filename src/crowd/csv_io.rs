@@ -169,7 +169,10 @@ pub(super) fn read_gold(
         let ai = answers.iter().position(|x| x == a).ok_or_else(|| {
             perr(
                 line,
-                format!("answer `{a}` is not one of the question's answers {answers:?}"),
+                format!(
+                    "answer `{a}` is not one of the question's answers ({})",
+                    crate::spec::names(answers.iter())
+                ),
             )
         })?;
         if let Some(&gi) = by_name.get(g)

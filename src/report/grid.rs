@@ -178,10 +178,10 @@ pub fn catalogue_grid(
     let mut r = csv::Reader::from_path(catalogue).map_err(|e| err(e.to_string()))?;
     let header = r.headers().map_err(|e| err(e.to_string()))?.clone();
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| err(format!("no column `{name}`; expected one of {:?}", header)))
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            let known = crate::spec::names(header.iter());
+            err(format!("no column `{name}`; expected one of {known}"))
+        })
     };
     let image = col(image_column)?;
     let labels: Vec<(String, usize)> = label_columns
@@ -238,6 +238,9 @@ mod catalogue_tests {
             .unwrap()
             .to_string();
         assert!(e.contains("no column `nope`"), "{e}");
+        // the columns are listed plainly, not as a Debug dump of the CSV record
+        assert!(e.contains("expected one of `file`, "), "{e}");
+        assert!(!e.contains("StringRecord") && !e.contains("[\""), "{e}");
     }
 
     #[test]

@@ -111,11 +111,8 @@ pub fn finding(dir: &Path, spec: &str) -> Result<String, String> {
         .collect();
     let col = |c: &str| header.iter().position(|h| h == c);
     let mean_col = col(&format!("{metric}_mean")).ok_or_else(|| {
-        let known: Vec<&str> = header
-            .iter()
-            .filter_map(|h| h.strip_suffix("_mean"))
-            .collect();
-        format!("unknown metric `{metric}` in {name}; expected one of {known:?}")
+        let known = crate::spec::names(header.iter().filter_map(|h| h.strip_suffix("_mean")));
+        format!("unknown metric `{metric}` in {name}; expected one of {known}")
     })?;
     for (k, _) in &want {
         if col(k).is_none() {

@@ -113,6 +113,25 @@ pub fn yaml_name(v: &impl Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// Names for a user-facing message, plainly (never a Debug dump of a list); `(none)` when there
+/// are none.
+///
+/// ```
+/// assert_eq!(gzbench::spec::names(["a", "b"]), "`a`, `b`");
+/// assert_eq!(gzbench::spec::names(Vec::<String>::new()), "(none)");
+/// ```
+pub fn names<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let v: Vec<String> = items
+        .into_iter()
+        .map(|s| format!("`{}`", s.as_ref()))
+        .collect();
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
 impl Profile {
     pub fn as_str(self) -> &'static str {
         match self {
