@@ -18,21 +18,34 @@ pub struct Check {
     pub rel_err: f64,
 }
 
-/// `max|a - b| / max|b|` over all elements, in `f64` on the CPU (normwise, so values near zero
-/// do not dominate); an error when the shapes differ.
+/// `max|a - b| / max|b|` over all elements, in `f64` on the host (normwise, so values near zero
+/// do not dominate); infinite when either side holds a NaN or an infinity anywhere (a device
+/// reduction's `max` skips NaN unless it comes first, so a kernel writing NaN could otherwise
+/// pass); an error when the shapes differ.
 pub fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
     if a.dims() != b.dims() {
         bail!("shapes differ: {:?} vs {:?}", a.dims(), b.dims())
     }
-    let f64_cpu = |t: &Tensor| {
+    let host = |t: &Tensor| {
         t.to_device(&Device::Cpu)?
             .to_dtype(DType::F64)?
-            .flatten_all()
+            .flatten_all()?
+            .to_vec1::<f64>()
     };
-    let (a, b) = (f64_cpu(a)?, f64_cpu(b)?);
-    let d = (&a - &b)?.abs()?.max(0)?.to_scalar::<f64>()?;
-    let s = b.abs()?.max(0)?.to_scalar::<f64>()?;
-    Ok(d / s.max(1e-30))
+    Ok(rel_err_host(&host(a)?, &host(b)?))
+}
+
+/// [`rel_err`] of two equally long host vectors.
+fn rel_err_host(a: &[f64], b: &[f64]) -> f64 {
+    let (mut d, mut s) = (0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        if !(x.is_finite() && y.is_finite()) {
+            return f64::INFINITY;
+        }
+        d = d.max((x - y).abs());
+        s = s.max(y.abs());
+    }
+    d / s.max(1e-30)
 }
 
 /// `N(mu, sd)` values from the stream `(seed, name)` as a CPU tensor (also the inputs of the
@@ -59,6 +72,15 @@ fn both(
 ) -> Result<()> {
     let cpu = f(&Device::Cpu)?;
     let on = f(dev)?;
+    if cpu.len() != on.len() || cpu.len() != names.len() {
+        bail!(
+            "{what}: {} outputs on the CPU, {} on the device, {} names; every output must be \
+             compared",
+            cpu.len(),
+            on.len(),
+            names.len()
+        )
+    }
     for ((c, d), n) in cpu.iter().zip(&on).zip(names) {
         out.push(Check {
             what: format!("{what} {n}"),
@@ -230,5 +252,34 @@ mod tests {
         // 4 convs x 3, batch norm 6 + 3, pool 2, special 2 x 2, adamw 4
         assert_eq!(c.len(), 12 + 9 + 2 + 4 + 4, "{c:?}");
         assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
+    }
+
+    #[test]
+    fn a_nan_anywhere_fails_the_comparison() {
+        let r = Tensor::new(&[1f32, -2.0, 3.0, 0.5], &Device::Cpu).unwrap();
+        // a NaN in the middle, not first: a reduction's max would skip it
+        let bad = Tensor::new(&[1f32, f32::NAN, 3.0, 0.5], &Device::Cpu).unwrap();
+        assert_eq!(rel_err(&bad, &r).unwrap(), f64::INFINITY);
+        assert_eq!(rel_err(&r, &bad).unwrap(), f64::INFINITY);
+        let inf = Tensor::new(&[1f32, -2.0, f32::INFINITY, 0.5], &Device::Cpu).unwrap();
+        assert_eq!(rel_err(&inf, &r).unwrap(), f64::INFINITY);
+        // hand-computed: max |diff| 0.5, max |reference| 3
+        let near = Tensor::new(&[1.5f32, -2.0, 3.0, 0.5], &Device::Cpu).unwrap();
+        assert!((rel_err(&near, &r).unwrap() - 0.5 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_missing_output_is_an_error_not_a_skipped_comparison() {
+        let mut out = Vec::new();
+        let e = both(&mut out, "k", &["y", "dx"], &Device::Cpu, |_| {
+            Ok(vec![Tensor::new(&[1f32], &Device::Cpu)?])
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("1 outputs on the CPU") && e.contains("2 names"),
+            "{e}"
+        );
+        assert!(out.is_empty());
     }
 }
