@@ -181,6 +181,14 @@ pub fn fit(
     let mut hist = FitHistory::default();
     let mut best: Option<(f64, _)> = None;
     let mut wait = 0;
+    // the training images as the dataset precise BatchNorm walks (built once, not per round)
+    let bn_data = (!cfg.freeze_backbone).then(|| crate::data::Dataset {
+        channels: 3,
+        size: train.size,
+        images: train.images.to_vec(),
+        targets: vec![0.0; train.len()],
+        target_len: 1,
+    });
     for epoch in 0..epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut stream(seed, &format!("clumps/shuffle/epoch-{epoch}")));
@@ -219,18 +227,11 @@ pub fn fit(
         if !round_ends {
             continue;
         }
-        if !cfg.freeze_backbone {
-            let data = crate::data::Dataset {
-                channels: 3,
-                size: train.size,
-                images: train.images.to_vec(),
-                targets: vec![0.0; train.len()],
-                target_len: 1,
-            };
+        if let Some(data) = &bn_data {
             crate::train::precise_batchnorm(
                 &BackboneNet(det),
                 params,
-                &data,
+                data,
                 cfg.batch_size,
                 device,
             )?;

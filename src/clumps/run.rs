@@ -35,7 +35,6 @@ use crate::store::Metrics;
 use anyhow::Context;
 use candle_core::Device;
 use rand::Rng;
-use rand::seq::SliceRandom;
 use std::path::Path;
 
 /// Precision-recall curves of the run (detector, consensus weighted and by share).
@@ -156,7 +155,9 @@ pub fn run(
         "train_boxes_per_galaxy".into(),
         boxes.iter().map(Vec::len).sum::<usize>() as f64 / boxes.len().max(1) as f64,
     );
-    let (train_idx, val_idx) = split(pool.len(), crate::data::val_count(&spec.data), seed);
+    let k = crate::data::val_count(&spec.data);
+    let (train_idx, val_idx) =
+        crate::data::hold_out_indices(pool.len(), k, seed, "clumps/validation-split");
     let (train, val) = (pool.subset(&train_idx), pool.subset(&val_idx));
     let pick =
         |idx: &[usize]| -> Vec<Vec<TargetBox>> { idx.iter().map(|&i| boxes[i].clone()).collect() };
@@ -317,16 +318,6 @@ fn per_galaxy(all: Vec<Consensus>, n: usize) -> Vec<Vec<Consensus>> {
         }
     }
     out
-}
-
-/// A seeded hold-out of `k` of `n` indices: (training, validation), each ascending.
-fn split(n: usize, k: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut crate::rng::stream(seed, "clumps/validation-split"));
-    let mut val = idx[..k.min(n)].to_vec();
-    val.sort_unstable();
-    let train = (0..n).filter(|i| val.binary_search(i).is_err()).collect();
-    (train, val)
 }
 
 #[cfg(test)]

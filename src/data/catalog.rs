@@ -494,10 +494,9 @@ fn split_by(rows: Vec<Entry>, first: &[bool]) -> (Vec<Entry>, Vec<Entry>) {
 /// The `n` test rows held out from `rows` by `data_seed` (stream `data/catalog/test`), and the
 /// rest as the training pool, both in catalogue order.
 pub fn hold_out(rows: Vec<Entry>, n: usize, data_seed: u64) -> (Vec<Entry>, Vec<Entry>) {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.shuffle(&mut stream(data_seed, "data/catalog/test"));
+    let (_, test) = super::hold_out_indices(rows.len(), n, data_seed, "data/catalog/test");
     let mut is_test = vec![false; rows.len()];
-    for &i in order.iter().take(n) {
+    for i in test {
         is_test[i] = true;
     }
     split_by(rows, &is_test)

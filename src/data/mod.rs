@@ -168,15 +168,20 @@ pub fn val_count(d: &crate::spec::DataConfig) -> usize {
 
 /// Split `k` galaxies (a seeded draw) off `data` as the validation set; the rest keep their order.
 pub fn split_validation(data: Dataset, k: usize, seed: u64) -> (Dataset, Dataset) {
-    use rand::seq::SliceRandom;
-    let mut idx: Vec<usize> = (0..data.len()).collect();
-    idx.shuffle(&mut crate::rng::stream(seed, "data/validation-split"));
-    let mut val: Vec<usize> = idx[..k.min(idx.len())].to_vec();
-    val.sort_unstable();
-    let train: Vec<usize> = (0..data.len())
-        .filter(|i| val.binary_search(i).is_err())
-        .collect();
+    let (train, val) = hold_out_indices(data.len(), k, seed, "data/validation-split");
     (data.subset(&train), data.subset(&val))
+}
+
+/// A seeded hold-out of `k` of the indices `0..n`, drawn from the stream `(seed, name)`:
+/// (the rest, the held-out ones), each ascending.
+pub fn hold_out_indices(n: usize, k: usize, seed: u64, name: &str) -> (Vec<usize>, Vec<usize>) {
+    use rand::seq::SliceRandom;
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut crate::rng::stream(seed, name));
+    let mut held: Vec<usize> = idx[..k.min(n)].to_vec();
+    held.sort_unstable();
+    let rest = (0..n).filter(|i| held.binary_search(i).is_err()).collect();
+    (rest, held)
 }
 
 /// Where the seed's item streams start: (its test items, its training items). Every source of
