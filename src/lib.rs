@@ -10,6 +10,8 @@
 //! * [`atomic`]: crash-safe file writes (temporary name, sync, rename).
 //! * [`rng`]: named, seeded random streams (the only source of randomness).
 //! * [`geom`]: boxes and points in pixels (clump truth, marks, detections).
+//! * [`shared_data`]: where the real Galaxy Zoo fixtures beside the repository are, and whether
+//!   their absence skips or fails a test.
 //! * [`engine`]: the compute boundary (CPU / CUDA); nothing above it names a device.
 //! * [`tree`]: Galaxy Zoo decision trees as data (GZ2, GZ DECaLS).
 //! * [`universe`]: the synthetic galaxy population with known truth, its renderer, and the
@@ -42,6 +44,7 @@ pub mod report;
 pub mod repr;
 pub mod rng;
 pub mod runner;
+pub mod shared_data;
 pub mod spec;
 pub mod store;
 pub mod train;

@@ -240,15 +240,43 @@ fn reproduce_check_matches_committed_smoke_tables() {
     assert!(out.contains("check passed"), "{out}");
 }
 
-/// A real-data experiment whose folder is absent is skipped with a message naming the folder,
-/// not failed.
+/// A catalogue path that does not exist is an error of the experiment (exit 2, located at
+/// `data.path`, naming the path looked for), for `validate` and `run` alike.
 #[test]
-fn missing_real_data_is_skipped_with_a_message() {
+fn a_missing_catalogue_is_a_located_error() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = write(
         dir.path(),
         "real.yaml",
         "name: real\nkind: train\ndata: { source: catalog, path: /nonexistent/rings, train_size: 10, test_size: 10, catalog: { file: catalog.csv, file_column: file, label_column: ring } }\ntask: { target: label }\n",
+    );
+    let want = "real.yaml:3:32: data.catalog.file `catalog.csv`: /nonexistent/rings/catalog.csv not found (under data.path `/nonexistent/rings`); expected an existing file: fix data.path or the file name, or mark external data `data.optional: true`";
+    let o = gz().arg("validate").arg(&yaml).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    let o = run(&yaml, &dir.path().join("res")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    assert!(!dir.path().join("res/runs").exists());
+}
+
+/// A real-data experiment whose data is marked optional and absent is skipped with a message
+/// naming the file looked for, not failed.
+#[test]
+fn missing_optional_real_data_is_skipped_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = write(
+        dir.path(),
+        "real.yaml",
+        "name: real\nkind: train\ndata: { source: catalog, optional: true, path: /nonexistent/rings, train_size: 10, test_size: 10, catalog: { file: catalog.csv, file_column: file, label_column: ring } }\ntask: { target: label }\n",
+    );
+    let o = gz().arg("validate").arg(&yaml).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("catalogue not checked: /nonexistent/rings/catalog.csv: catalogue not found"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
     let o = run(&yaml, &dir.path().join("res")).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -264,11 +292,7 @@ fn missing_real_data_is_skipped_with_a_message() {
     std::fs::write(&table, "| committed |\n").unwrap();
     let o = run(&yaml, &dir.path().join("res")).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("real: no complete runs in"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("real: no complete "), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), "| committed |\n");
     // a target the source does not provide is bad input, found by validate
     let bad = write(

@@ -274,17 +274,39 @@ pub(super) fn reproduce_check(
         results: scratch.clone(),
         profile: at.profile,
     };
-    let result = reproduce(dir, &fresh, device, jobs);
-    // experiments whose data is not on this machine cannot be checked here
+    // experiments whose (optional) data is not on this machine cannot be checked here: said,
+    // or, under GZBENCH_REQUIRE_SHARED_DATA, a failure before anything is recomputed
     let mut names = Vec::new();
+    let mut unchecked = Vec::new();
     for f in experiment_files(dir)? {
         let Ok((exp, runs)) = runner::plan(&f, at.profile.into()) else {
             continue;
         };
         match runs.iter().find_map(crate::data::unavailable) {
-            Some(why) => say!("not checked: {} ({why})", exp.name),
+            Some(why) => unchecked.push((exp.name, why)),
             None => names.push(exp.name),
         }
+    }
+    if crate::shared_data::required() && !unchecked.is_empty() {
+        for (name, why) in &unchecked {
+            esay!("cannot check {name}: {why}");
+        }
+        let list: Vec<&str> = unchecked.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(Fail(
+            1,
+            format!(
+                "{} is set but {} experiments cannot be checked, their data is not on this machine: {}; set {} to the shared data folder (looked in {})",
+                crate::shared_data::REQUIRE_ENV,
+                list.len(),
+                list.join(", "),
+                crate::shared_data::ENV,
+                crate::shared_data::root().display()
+            ),
+        ));
+    }
+    let result = reproduce(dir, &fresh, device, jobs);
+    for (name, why) in &unchecked {
+        say!("not checked: {name} ({why})");
     }
     let diffs = crate::report::compare_tables(
         &names,

@@ -247,8 +247,9 @@ pub fn run(
 
     // the real set, evaluation only
     if d.has_real() {
-        let folder = crate::data::catalog::shared_data().join(&d.real);
-        if folder.join(crate::data::clump_catalog::FILE).is_file() {
+        let folder = crate::shared_data::root().join(&d.real);
+        let file = folder.join(crate::data::clump_catalog::FILE);
+        if file.is_file() {
             m.extend(super::real::evaluate(
                 &det,
                 &folder,
@@ -256,12 +257,11 @@ pub fn run(
                 d,
                 device,
             )?);
-        } else if std::env::var_os("GZBENCH_REQUIRE_SHARED_DATA").is_some() {
+        } else if crate::shared_data::required() {
             anyhow::bail!(
-                "detect.real `{}`: {} not found (GZBENCH_REQUIRE_SHARED_DATA is set); set \
-                 GZBENCH_SHARED_DATA to the shared data folder or detect.real to none",
-                d.real,
-                folder.join(crate::data::clump_catalog::FILE).display()
+                "{} ({} is set; or set detect.real to none)",
+                crate::shared_data::missing_message(&format!("detect.real `{}`", d.real), &file),
+                crate::shared_data::REQUIRE_ENV
             );
         }
     }

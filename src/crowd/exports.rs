@@ -298,7 +298,7 @@ pub fn read_classifications(
 mod tests {
     use super::*;
     use crate::crowd::{Aggregator, MajorityVote};
-    use crate::tree::shared_data;
+    use crate::shared_data::require_or_skip;
 
     #[test]
     fn times() {
@@ -310,8 +310,7 @@ mod tests {
 
     #[test]
     fn real_panoptes_flat() {
-        let Some(p) = shared_data("zooniverse-exports/panoptes_flat.json") else {
-            eprintln!("SKIP real_panoptes_flat: shared data absent (set GZBENCH_SHARED_DATA)");
+        let Some(p) = require_or_skip("zooniverse-exports/panoptes_flat.json") else {
             return;
         };
         let c = read_panoptes_flat(&p).unwrap();
@@ -338,8 +337,8 @@ mod tests {
 
     #[test]
     fn real_classification_csv() {
-        let Some(p) = shared_data("zooniverse-exports/panoptes_classifications_minimal.csv") else {
-            eprintln!("SKIP real_classification_csv: shared data absent (set GZBENCH_SHARED_DATA)");
+        let Some(p) = require_or_skip("zooniverse-exports/panoptes_classifications_minimal.csv")
+        else {
             return;
         };
         let c = read_panoptes_classifications(&p).unwrap();

@@ -105,15 +105,8 @@ impl ImageOptions {
     }
 }
 
-/// The default location of the shared real fixtures: `$GZBENCH_SHARED_DATA`, else
-/// `../shared/data` next to the working directory.
-pub fn shared_data() -> PathBuf {
-    std::env::var_os("GZBENCH_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/data"))
-}
-
-/// `rel` resolved against `base` (`data.path`) or the shared data folder.
+/// `rel` resolved against `base` (`data.path`) or the shared data folder
+/// ([`crate::shared_data::root`]).
 pub fn resolve(base: Option<&str>, rel: &str) -> PathBuf {
     let p = Path::new(rel);
     if p.is_absolute() {
@@ -121,7 +114,7 @@ pub fn resolve(base: Option<&str>, rel: &str) -> PathBuf {
     }
     match base {
         Some(b) => Path::new(b).join(p),
-        None => shared_data().join(p),
+        None => crate::shared_data::root().join(p),
     }
 }
 

@@ -187,16 +187,11 @@ mod tests {
 
     #[test]
     fn the_real_set_reads_when_present() {
-        let folder = catalog::shared_data().join("gzh-s82-clumps");
-        if !folder.join(FILE).is_file() {
-            assert!(
-                std::env::var_os("GZBENCH_REQUIRE_SHARED_DATA").is_none(),
-                "shared data required but {} is absent",
-                folder.display()
-            );
-            eprintln!("SKIP the_real_set_reads_when_present: shared data absent");
+        let Some(folder) = crate::shared_data::require_or_skip(&format!("gzh-s82-clumps/{FILE}"))
+            .and_then(|f| f.parent().map(Path::to_path_buf))
+        else {
             return;
-        }
+        };
         let g = read(&folder).unwrap();
         assert_eq!(g.len(), 92);
         assert_eq!(g.iter().map(|g| g.clumps.len()).sum::<usize>(), 543);

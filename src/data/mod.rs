@@ -133,23 +133,71 @@ pub fn check(spec: &RunSpec) -> Result<(), DataError> {
     })
 }
 
-/// Why a run's data cannot be read on this machine (a catalogue file is absent), if so: such
-/// runs are skipped with this message rather than failed.
-pub fn unavailable(spec: &RunSpec) -> Option<String> {
+/// The first catalogue file of a catalogue run that is not on this machine: the key naming it
+/// (`file` or `test_file` of `data.catalog`), its value and the path looked for.
+fn missing_catalogue(spec: &RunSpec) -> Option<(&'static str, &str, std::path::PathBuf)> {
     let c = spec.data.catalog.as_ref()?;
     if spec.data.source != DataSource::Catalog {
         return None;
     }
-    let files = std::iter::once(&c.file).chain(&c.test_file);
+    let files =
+        std::iter::once(("file", &c.file)).chain(c.test_file.iter().map(|t| ("test_file", t)));
     files
-        .map(|f| catalog::resolve(spec.data.path.as_deref(), f))
-        .find(|p| !p.is_file())
-        .map(|p| {
-            catalog::CatalogError::Missing {
-                path: p.display().to_string(),
-            }
-            .to_string()
+        .map(|(key, f)| {
+            (
+                key,
+                f.as_str(),
+                catalog::resolve(spec.data.path.as_deref(), f),
+            )
         })
+        .find(|(_, _, p)| !p.is_file())
+}
+
+/// Why a run's data cannot be read on this machine, if its data is marked `data.optional` and a
+/// catalogue file is absent: such runs are skipped with this message rather than failed. (Absent
+/// data not marked optional is an error of the experiment: [`missing_data`].)
+pub fn unavailable(spec: &RunSpec) -> Option<String> {
+    if !spec.data.optional {
+        return None;
+    }
+    missing_catalogue(spec).map(|(_, _, p)| {
+        catalog::CatalogError::Missing {
+            path: p.display().to_string(),
+        }
+        .to_string()
+    })
+}
+
+/// A catalogue file of a run whose data is not marked `data.optional` that is absent: the
+/// experiment is wrong (a mistyped `data.path` or file name), not the machine. Returns the key
+/// to point at in the experiment file (`path` when `data.path` is set, else the catalogue key)
+/// with its value, and the message naming the path looked for and the fixes.
+pub fn missing_data(spec: &RunSpec) -> Option<(&'static str, String, String)> {
+    if spec.data.optional {
+        return None;
+    }
+    let (key, value, path) = missing_catalogue(spec)?;
+    let found = format!("data.catalog.{key} `{value}`: {} not found", path.display());
+    let optional =
+        "or mark external data `data.optional: true` to skip its runs where it is absent";
+    Some(match &spec.data.path {
+        Some(base) => (
+            "path",
+            base.clone(),
+            format!(
+                "{found} (under data.path `{base}`); expected an existing file: fix data.path or the file name, {optional}"
+            ),
+        ),
+        None => (
+            key,
+            value.to_string(),
+            format!(
+                "{found} (in the shared data folder, ${}); expected an existing file: set data.path to the folder holding it or {} to the shared data folder, {optional}",
+                crate::shared_data::ENV,
+                crate::shared_data::ENV
+            ),
+        ),
+    })
 }
 
 /// Index ranges of the item streams: each seed's test items first (`TEST_STRIDE` apart), each

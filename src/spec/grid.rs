@@ -43,7 +43,15 @@ pub struct RunSpec {
 
 /// Stable id of a run spec: the first 16 hex digits of the SHA-256 of its canonical JSON.
 pub fn run_id(spec: &RunSpec) -> String {
-    let json = serde_json::to_string(spec).expect("run spec serialises");
+    // `data.optional` (skip or fail when the data is absent) changes nothing a run computes
+    let json = if spec.data.optional {
+        let mut s = spec.clone();
+        s.data.optional = false;
+        serde_json::to_string(&s)
+    } else {
+        serde_json::to_string(spec)
+    }
+    .expect("run spec serialises");
     let digest = Sha256::digest(json.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

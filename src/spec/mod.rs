@@ -224,9 +224,15 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub positive_fraction: Option<f64>,
     /// `catalog`: the folder relative catalogue and image paths start from; absent = the shared
-    /// fixtures (`$GZBENCH_SHARED_DATA` or `../shared/data`).
+    /// fixtures ([`crate::shared_data::root`]: `$GZBENCH_SHARED_DATA` or `../shared/data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// `catalog`: the data is external and may be absent from a machine (the shared fixtures):
+    /// a run whose catalogue file is missing is then skipped with the reason instead of the
+    /// experiment being invalid (exit 2, the default). Changes nothing a run computes, so it
+    /// is left out of the run id ([`run_id`]) and, when false, of the serialised spec.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub optional: bool,
     /// `catalog`: the catalogue file, image folder and column mapping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<CatalogConfig>,
@@ -247,6 +253,9 @@ fn d_val_fraction() -> f64 {
 fn is_d_val_fraction(v: &f64) -> bool {
     *v == d_val_fraction()
 }
+fn is_false(v: &bool) -> bool {
+    !*v
+}
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -261,6 +270,7 @@ impl Default for DataConfig {
             survey: Survey::default(),
             positive_fraction: None,
             path: None,
+            optional: false,
             catalog: None,
         }
     }

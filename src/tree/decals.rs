@@ -117,7 +117,7 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::shared_data;
+    use crate::shared_data::require_or_skip;
 
     /// `(question, [answers])` from a vote-table header: every `<q>_<a>` column that has
     /// a matching `<q>_total-votes` column, excluding derived columns.
@@ -151,8 +151,7 @@ mod tests {
 
     #[test]
     fn decals_names_match_real_csv_header() {
-        let Some(path) = shared_data("gz-decals-votes/decals_votes_1618.csv") else {
-            println!("skipped: ../shared/data not found");
+        let Some(path) = require_or_skip("gz-decals-votes/decals_votes_1618.csv") else {
             return;
         };
         let mut reader = csv::Reader::from_path(&path).unwrap();

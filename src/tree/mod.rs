@@ -301,18 +301,6 @@ impl Tree {
     }
 }
 
-/// Resolves a path inside the shared read-only data folder: `$GZBENCH_SHARED_DATA/rel`
-/// first, then `CARGO_MANIFEST_DIR/../shared/data/rel`. `None` when the file is absent.
-#[cfg(test)]
-pub(crate) fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
-    let mut roots = Vec::new();
-    if let Some(dir) = std::env::var_os("GZBENCH_SHARED_DATA") {
-        roots.push(std::path::PathBuf::from(dir));
-    }
-    roots.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    roots.into_iter().map(|r| r.join(rel)).find(|p| p.exists())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

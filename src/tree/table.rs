@@ -175,14 +175,13 @@ fn parse_count(raw: &str) -> Result<f64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::shared_data;
+    use crate::shared_data::require_or_skip;
 
     const DECALS_VOTES: &str = "gz-decals-votes/decals_votes_1618.csv";
 
     #[test]
     fn loads_all_real_decals_rows_and_counts_violations() {
-        let Some(path) = shared_data(DECALS_VOTES) else {
-            println!("skipped: ../shared/data not found");
+        let Some(path) = require_or_skip(DECALS_VOTES) else {
             return;
         };
         let tree = Tree::decals();

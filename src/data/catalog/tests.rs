@@ -266,10 +266,7 @@ fn test_split_and_pool_draws_are_seeded_and_disjoint() {
 
 #[test]
 fn reads_the_real_shared_catalogues() {
-    let Some(rings) = crate::tree::shared_data("gz-decals-rings") else {
-        eprintln!(
-            "SKIPPED: ../shared/data not found (set GZBENCH_SHARED_DATA); real catalogues untested"
-        );
+    let Some(rings) = crate::shared_data::require_or_skip("gz-decals-rings") else {
         return;
     };
     let c = cfg("{ file: x, id_column: iauname, file_column: file, label_column: ring }");
@@ -353,10 +350,8 @@ fn vote_counts_are_read_in_tree_order_and_checked() {
 
 #[test]
 fn the_real_decals_vote_table_obeys_its_tree() {
-    let Some(votes) = crate::tree::shared_data("gz-decals-votes/decals_votes_1618.csv") else {
-        eprintln!(
-            "SKIPPED: ../shared/data not found (set GZBENCH_SHARED_DATA); real vote table untested"
-        );
+    let Some(votes) = crate::shared_data::require_or_skip("gz-decals-votes/decals_votes_1618.csv")
+    else {
         return;
     };
     let tree = Tree::decals();
