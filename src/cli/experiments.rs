@@ -112,7 +112,7 @@ pub(super) fn run(
     file: &Path,
     at: &Where,
     device: &candle_core::Device,
-    jobs: usize,
+    opts: runner::RunOptions,
 ) -> Result<Summary, Fail> {
     let store = Store::new(&at.results);
     let bar = ProgressBar::new(0).with_style(
@@ -124,18 +124,13 @@ pub(super) fn run(
         bar,
         started: Instant::now(),
     };
-    let wait = |p: &Path| {
-        esay!(
-            "waiting: another gzbench is writing to this store ({} is locked)",
-            p.display()
-        )
-    };
+    let wait = |id: &str| esay!("waiting: another gzbench is computing run {id} in this store");
     let (summary, errors) = runner::run_experiment(
         file,
         at.profile.into(),
         &store,
         device,
-        jobs,
+        opts,
         &progress,
         wait,
     )
@@ -163,10 +158,19 @@ pub(super) fn run(
             esay!("  {why}");
         }
     }
-    report(file, at)?;
+    report(file, at, DeviceKind::of(device))?;
     if !errors.is_empty() {
         for e in &errors {
             esay!("{e}");
+        }
+        if summary.not_attempted > 0 {
+            esay!(
+                "stopped: the results folder {} cannot be written (above); the {} runs finished \
+                 before are kept, {} were not attempted: fix it and run again to compute the rest",
+                at.results.display(),
+                summary.skipped + summary.computed,
+                summary.not_attempted
+            );
         }
         return Err(Fail(
             1,
@@ -176,22 +180,35 @@ pub(super) fn run(
     Ok(summary)
 }
 
-pub(super) fn report(file: &Path, at: &Where) -> Result<(), Fail> {
+pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
     let store = Store::new(&at.results);
     // no complete run (e.g. its real data is not on this machine): keep what was written before
     let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    let runs = spec::on_device(runs, device);
+    let stale = runs.iter().filter(|r| !store.is_complete(&run_id(r)));
+    let stale = stale.filter(|r| !store.older_runs(r).is_empty()).count();
+    if stale > 0 {
+        esay!(
+            "{}: {stale} runs are only in the store from an older run format (this gzbench writes \
+             format {}): left out of the report; `gzbench reproduce` recomputes them",
+            exp.name,
+            spec::RUN_FORMAT_VERSION
+        );
+    }
     if !runs.iter().any(|r| store.is_complete(&run_id(r))) {
         esay!(
-            "{}: no complete runs in {}; its tables and figures are left as they are",
+            "{}: no complete {} runs in {}; its tables and figures are left as they are",
             exp.name,
+            device.as_str(),
             at.results.display()
         );
         return Ok(());
     }
-    let w = crate::report::report(file, at.profile.into(), &store).map_err(|e| match e {
-        crate::report::ReportError::Spec(e) => bad_input(e),
-        e => Fail(1, e.to_string()),
-    })?;
+    let w =
+        crate::report::report(file, at.profile.into(), device, &store).map_err(|e| match e {
+            crate::report::ReportError::Spec(e) => bad_input(e),
+            e => Fail(1, e.to_string()),
+        })?;
     if w.complete < w.runs {
         esay!(
             "note: {} of {} runs are complete; the report covers those",
@@ -216,32 +233,85 @@ pub(super) fn experiment_files(dir: &Path) -> Result<Vec<PathBuf>, Fail> {
     Ok(files)
 }
 
-pub(super) fn list(dir: &Path, at: &Where) -> Result<(), Fail> {
+/// Complete and stale (only an older run format in the store) runs of `runs`.
+fn completeness(store: &Store, runs: &[spec::RunSpec]) -> (usize, usize) {
+    let done = runs
+        .iter()
+        .filter(|r| store.is_complete(&run_id(r)))
+        .count();
+    let stale = runs
+        .iter()
+        .filter(|r| !store.is_complete(&run_id(r)) && !store.older_runs(r).is_empty())
+        .count();
+    (done, stale)
+}
+
+pub(super) fn list(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
     let store = Store::new(&at.results);
     let profile: Profile = at.profile.into();
     say!(
-        "{:<32} {:>10}  question",
-        format!("experiment ({})", profile.as_str()),
-        "complete"
+        "{:<32} {:>10} {:>6}  question",
+        format!("experiment ({}, {})", profile.as_str(), device.as_str()),
+        "complete",
+        "stale"
     );
     for f in experiment_files(dir)? {
         match runner::plan(&f, profile) {
             Ok((exp, runs)) => {
-                let done = runs
-                    .iter()
-                    .filter(|r| store.is_complete(&run_id(r)))
-                    .count();
+                let runs = spec::on_device(runs, device);
+                let (done, stale) = completeness(&store, &runs);
                 say!(
-                    "{:<32} {:>10}  {}",
+                    "{:<32} {:>10} {:>6}  {}",
                     exp.name,
                     format!("{done}/{}", runs.len()),
+                    stale,
                     exp.question.unwrap_or_default()
                 );
             }
             Err(e) => say!("{:<32} {:>10}  {e}", f.display(), "invalid"),
         }
     }
+    say!(
+        "stale: computed only by an older run format than this gzbench's ({}); \
+         `gzbench reproduce` recomputes them, `gzbench runs --stale` lists them",
+        spec::RUN_FORMAT_VERSION
+    );
     Ok(())
+}
+
+/// `reproduce --frozen`: fail, naming them, when any experiment's run is missing or stale.
+pub(super) fn frozen(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
+    let store = Store::new(&at.results);
+    let mut short = Vec::new();
+    for f in experiment_files(dir)? {
+        let (exp, runs) = runner::plan(&f, at.profile.into()).map_err(bad_input)?;
+        let runs: Vec<_> = spec::on_device(runs, device)
+            .into_iter()
+            .filter(|r| crate::data::unavailable(r).is_none())
+            .collect();
+        let (done, stale) = completeness(&store, &runs);
+        if done < runs.len() {
+            short.push(format!(
+                "{}: {} of {} runs missing ({stale} of them stale, computed by an older run format)",
+                exp.name,
+                runs.len() - done,
+                runs.len()
+            ));
+        }
+    }
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(Fail(
+        1,
+        format!(
+            "--frozen: the store {} lacks runs this gzbench (run format {}) would compute:\n  {}\n\
+             run `gzbench reproduce` without --frozen to compute them",
+            at.results.display(),
+            spec::RUN_FORMAT_VERSION,
+            short.join("\n  ")
+        ),
+    ))
 }
 
 pub(super) fn build_paper(dir: &Path) -> Result<(), Fail> {
@@ -267,7 +337,7 @@ pub(super) fn reproduce_check(
     dir: &Path,
     at: &Where,
     device: &candle_core::Device,
-    jobs: usize,
+    opts: runner::RunOptions,
 ) -> Result<(), Fail> {
     let scratch = std::env::temp_dir().join(format!("gzbench-check-{}", std::process::id()));
     let fresh = Where {
@@ -304,13 +374,14 @@ pub(super) fn reproduce_check(
             ),
         ));
     }
-    let result = reproduce(dir, &fresh, device, jobs);
+    let result = reproduce(dir, &fresh, device, opts);
     for (name, why) in &unchecked {
         say!("not checked: {name} ({why})");
     }
     let diffs = crate::report::compare_tables(
         &names,
         at.profile.into(),
+        DeviceKind::of(device),
         &Store::new(&at.results),
         &Store::new(&scratch),
     );
@@ -334,7 +405,7 @@ pub(super) fn reproduce(
     dir: &Path,
     at: &Where,
     device: &candle_core::Device,
-    jobs: usize,
+    opts: runner::RunOptions,
 ) -> Result<(), Fail> {
     let started = Instant::now();
     let files = experiment_files(dir)?;
@@ -345,8 +416,11 @@ pub(super) fn reproduce(
     let mut rows = Vec::new();
     let mut failed = false;
     for f in &files {
-        match run(f, at, device, jobs) {
-            Ok(s) => rows.push(s),
+        match run(f, at, device, opts) {
+            Ok(s) => {
+                prune_superseded(f, at, DeviceKind::of(device))?;
+                rows.push(s)
+            }
             Err(Fail(code, msg)) => {
                 esay!("error: {}: {msg}", f.display());
                 failed = true;
@@ -382,4 +456,32 @@ pub(super) fn reproduce(
     } else {
         Ok(())
     }
+}
+
+/// Delete the older-run-format runs of an experiment whose recomputation is now complete (the
+/// store keeps one result per spec and device).
+fn prune_superseded(file: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
+    let store = Store::new(&at.results);
+    let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    let mut removed = 0;
+    for r in spec::on_device(runs, device) {
+        if !store.is_complete(&run_id(&r)) {
+            continue;
+        }
+        for (id, _) in store.older_runs(&r) {
+            // a process still reading or writing it keeps it
+            let Ok(Some(claim)) = store.try_claim(&id) else {
+                continue;
+            };
+            store.remove(&claim).map_err(|e| Fail(1, e.to_string()))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        say!(
+            "{}: removed {removed} runs of an older run format, superseded by their recomputation",
+            exp.name
+        );
+    }
+    Ok(())
 }

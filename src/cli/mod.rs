@@ -5,7 +5,7 @@
 
 use crate::engine::{self, DeviceChoice};
 use crate::runner::{self, Progress, Summary};
-use crate::spec::{self, Profile, run_id};
+use crate::spec::{self, DeviceKind, Profile, run_id};
 use crate::store::Store;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,14 +16,15 @@ use std::time::Instant;
 #[derive(Parser)]
 #[command(
     name = "gzbench",
-    version,
+    version = crate::store::provenance::VERSION_LINE,
     about = "Reproducible benchmarks for deep learning on galaxy images",
     long_about = "gzbench runs experiments described in YAML files (see experiments/), stores every run \
                   under results/runs/<run-id>/, and builds tables and figures from the stored runs.\n\n\
                   Typical use:\n  gzbench validate experiments/*.yaml\n  gzbench run experiments/shapes_baseline.yaml --profile smoke\n  \
                   gzbench report experiments/shapes_baseline.yaml --profile smoke\n  gzbench reproduce          # every experiment, every report\n\n\
                   Profiles scale an experiment: smoke (seconds, for tests), cpu (default; minutes on a laptop), gpu (paper scale).\n\
-                  Finished runs are never recomputed: a run's id is the hash of its resolved spec."
+                  Finished runs are never recomputed: a run's id is the hash of its resolved spec, its run format \
+                  (results schema) and the device kind; `gzbench runs` shows which code computed each run."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,12 +43,20 @@ struct Where {
 
 #[derive(clap::Args, Clone)]
 struct Compute {
-    /// Where tensors are computed.
+    /// Where tensors are computed (`auto`: CUDA when usable, else the CPU, said on stderr). The
+    /// device kind is part of each run's id: CPU and GPU runs never stand in for each other.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
     /// Runs computed at the same time.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+}
+
+#[derive(clap::Args, Clone)]
+struct Reading {
+    /// Read the runs computed on this kind of device (tables never mix CPU and GPU runs).
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    device: DeviceKind,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -92,12 +101,30 @@ enum Command {
     Report {
         file: PathBuf,
         #[command(flatten)]
+        reading: Reading,
+        #[command(flatten)]
         at: Where,
     },
-    /// List the experiments in a folder and how many of their runs are complete.
+    /// List the experiments in a folder, how many of their runs are complete, and how many are
+    /// only in the store from an older run format (stale: `reproduce` recomputes them).
     List {
         #[arg(long, default_value = "experiments")]
         experiments: PathBuf,
+        #[command(flatten)]
+        reading: Reading,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Every run in the store with its provenance: run format (stale when older than this
+    /// gzbench's), device, the code revision that computed it (+dirty when the sources differed
+    /// from it), gzbench version and seconds.
+    Runs {
+        /// Only the runs of this experiment.
+        #[arg(long)]
+        experiment: Option<String>,
+        /// Only runs of an older run format.
+        #[arg(long)]
+        stale: bool,
         #[command(flatten)]
         at: Where,
     },
@@ -219,8 +246,15 @@ enum Command {
         experiments: PathBuf,
         /// Recompute every run from scratch in a temporary store and compare the tables with the
         /// committed ones to their printed precision (exit 1 on any difference).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["frozen", "fresh"])]
         check: bool,
+        /// Compute nothing: refuse (exit 1, naming them) when a run is missing or only stale,
+        /// computed by an older run format.
+        #[arg(long, conflicts_with = "fresh")]
+        frozen: bool,
+        /// Recompute every run into the store itself (replacing the committed runs).
+        #[arg(long)]
+        fresh: bool,
         /// Folder of the paper source.
         #[arg(long, default_value = "paper")]
         paper: PathBuf,
@@ -311,7 +345,21 @@ macro_rules! esay {
 mod embed;
 mod experiments;
 mod repr;
+mod runs;
 mod tools;
+
+impl Compute {
+    /// The device asked for; `auto` says when it falls back to the CPU.
+    fn device(&self) -> Result<candle_core::Device, Fail> {
+        match self.device {
+            DeviceChoice::Auto => Ok(engine::device(DeviceChoice::Cuda).unwrap_or_else(|e| {
+                esay!("note: --device auto: no usable GPU ({e}); computing on the CPU, recorded as cpu runs");
+                candle_core::Device::Cpu
+            })),
+            choice => engine::device(choice).map_err(bad_input),
+        }
+    }
+}
 
 /// An error with its exit code.
 struct Fail(u8, String);
@@ -335,10 +383,14 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
     match cli.command {
         Command::Validate { files } => experiments::validate(&files),
         Command::Run { file, compute, at } => {
-            let device = engine::device(compute.device).map_err(bad_input)?;
-            experiments::run(&file, &at, &device, compute.jobs).map(|_| ())
+            let device = compute.device()?;
+            let opts = runner::RunOptions {
+                jobs: compute.jobs,
+                fresh: false,
+            };
+            experiments::run(&file, &at, &device, opts).map(|_| ())
         }
-        Command::Report { file, at } => experiments::report(&file, &at),
+        Command::Report { file, reading, at } => experiments::report(&file, &at, reading.device),
         Command::Synth {
             n,
             size,
@@ -387,22 +439,40 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             },
             time.is_some(),
         ),
-        Command::List { experiments, at } => experiments::list(&experiments, &at),
+        Command::List {
+            experiments,
+            reading,
+            at,
+        } => experiments::list(&experiments, &at, reading.device),
+        Command::Runs {
+            experiment,
+            stale,
+            at,
+        } => runs::runs(&at, experiment.as_deref(), stale),
         Command::Bench { what } => tools::bench(what),
         Command::Embed(args) => embed::embed(*args),
         Command::Similar(args) => repr::similar(args),
         Command::Reproduce {
             experiments,
             check,
+            frozen,
+            fresh,
             paper,
             compute,
             at,
         } => {
-            let device = engine::device(compute.device).map_err(bad_input)?;
+            let device = compute.device()?;
+            let opts = runner::RunOptions {
+                jobs: compute.jobs,
+                fresh,
+            };
             if check {
-                experiments::reproduce_check(&experiments, &at, &device, compute.jobs)
+                experiments::reproduce_check(&experiments, &at, &device, opts)
             } else {
-                experiments::reproduce(&experiments, &at, &device, compute.jobs)?;
+                if frozen {
+                    experiments::frozen(&experiments, &at, spec::DeviceKind::of(&device))?;
+                }
+                experiments::reproduce(&experiments, &at, &device, opts)?;
                 match Profile::from(at.profile) {
                     // the paper quotes the committed cpu-profile tables
                     Profile::Cpu => {

@@ -374,7 +374,6 @@ mod tests {
         let runs = crate::spec::expand(&exp, text, "s.yaml").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        let lock = store.lock(|_| panic!("no other holder")).unwrap();
         let y = vec![1f32; 50];
         let mut cnn = Vec::new();
         for run in &runs {
@@ -393,10 +392,9 @@ mod tests {
             }
             let reps =
                 bootstrap::replicates(Metric::LogLoss, &p, &y, 1, run.data.data_seed).unwrap();
-            store.begin(run, &lock).unwrap();
             let m: Metrics = [("log_loss".to_string(), ll)].into();
             let b: Bootstrap = [("log_loss".to_string(), reps)].into();
-            store.finish(run, &m, &b, &0, &lock).unwrap();
+            store.put(run, &m, &b);
         }
         let reference = exp.report.reference.as_ref();
         let (rows, complete) = rows_vs(&runs, &store, reference).unwrap();

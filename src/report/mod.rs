@@ -27,7 +27,7 @@ mod triage_curve;
 pub use aggregate::{Diff, Row, Stat, rows, rows_vs};
 
 use crate::runner::plan;
-use crate::spec::{Profile, SpecError};
+use crate::spec::{DeviceKind, Profile, SpecError};
 use crate::store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 
@@ -49,17 +49,34 @@ pub struct Written {
     pub files: Vec<PathBuf>,
 }
 
-/// Folder of an experiment's tables and figures for `profile`.
-pub fn out_dir(store: &Store, name: &str, profile: Profile) -> PathBuf {
-    match profile {
+/// Folder of an experiment's tables and figures for `profile` computed on `device`:
+/// `<name>/` for the cpu profile, `<name>/<profile>/` for the others, plus `on-<device>/` when
+/// the device is not the profile's own (the CPU for smoke and cpu, CUDA for gpu).
+pub fn out_dir(store: &Store, name: &str, profile: Profile, device: DeviceKind) -> PathBuf {
+    let mut dir = match profile {
         Profile::Cpu => store.root().join(name),
         p => store.root().join(name).join(p.as_str()),
+    };
+    let own = match profile {
+        Profile::Gpu => DeviceKind::Cuda,
+        Profile::Smoke | Profile::Cpu => DeviceKind::Cpu,
+    };
+    if device != own {
+        dir.push(format!("on-{}", device.as_str()));
     }
+    dir
 }
 
 /// Rebuild the tables and figures of the experiment at `path`.
-pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, ReportError> {
+/// Reads the runs computed on `device` (a table never mixes CPU and GPU runs).
+pub fn report(
+    path: &Path,
+    profile: Profile,
+    device: DeviceKind,
+    store: &Store,
+) -> Result<Written, ReportError> {
     let (exp, runs) = plan(path, profile)?;
+    let runs = crate::spec::on_device(runs, device);
     let (mut rows, complete) = aggregate::rows_vs(&runs, store, exp.report.reference.as_ref())?;
     // unfiltered: a figure's reference line reads statistics the report does not list (the
     // figures pick their metrics from `report.metrics` themselves)
@@ -69,7 +86,7 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
             r.stats.retain(|k, _| keep.contains(k));
         }
     }
-    let dir = out_dir(store, &exp.name, profile);
+    let dir = out_dir(store, &exp.name, profile, device);
     let mut files = tables::write(&exp, &rows, &dir.join("tables"))?;
     files.extend(figures::write(&exp, &all, &dir.join("figures"))?);
     files.extend(bars::write(&exp, &all, &dir.join("figures"))?);
@@ -110,13 +127,14 @@ pub fn report(path: &Path, profile: Profile, store: &Store) -> Result<Written, R
 pub fn compare_tables(
     names: &[String],
     profile: Profile,
+    device: DeviceKind,
     committed: &Store,
     rebuilt: &Store,
 ) -> Vec<String> {
     let mut diffs = Vec::new();
     for name in names {
         let rel = |s: &Store| {
-            out_dir(s, name, profile)
+            out_dir(s, name, profile, device)
                 .join("tables")
                 .join(format!("{name}.md"))
         };

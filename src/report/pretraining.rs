@@ -119,7 +119,6 @@ mod tests {
         let runs = crate::spec::expand(&exp, text, "p.yaml").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        let lock = store.lock(|_| {}).unwrap();
         for run in &runs {
             let mut m = crate::store::Metrics::new();
             if run.pretrain.source == PretrainSource::Terrestrial {
@@ -127,11 +126,7 @@ mod tests {
                 m.insert("pretrain_val_loss".into(), 2.0);
                 m.insert("pretrain_val_score".into(), 0.5 + 0.1 * run.seed as f64);
             }
-            store.begin(run, &lock).unwrap();
-            let timing = serde_json::json!({});
-            store
-                .finish(run, &m, &Default::default(), &timing, &lock)
-                .unwrap();
+            store.put(run, &m, &Default::default());
         }
         let files = write("p", &runs, &store, dir.path()).unwrap();
         let md = std::fs::read_to_string(&files[0]).unwrap();

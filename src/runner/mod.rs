@@ -9,12 +9,12 @@ mod train;
 mod votes;
 
 use crate::spec::{self, ExperimentKind, Profile, RunSpec, SpecError, run_id};
-use crate::store::{Bootstrap, Metrics, Store, StoreError};
+use crate::store::{Bootstrap, Metrics, Provenance, RunClaim, Store, StoreError};
 use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Progress callbacks (the CLI draws bars; tests pass no-ops).
@@ -55,6 +55,8 @@ pub struct Summary {
     pub unavailable: usize,
     /// Why, once per distinct reason.
     pub unavailable_reasons: Vec<String>,
+    /// Runs left undone because the store could not be written.
+    pub not_attempted: usize,
     pub seconds: f64,
 }
 
@@ -132,24 +134,37 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
     Ok((exp, runs))
 }
 
-/// Run every incomplete run of the experiment at `path`. Failed runs are reported, not fatal to the others.
+/// How [`run_experiment`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Runs computed at the same time.
+    pub jobs: usize,
+    /// Recompute complete runs too (their directories are rewritten).
+    pub fresh: bool,
+}
+
+/// Run every incomplete run of the experiment at `path` on `device` (or every run, `fresh`).
+/// Failed runs are reported, not fatal to the others; a store that cannot be written (disk
+/// full, read-only) stops the sweep at once, keeping every run finished before. Runs another
+/// process is computing in the same store are left to it and waited for at the end (`on_wait`
+/// names each), so two processes on one store compute each run once.
 pub fn run_experiment(
     path: &Path,
     profile: Profile,
     store: &Store,
     device: &Device,
-    jobs: usize,
+    opts: RunOptions,
     progress: &dyn Progress,
-    on_wait: impl FnOnce(&Path),
+    on_wait: impl Fn(&str),
 ) -> Result<(Summary, Vec<RunError>), RunError> {
     let started = Instant::now();
     let (exp, runs) = plan(path, profile)?;
-    let lock = store.lock(on_wait)?;
+    let runs = spec::on_device(runs, spec::DeviceKind::of(device));
     let mut reasons: Vec<String> = Vec::new();
     let mut unavailable = 0;
     let todo: Vec<&RunSpec> = runs
         .iter()
-        .filter(|r| !store.is_complete(&run_id(r)))
+        .filter(|r| opts.fresh || !store.is_complete(&run_id(r)))
         .filter(|r| match crate::data::unavailable(r) {
             None => true,
             Some(why) => {
@@ -165,65 +180,120 @@ pub fn run_experiment(
         runs.len() - unavailable,
         runs.len() - unavailable - todo.len(),
     );
-    let device_name = crate::engine::describe(device);
+    let provenance = Provenance::of_this_build(device);
     let next = AtomicUsize::new(0);
     let errors = Mutex::new(Vec::new());
-    let work = || {
-        while let Some(spec) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
-            let id = run_id(spec);
-            let t0 = Instant::now();
-            progress.run_started(&id);
-            let result = store
-                .begin(spec, &lock)
-                .map_err(RunError::from)
-                .and_then(|dir| {
-                    let epochs = spec.train.epochs;
-                    crate::engine::prefetch::take_wait_seconds();
-                    let (metrics, bootstrap) = run_one(
-                        spec,
-                        Some(&dir),
-                        Some(store.root()),
-                        device,
-                        &mut |e, loss, rate| progress.epoch(&id, e, epochs, loss, rate),
-                    )
-                    .map_err(|e| RunError::Run {
-                        id: id.clone(),
-                        point: point_label(spec),
-                        msg: format!("{e:#}"),
-                    })?;
-                    let timing = Timing {
-                        seconds: t0.elapsed().as_secs_f64(),
-                        device: &device_name,
-                        data_wait_seconds: crate::engine::prefetch::take_wait_seconds(),
-                    };
-                    store
-                        .finish(spec, &metrics, &bootstrap, &timing, &lock)
-                        .map_err(RunError::from)
-                });
-            if let Err(e) = result {
+    let elsewhere = Mutex::new(Vec::new());
+    let (computed, finished_elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let store_failed = AtomicBool::new(false);
+    // one run under its claim; a store error stops every worker
+    let compute = |spec: &RunSpec, claim: RunClaim| {
+        let id = run_id(spec);
+        if !opts.fresh && store.is_complete(&id) {
+            // another process finished it between the scan and the claim
+            finished_elsewhere.fetch_add(1, Ordering::SeqCst);
+            progress.run_finished(&id);
+            return;
+        }
+        progress.run_started(&id);
+        match compute_one(spec, store, device, &claim, &provenance, progress) {
+            Ok(()) => {
+                computed.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => {
+                if matches!(e, RunError::Store(_)) {
+                    store_failed.store(true, Ordering::SeqCst);
+                }
                 errors.lock().expect("errors lock").push(e);
             }
-            progress.run_finished(&id);
+        }
+        progress.run_finished(&id);
+    };
+    let work = || {
+        while let Some(spec) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+            if store_failed.load(Ordering::SeqCst) {
+                break;
+            }
+            match store.try_claim(&run_id(spec)) {
+                Ok(Some(claim)) => compute(spec, claim),
+                Ok(None) => elsewhere.lock().expect("elsewhere lock").push(*spec),
+                Err(e) => {
+                    store_failed.store(true, Ordering::SeqCst);
+                    errors.lock().expect("errors lock").push(e.into());
+                }
+            }
         }
     };
     std::thread::scope(|s| {
-        for _ in 1..jobs.max(1).min(todo.len().max(1)) {
+        for _ in 1..opts.jobs.max(1).min(todo.len().max(1)) {
             s.spawn(work);
         }
         work();
     });
+    // runs another process held: wait for it, then compute whatever it left undone
+    for spec in elsewhere.into_inner().expect("elsewhere lock") {
+        if store_failed.load(Ordering::SeqCst) {
+            break;
+        }
+        let id = run_id(spec);
+        on_wait(&id);
+        match store.claim(&id) {
+            Ok(claim) => compute(spec, claim),
+            Err(e) => {
+                store_failed.store(true, Ordering::SeqCst);
+                errors.lock().expect("errors lock").push(e.into());
+            }
+        }
+    }
     let errors = errors.into_inner().expect("errors lock");
+    let (computed, elsewhere) = (computed.into_inner(), finished_elsewhere.into_inner());
     let summary = Summary {
         experiment: exp.name,
         total: runs.len(),
-        skipped: runs.len() - unavailable - todo.len(),
-        computed: todo.len() - errors.len(),
+        skipped: runs.len() - unavailable - todo.len() + elsewhere,
+        computed,
         failed: errors.len(),
         unavailable,
         unavailable_reasons: reasons,
+        not_attempted: todo.len() - computed - elsewhere - errors.len(),
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok((summary, errors))
+}
+
+/// Compute and record one claimed run.
+fn compute_one(
+    spec: &RunSpec,
+    store: &Store,
+    device: &Device,
+    claim: &RunClaim,
+    provenance: &Provenance,
+    progress: &dyn Progress,
+) -> Result<(), RunError> {
+    let id = run_id(spec);
+    let t0 = Instant::now();
+    let dir = store.begin(spec, claim)?;
+    let epochs = spec.train.epochs;
+    crate::engine::prefetch::take_wait_seconds();
+    let results = run_one(
+        spec,
+        Some(&dir),
+        Some(store.root()),
+        device,
+        &mut |e, loss, rate| progress.epoch(&id, e, epochs, loss, rate),
+    )
+    .map_err(|e| RunError::Run {
+        id: id.clone(),
+        point: point_label(spec),
+        msg: format!("{e:#}"),
+    })?;
+    let timing = Timing {
+        seconds: t0.elapsed().as_secs_f64(),
+        device: &provenance.device_detail,
+        data_wait_seconds: crate::engine::prefetch::take_wait_seconds(),
+    };
+    store.finish((&results.0, &results.1), &timing, provenance, claim)?;
+    Ok(())
 }
 
 /// `key=value, ..., seed=s` for messages.

@@ -39,6 +39,52 @@ pub struct RunSpec {
     pub pretrain: PretrainConfig,
     pub gzbench: String,
     pub run_format: u32,
+    /// Where the run is computed. Part of the id so GPU runs (not bit-identical to CPU ones) never
+    /// stand in for CPU runs; the CPU, the default, is left out of the serialised spec, so CPU ids
+    /// are those of the runs recorded before the field existed.
+    #[serde(default, skip_serializing_if = "DeviceKind::is_cpu")]
+    pub device: DeviceKind,
+}
+
+/// The kind of device a run is computed on.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+impl DeviceKind {
+    pub fn is_cpu(&self) -> bool {
+        *self == DeviceKind::Cpu
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Cuda => "cuda",
+        }
+    }
+
+    /// The kind of a candle device (Metal counts as `cuda`'s sibling: not the CPU).
+    pub fn of(device: &candle_core::Device) -> Self {
+        if device.is_cpu() {
+            DeviceKind::Cpu
+        } else {
+            DeviceKind::Cuda
+        }
+    }
+}
+
+/// The same run computed on `device` (its id changes unless `device` is the CPU).
+pub fn on_device(mut runs: Vec<RunSpec>, device: DeviceKind) -> Vec<RunSpec> {
+    for r in &mut runs {
+        r.device = device;
+    }
+    runs
 }
 
 /// Stable id of a run spec: the first 16 hex digits of the SHA-256 of its canonical JSON.
@@ -176,6 +222,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 pretrain: s.pretrain.clone(),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
+                device: DeviceKind::Cpu,
             });
         }
     }

@@ -30,7 +30,7 @@ pub use catalog::{CatalogConfig, Stretch, VoteTree};
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use detect::{ClickWeighting, ClumpLabels, DetectConfig};
 pub use detector::{DetectorConfig, DetectorConfigError};
-pub use grid::{RUN_FORMAT_VERSION, RunSpec, expand, run_id};
+pub use grid::{DeviceKind, RUN_FORMAT_VERSION, RunSpec, expand, on_device, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
