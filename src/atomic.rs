@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Write `bytes` to `path` atomically (creating its folder). Errors are returned with the path
-/// that failed: the temporary file or the target.
+/// that failed: the temporary file or the target; the temporary is removed on failure.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), (std::path::PathBuf, std::io::Error)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
@@ -17,6 +17,11 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), (std::path::PathBuf, std::
         f.write_all(bytes)?;
         f.sync_all()
     };
-    step().map_err(|e| (tmp.clone(), e))?;
-    fs::rename(&tmp, path).map_err(|e| (path.to_path_buf(), e))
+    // a failed write (a full disk) leaves no partial temporary behind
+    let cleanup = |e| {
+        let _ = fs::remove_file(&tmp);
+        e
+    };
+    step().map_err(|e| (tmp.clone(), cleanup(e)))?;
+    fs::rename(&tmp, path).map_err(|e| (path.to_path_buf(), cleanup(e)))
 }

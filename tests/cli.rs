@@ -168,7 +168,7 @@ fn sigkill_midway_then_restart_completes_each_run_once_with_identical_metrics() 
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name == ".lock" || p.join("COMPLETE").exists(),
+            name == ".locks" || p.join("COMPLETE").exists(),
             "leftover {name}"
         );
         if p.is_dir() {

@@ -158,8 +158,11 @@ pub(super) fn run(
             esay!("  {why}");
         }
     }
-    report(file, at, DeviceKind::of(device))?;
+    let reported = report(file, at, DeviceKind::of(device));
     if !errors.is_empty() {
+        if let Err(Fail(_, msg)) = &reported {
+            esay!("report: {msg}");
+        }
         for e in &errors {
             esay!("{e}");
         }
@@ -177,6 +180,7 @@ pub(super) fn run(
             format!("{} of {} runs failed", errors.len(), summary.total),
         ));
     }
+    reported?;
     Ok(summary)
 }
 
@@ -451,6 +455,16 @@ pub(super) fn reproduce(
         );
     }
     say!("total {:.1} s", started.elapsed().as_secs_f64());
+    for s in rows.iter().filter(|s| s.unavailable > 0) {
+        for why in &s.unavailable_reasons {
+            say!(
+                "skipped: {} ({} of {} runs): {why}",
+                s.experiment,
+                s.unavailable,
+                s.total
+            );
+        }
+    }
     if failed {
         Err(Fail(1, "some experiments failed".into()))
     } else {

@@ -218,8 +218,9 @@ pub fn fit(
                 .collect();
             opt.set_lr(lr_at(cfg, epoch * steps_per_epoch + i, total, epoch));
             let losses = det.losses(&x, &targets, &mut sampler)?;
+            let value = crate::train::finite_loss(&losses.total, epoch, i, steps_per_epoch)?;
             opt.backward_step(&losses.total)?;
-            sum += losses.total.to_scalar::<f32>()? as f64 * idx.len() as f64;
+            sum += value * idx.len() as f64;
             hist.steps += 1;
         }
         hist.train_loss.push(sum / train.len().max(1) as f64);

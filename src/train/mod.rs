@@ -57,6 +57,21 @@ impl Net for Outputs<'_> {
     }
 }
 
+/// The loss of step `step` (of `steps`) of epoch `epoch`, read on the host; an error naming
+/// both when it is not finite, so a diverged run stops instead of recording a broken network.
+pub fn finite_loss(loss: &Tensor, epoch: usize, step: usize, steps: usize) -> Result<f64> {
+    let v = loss.to_scalar::<f32>()? as f64;
+    if v.is_finite() {
+        return Ok(v);
+    }
+    Err(candle_core::Error::Msg(format!(
+        "training diverged: the loss is {v} at epoch {}, step {} of {steps}; \
+         lower train.lr (or check the inputs for non-finite values)",
+        epoch + 1,
+        step + 1
+    )))
+}
+
 /// A loss: (network outputs, targets) -> scalar tensor.
 pub type Loss<'a> = &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>;
 
@@ -205,8 +220,9 @@ pub fn fit(
             opt.set_lr(lr_at(cfg, epoch * steps_per_epoch + i, total, epoch));
             let y = targets(data, y, chunks[i].len(), device)?;
             let loss = loss_fn(&net.forward(&x, true)?, &y)?;
+            let value = finite_loss(&loss, epoch, i, chunks.len())?;
             opt.backward_step(&loss)?;
-            sum += loss.to_scalar::<f32>()? as f64 * chunks[i].len() as f64;
+            sum += value * chunks[i].len() as f64;
             Ok(())
         })?;
         let mean = sum / data.len() as f64;
