@@ -254,21 +254,29 @@ pub(super) fn list(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fai
     let store = Store::new(&at.results);
     let profile: Profile = at.profile.into();
     say!(
-        "{:<32} {:>10} {:>6}  question",
+        "{:<32} {:>10} {:>6} {:>9}  question",
         format!("experiment ({}, {})", profile.as_str(), device.as_str()),
         "complete",
-        "stale"
+        "stale",
+        "compute s"
     );
+    let mut total = 0.0;
     for f in experiment_files(dir)? {
         match runner::plan(&f, profile) {
             Ok((exp, runs)) => {
                 let runs = spec::on_device(runs, device);
                 let (done, stale) = completeness(&store, &runs);
+                let secs: f64 = runs
+                    .iter()
+                    .filter_map(|r| super::runs::seconds(&store, &run_id(r)))
+                    .sum();
+                total += secs;
                 say!(
-                    "{:<32} {:>10} {:>6}  {}",
+                    "{:<32} {:>10} {:>6} {:>9.0}  {}",
                     exp.name,
                     format!("{done}/{}", runs.len()),
                     stale,
+                    secs,
                     exp.question.unwrap_or_default()
                 );
             }
@@ -276,7 +284,8 @@ pub(super) fn list(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fai
         }
     }
     say!(
-        "stale: computed only by an older run format than this gzbench's ({}); \
+        "compute s: wall seconds the complete runs took (timing.json), {total:.0} in all; \
+         stale: computed only by an older run format than this gzbench's ({}): \
          `gzbench reproduce` recomputes them, `gzbench runs --stale` lists them",
         spec::RUN_FORMAT_VERSION
     );

@@ -39,10 +39,6 @@ fn row(store: &Store, id: &str) -> Row {
         point.push(format!("seed={seed}"));
     }
     let prov = store.provenance(id);
-    let seconds = std::fs::read_to_string(dir.join("timing.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|t| t.get("seconds").and_then(serde_json::Value::as_f64));
     Row {
         id: id.to_string(),
         experiment: text("experiment").unwrap_or_else(|| "?".into()),
@@ -50,10 +46,21 @@ fn row(store: &Store, id: &str) -> Row {
         format: spec.get("run_format").and_then(Value::as_u64),
         complete: store.is_complete(id),
         device: text("device").unwrap_or_else(|| "cpu".into()),
-        rev: prov.as_ref().map_or("-".into(), |p| p.short_rev()),
+        rev: prov.as_ref().map_or("-".into(), |p| {
+            let mark = if p.source.is_some() { "~" } else { "" };
+            format!("{}{mark}", p.short_rev())
+        }),
         gzbench: text("gzbench").unwrap_or_else(|| "?".into()),
-        seconds,
+        seconds: seconds(store, id),
     }
+}
+
+/// Wall seconds a run took, from its `timing.json`.
+pub(super) fn seconds(store: &Store, id: &str) -> Option<f64> {
+    std::fs::read_to_string(store.run_dir(id).join("timing.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|t| t.get("seconds").and_then(serde_json::Value::as_f64))
 }
 
 pub(super) fn runs(at: &Where, experiment: Option<&str>, stale_only: bool) -> Result<(), Fail> {
@@ -100,8 +107,8 @@ pub(super) fn runs(at: &Where, experiment: Option<&str>, stale_only: bool) -> Re
         );
     }
     say!(
-        "{} runs, {stale} stale (run format older than {current}); `-` code: recorded before \
-         provenance was kept",
+        "{} runs, {stale} stale (run format older than {current}); code `~`: backfilled from \
+         git history (the commit that recorded the run), `-`: none recorded",
         rows.len()
     );
     Ok(())
