@@ -2,29 +2,10 @@
 //! under SIGKILL, determinism of stored metrics, and the report files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn gz() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gzbench"))
-}
-
-/// `gzbench run <yaml> --results <results>`, ready for more arguments.
-fn run(yaml: &Path, results: &Path) -> Command {
-    let mut c = gz();
-    c.arg("run").arg(yaml).arg("--results").arg(results);
-    c
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{gz, run, stderr, write};
 
 /// A small sweep: 2 sizes x 2 backbones x 2 seeds = 8 runs of a fraction of a second each.
 const SWEEP: &str = "name: e2e
@@ -238,75 +219,6 @@ fn reproduce_check_matches_committed_smoke_tables() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     assert!(out.contains("check passed"), "{out}");
-}
-
-/// A catalogue path that does not exist is an error of the experiment (exit 2, located at
-/// `data.path`, naming the path looked for), for `validate` and `run` alike.
-#[test]
-fn a_missing_catalogue_is_a_located_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = write(
-        dir.path(),
-        "real.yaml",
-        "name: real\nkind: train\ndata: { source: catalog, path: /nonexistent/rings, train_size: 10, test_size: 10, catalog: { file: catalog.csv, file_column: file, label_column: ring } }\ntask: { target: label }\n",
-    );
-    let want = "real.yaml:3:32: data.catalog.file `catalog.csv`: /nonexistent/rings/catalog.csv not found (under data.path `/nonexistent/rings`); expected an existing file: fix data.path or the file name, or mark external data `data.optional: true`";
-    let o = gz().arg("validate").arg(&yaml).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains(want), "{}", stderr(&o));
-    let o = run(&yaml, &dir.path().join("res")).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains(want), "{}", stderr(&o));
-    assert!(!dir.path().join("res/runs").exists());
-}
-
-/// A real-data experiment whose data is marked optional and absent is skipped with a message
-/// naming the file looked for, not failed.
-#[test]
-fn missing_optional_real_data_is_skipped_with_a_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = write(
-        dir.path(),
-        "real.yaml",
-        "name: real\nkind: train\ndata: { source: catalog, optional: true, path: /nonexistent/rings, train_size: 10, test_size: 10, catalog: { file: catalog.csv, file_column: file, label_column: ring } }\ntask: { target: label }\n",
-    );
-    let o = gz().arg("validate").arg(&yaml).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stdout)
-            .contains("catalogue not checked: /nonexistent/rings/catalog.csv: catalogue not found"),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let o = run(&yaml, &dir.path().join("res")).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(err.contains("skipped 1 runs"), "{err}");
-    assert!(
-        err.contains("/nonexistent/rings/catalog.csv: catalogue not found"),
-        "{err}"
-    );
-    // tables written on a machine that had the data survive a run on one that has not
-    let table = dir.path().join("res/real/tables/real.md");
-    std::fs::create_dir_all(table.parent().unwrap()).unwrap();
-    std::fs::write(&table, "| committed |\n").unwrap();
-    let o = run(&yaml, &dir.path().join("res")).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("real: no complete "), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(&table).unwrap(), "| committed |\n");
-    // a target the source does not provide is bad input, found by validate
-    let bad = write(
-        dir.path(),
-        "bad.yaml",
-        "name: bad\nkind: train\ndata: { source: catalog, catalog: { file: c.csv, file_column: f } }\ntask: { target: bar }\n",
-    );
-    let o = gz().arg("validate").arg(&bad).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("bad.yaml:4:9: task.target `bar` is not provided by data.source `catalog`; expected one of `label`"),
-        "{}",
-        stderr(&o)
-    );
 }
 
 /// `validate` reads a catalogue dataset and decodes its images without training: missing files

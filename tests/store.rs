@@ -4,21 +4,11 @@
 //! a full or read-only results folder stops with a clear error and loses no finished run; a
 //! diverging run stops naming the epoch and step.
 
+mod common;
+use common::{gz, run, text};
 use gzbench::spec::{RUN_FORMAT_VERSION, RunSpec, run_id};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn gz() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gzbench"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// 2 backbones x 2 sizes x 2 seeds = 8 quick runs.
 const SWEEP: &str = "name: e2e
@@ -38,12 +28,6 @@ fn experiment(dir: &Path, yaml: &str) -> PathBuf {
     let p = folder.join("e2e.yaml");
     std::fs::write(&p, yaml).unwrap();
     p
-}
-
-fn run(yaml: &Path, results: &Path) -> Command {
-    let mut c = gz();
-    c.arg("run").arg(yaml).arg("--results").arg(results);
-    c
 }
 
 /// Run directory name -> metrics.json bytes, for complete runs.

@@ -257,11 +257,12 @@ pub fn run(
                 d,
                 device,
             )?);
-        } else if crate::shared_data::required() {
+        } else {
+            // never the same run id without its real metrics (the runner skips such runs
+            // when the data is optional, and refuses them otherwise, before they start)
             anyhow::bail!(
-                "{} ({} is set; or set detect.real to none)",
+                "{}; or set detect.real: none",
                 crate::shared_data::missing_message(&format!("detect.real `{}`", d.real), &file),
-                crate::shared_data::REQUIRE_ENV
             );
         }
     }

@@ -154,34 +154,60 @@ fn missing_catalogue(spec: &RunSpec) -> Option<(&'static str, &str, std::path::P
 }
 
 /// Why a run's data cannot be read on this machine, if its data is marked `data.optional` and a
-/// catalogue file is absent: such runs are skipped with this message rather than failed. (Absent
+/// catalogue file (or a detection run's real evaluation set) is absent: such runs are skipped
+/// with this message rather than failed, or computed without it under the same id. (Absent
 /// data not marked optional is an error of the experiment: [`missing_data`].)
 pub fn unavailable(spec: &RunSpec) -> Option<String> {
     if !spec.data.optional {
         return None;
     }
-    missing_catalogue(spec).map(|(_, _, p)| {
-        catalog::CatalogError::Missing {
-            path: p.display().to_string(),
-        }
-        .to_string()
-    })
+    if let Some((_, _, p)) = missing_catalogue(spec) {
+        return Some(
+            catalog::CatalogError::Missing {
+                path: p.display().to_string(),
+            }
+            .to_string(),
+        );
+    }
+    missing_real_set(spec)
+        .map(|(real, p)| crate::shared_data::missing_message(&format!("detect.real `{real}`"), &p))
 }
 
-/// A catalogue file of a run whose data is not marked `data.optional` that is absent: the
-/// experiment is wrong (a mistyped `data.path` or file name), not the machine. Returns the key
-/// to point at in the experiment file (`path` when `data.path` is set, else the catalogue key)
-/// with its value, and the message naming the path looked for and the fixes.
-pub fn missing_data(spec: &RunSpec) -> Option<(&'static str, String, String)> {
+/// A detection run's evaluation-only real set (`detect.real`) whose catalogue is absent.
+fn missing_real_set(spec: &RunSpec) -> Option<(&str, std::path::PathBuf)> {
+    let d = spec.detect.as_ref().filter(|d| d.has_real())?;
+    let file = crate::shared_data::root()
+        .join(&d.real)
+        .join(clump_catalog::FILE);
+    (!file.is_file()).then_some((d.real.as_str(), file))
+}
+
+/// A data file of a run whose data is not marked `data.optional` that is absent: the
+/// experiment is wrong (a mistyped `data.path` or file name), not the machine. Returns the
+/// section and key to point at in the experiment file (`data.path` when it is set, else the
+/// catalogue key, or `detect.real`) with its value, and the message naming the path looked
+/// for and the fixes.
+pub fn missing_data(spec: &RunSpec) -> Option<(&'static str, &'static str, String, String)> {
     if spec.data.optional {
         return None;
     }
-    let (key, value, path) = missing_catalogue(spec)?;
-    let found = format!("data.catalog.{key} `{value}`: {} not found", path.display());
     let optional =
         "or mark external data `data.optional: true` to skip its runs where it is absent";
+    let Some((key, value, path)) = missing_catalogue(spec) else {
+        let (real, file) = missing_real_set(spec)?;
+        let what = format!("detect.real `{real}`");
+        let msg = crate::shared_data::missing_message(&what, &file);
+        return Some((
+            "detect",
+            "real",
+            real.to_string(),
+            format!("{msg}; or set detect.real: none, {optional}"),
+        ));
+    };
+    let found = format!("data.catalog.{key} `{value}`: {} not found", path.display());
     Some(match &spec.data.path {
         Some(base) => (
+            "data",
             "path",
             base.clone(),
             format!(
@@ -189,6 +215,7 @@ pub fn missing_data(spec: &RunSpec) -> Option<(&'static str, String, String)> {
             ),
         ),
         None => (
+            "data",
             key,
             value.to_string(),
             format!(

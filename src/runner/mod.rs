@@ -122,8 +122,8 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
         }
     }
     // a catalogue not on this machine is an error unless the data is marked optional
-    if let Some((key, value, msg)) = runs.iter().find_map(crate::data::missing_data) {
-        let (line, col) = spec::locate_in(&text, "data", key, Some(&value));
+    if let Some((section, key, value, msg)) = runs.iter().find_map(crate::data::missing_data) {
+        let (line, col) = spec::locate_in(&text, section, key, Some(&value));
         return Err(SpecError::At {
             file,
             line,
