@@ -283,3 +283,32 @@ fn a_full_or_read_only_results_folder_stops_cleanly_and_keeps_finished_runs() {
     assert_eq!(all.len(), 12);
     assert!(finished.iter().all(|f| all.contains(f)));
 }
+
+/// The committed store holds every run of every committed experiment, at the smoke and cpu
+/// profiles, under this gzbench's run format: a format bump without recomputed results, or an
+/// experiment changed without its runs, fails here (CI recomputes only the smoke runs).
+#[test]
+fn the_committed_store_is_complete_for_this_run_format() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for profile in ["smoke", "cpu"] {
+        let o = gz()
+            .current_dir(root)
+            .args(["list", "--profile", profile])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let out = text(&o);
+        let rows: Vec<Vec<&str>> = out
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|c| c.len() > 3 && c[1].contains('/'))
+            .collect();
+        assert!(rows.len() >= 10, "{out}");
+        for c in rows {
+            let (done, total) = c[1].split_once('/').unwrap();
+            assert_eq!(done, total, "{profile}: {} runs missing: {out}", c[0]);
+            assert_eq!(c[2], "0", "{profile}: {} has stale runs: {out}", c[0]);
+        }
+    }
+}
