@@ -37,7 +37,14 @@ if [ ! -f "$ROOT/.done" ]; then
   done
   # Link-time stub of the driver library (the real libcuda.so.1 replaces it at run time):
   # every cu* symbol cudarc's driver bindings declare.
-  SYS="$(ls -d ~/.cargo/registry/src/*/cudarc-0.19*/src/driver/sys 2>/dev/null | head -1)"
+  # (cudarc is an optional dependency: a CPU-only build never unpacks it, so fetch it here)
+  sys() {
+    ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19*/src/driver/sys 2>/dev/null \
+      | head -1 || true
+  }
+  SYS="$(sys)"
+  if [ -z "$SYS" ]; then cargo fetch >&2; SYS="$(sys)"; fi
+  [ -n "$SYS" ] || { echo "cuda-toolkit.sh: cudarc 0.19 sources not found after cargo fetch" >&2; exit 1; }
   grep -rhoE 'fn cu[A-Za-z0-9_]+' "$SYS" | sed 's/fn //' | sort -u \
     | awk '{print "void " $1 "(void) {}"}' > "$ROOT/cuda_stub.c"
   gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$CUDA/lib64/libcuda.so" "$ROOT/cuda_stub.c"
