@@ -460,6 +460,26 @@ mod tests {
     const T: &str = "name: g\nkind: train\nseeds: [0, 1, 2]\nsweep:\n  data.train_size: [10, 20]\n  model.backbone: [linear, cnn-small]\n";
 
     #[test]
+    fn the_device_kind_enters_the_id_and_the_cpu_keeps_the_old_one() {
+        use crate::spec::{DeviceKind, on_device};
+        let e = parse_str(T, "g.yaml").unwrap();
+        let runs = expand(&e, T, "g.yaml").unwrap();
+        let cpu = on_device(runs.clone(), DeviceKind::Cpu);
+        let cuda = on_device(runs.clone(), DeviceKind::Cuda);
+        for ((r, c), g) in runs.iter().zip(&cpu).zip(&cuda) {
+            assert_eq!(run_id(r), run_id(c));
+            assert_ne!(run_id(c), run_id(g));
+            // the CPU is not written into the spec: ids recorded before the field stay valid
+            let yaml = serde_yaml::to_string(c).unwrap();
+            assert!(!yaml.contains("device"), "{yaml}");
+            let g_yaml = serde_yaml::to_string(g).unwrap();
+            assert!(g_yaml.contains("device: cuda"), "{g_yaml}");
+            let back: super::RunSpec = serde_yaml::from_str(&g_yaml).unwrap();
+            assert_eq!(run_id(&back), run_id(g));
+        }
+    }
+
+    #[test]
     fn grid_is_product_times_seeds_with_unique_stable_ids() {
         let e = parse_str(T, "g.yaml").unwrap();
         let runs = expand(&e, T, "g.yaml").unwrap();
