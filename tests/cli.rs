@@ -1,24 +1,11 @@
 //! End-to-end tests through the `gzbench` binary: validation errors and exit codes, crash safety
 //! under SIGKILL, determinism of stored metrics, and the report files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{gz, run, stderr, write};
-
-/// A small sweep: 2 sizes x 2 backbones x 2 seeds = 8 runs of a fraction of a second each.
-const SWEEP: &str = "name: e2e
-kind: train
-seeds: [0, 1]
-data: { source: shapes, image_size: 16, test_size: 64 }
-model: { widths: [4, 8] }
-train: { epochs: 2, batch_size: 16 }
-sweep:
-  data.train_size: [32, 64]
-  model.backbone: [linear, cnn-small]
-report: { x: data.train_size, series: model.backbone, log_x: true }
-";
+use common::{SWEEP, all_metrics, complete_runs, gz, run, stderr, write};
 
 #[test]
 fn validate_reports_location_and_exits_2() {
@@ -64,30 +51,6 @@ fn validate_reports_location_and_exits_2() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.path().join("res").exists());
-}
-
-fn complete_runs(results: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(results.join("runs")) else {
-        return vec![];
-    };
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("COMPLETE").exists())
-        .collect();
-    v.sort();
-    v
-}
-
-fn all_metrics(results: &Path) -> Vec<(String, Vec<u8>)> {
-    complete_runs(results)
-        .iter()
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(p.join("metrics.json")).unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]

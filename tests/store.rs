@@ -5,22 +5,10 @@
 //! diverging run stops naming the epoch and step.
 
 mod common;
-use common::{gz, run, text};
+use common::{SWEEP, all_metrics as metrics, gz, run, text};
 use gzbench::spec::{RUN_FORMAT_VERSION, RunSpec, run_id};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// 2 backbones x 2 sizes x 2 seeds = 8 quick runs.
-const SWEEP: &str = "name: e2e
-kind: train
-seeds: [0, 1]
-data: { source: shapes, image_size: 16, test_size: 64 }
-model: { widths: [4, 8] }
-train: { epochs: 6, batch_size: 16 }
-sweep:
-  data.train_size: [32, 64]
-  model.backbone: [linear, cnn-small]
-";
 
 fn experiment(dir: &Path, yaml: &str) -> PathBuf {
     let folder = dir.join("experiments");
@@ -28,22 +16,6 @@ fn experiment(dir: &Path, yaml: &str) -> PathBuf {
     let p = folder.join("e2e.yaml");
     std::fs::write(&p, yaml).unwrap();
     p
-}
-
-/// Run directory name -> metrics.json bytes, for complete runs.
-fn metrics(results: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(results.join("runs"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_else(|_| Vec::<PathBuf>::new())
-        .into_iter()
-        .filter(|p| p.join("COMPLETE").is_file())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(p.join("metrics.json")).unwrap())
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// The `N computed` count of a `gzbench run` summary line.
@@ -60,7 +32,7 @@ fn computed(out: &str) -> usize {
 fn two_processes_on_one_store_compute_each_run_once() {
     let dir = tempfile::tempdir().unwrap();
     // runs long enough (~0.3 s each, 2.5 s in all) that the two processes overlap
-    let yaml = experiment(dir.path(), &SWEEP.replace("epochs: 6", "epochs: 150"));
+    let yaml = experiment(dir.path(), &SWEEP.replace("epochs: 2", "epochs: 150"));
     let reference = dir.path().join("reference");
     assert!(run(&yaml, &reference).status().unwrap().success());
     let shared = dir.path().join("shared");

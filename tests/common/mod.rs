@@ -29,3 +29,41 @@ pub fn stderr(o: &Output) -> String {
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o))
 }
+
+/// A small sweep: 2 sizes x 2 backbones x 2 seeds = 8 runs of a fraction of a second each.
+pub const SWEEP: &str = "name: e2e
+kind: train
+seeds: [0, 1]
+data: { source: shapes, image_size: 16, test_size: 64 }
+model: { widths: [4, 8] }
+train: { epochs: 2, batch_size: 16 }
+sweep:
+  data.train_size: [32, 64]
+  model.backbone: [linear, cnn-small]
+report: { x: data.train_size, series: model.backbone, log_x: true }
+";
+
+pub fn complete_runs(results: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(results.join("runs")) else {
+        return vec![];
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("COMPLETE").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run directory name -> metrics.json bytes, for complete runs.
+pub fn all_metrics(results: &Path) -> Vec<(String, Vec<u8>)> {
+    complete_runs(results)
+        .iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(p.join("metrics.json")).unwrap(),
+            )
+        })
+        .collect()
+}
