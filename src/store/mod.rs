@@ -226,6 +226,16 @@ impl Store {
         Ok(ids)
     }
 
+    /// Delete a run's checkpoint, so the next attempt trains from the start (a `--fresh`
+    /// recomputation, not a resumption). Needs the run's claim.
+    pub fn discard_checkpoint(&self, claim: &RunClaim) -> Result<(), StoreError> {
+        let dir = self.run_dir(&claim.id).join(CHECKPOINT);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        Ok(())
+    }
+
     /// Delete run `id` (a run superseded by its recomputation). Needs the run's claim.
     pub fn remove(&self, claim: &RunClaim) -> Result<(), StoreError> {
         let dir = self.run_dir(&claim.id);
