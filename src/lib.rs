@@ -8,6 +8,7 @@
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
 //! * [`atomic`]: crash-safe file writes (temporary name, sync, rename).
+//! * `csv_line` (crate-private): the line a CSV record starts on, for readers' errors.
 //! * [`rng`]: named, seeded random streams (the only source of randomness).
 //! * [`geom`]: boxes and points in pixels (clump truth, marks, detections).
 //! * [`shared_data`]: where the real Galaxy Zoo fixtures beside the repository are, and whether
@@ -34,6 +35,7 @@ pub mod atomic;
 pub mod cli;
 pub mod clumps;
 pub mod crowd;
+pub(crate) mod csv_line;
 pub mod data;
 pub mod engine;
 pub mod eval;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::data::Interner;
 use super::{Aggregate, Classifications, CrowdError, QuestionVotes};
+use crate::csv_line::record_line;
 
 pub(super) const COLUMNS: [&str; 4] = ["volunteer", "galaxy", "question", "answer"];
 
@@ -41,20 +42,17 @@ impl Columns {
     }
 }
 
-/// Opens a CSV file and reads its header; errors name the file (and line 1 for the header).
-pub(super) fn open_csv(
-    path: &Path,
-) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), CrowdError> {
-    let rdr = csv::ReaderBuilder::new()
-        .from_path(path)
-        .map_err(|e| CrowdError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    with_header(path, rdr)
+/// The bytes of a CSV file (read whole, so that record lines can be told exactly with
+/// [`record_line`]); errors name the file.
+pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, CrowdError> {
+    std::fs::read(path).map_err(|source| CrowdError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-fn with_header<R: std::io::Read>(
+/// Reads the header of `rdr`; errors name the file (and line 1 for the header).
+pub(super) fn with_header<R: std::io::Read>(
     path: &Path,
     mut rdr: csv::Reader<R>,
 ) -> Result<(csv::Reader<R>, csv::StringRecord), CrowdError> {
@@ -76,10 +74,7 @@ fn with_header<R: std::io::Read>(
 /// cores); others by the `csv` crate, with the same result.
 pub fn read_csv(path: impl AsRef<Path>) -> Result<Classifications, CrowdError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| CrowdError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_bytes(path)?;
     match super::csv_fast::read(path, &bytes) {
         Some(result) => result,
         None => read_csv_general(path, &bytes),
@@ -99,11 +94,10 @@ fn read_csv_general(path: &Path, bytes: &[u8]) -> Result<Classifications, CrowdE
     for (row, rec) in rdr.records().enumerate() {
         let line = row as u64 + 2;
         let rec = rec.map_err(|e| {
-            let line = e.position().map_or(line, |p| p.line());
+            let line = e.position().map_or(line, |p| record_line(bytes, p));
             parse(line, format!("malformed CSV row: {e}"))
         })?;
-        // (The csv crate counts a blank line before a record as the record's line.)
-        let line = rec.position().map_or(line, |p| p.line());
+        let line = rec.position().map_or(line, |p| record_line(bytes, p));
         let mut f = [""; 4];
         for (i, &c) in cols.idx.iter().enumerate() {
             f[i] = rec
@@ -139,7 +133,8 @@ pub(super) fn read_gold(
         line,
         reason,
     };
-    let (mut rdr, header) = open_csv(path)?;
+    let bytes = read_bytes(path)?;
+    let (mut rdr, header) = with_header(path, csv::ReaderBuilder::new().from_reader(&bytes[..]))?;
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let (Some(cg), Some(ca)) = (col("galaxy"), col("answer").or_else(|| col("label"))) else {
         return Err(perr(
@@ -161,7 +156,11 @@ pub(super) fn read_gold(
     let mut gold = vec![None; votes.n_galaxies];
     for (row, rec) in rdr.records().enumerate() {
         let line = row as u64 + 2;
-        let rec = rec.map_err(|e| perr(line, format!("malformed CSV row: {e}")))?;
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(line, |p| record_line(&bytes, p));
+            perr(line, format!("malformed CSV row: {e}"))
+        })?;
+        let line = rec.position().map_or(line, |p| record_line(&bytes, p));
         let (g, a) = (
             rec.get(cg).unwrap_or("").trim(),
             rec.get(ca).unwrap_or("").trim(),
@@ -390,5 +389,19 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         assert!(super::super::csv_fast::read(&p, &bytes).is_none());
         assert_eq!(read_csv(&p).unwrap().galaxy_names, vec!["g,1"]);
+    }
+
+    /// Found by `tests/fuzz_readers`: after a blank line the `csv` crate path named the line
+    /// before the bad record (the fast path named the right one).
+    #[test]
+    fn both_paths_name_the_line_after_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in.csv");
+        for body in ["v1,g,q,a\n\n\r\n,g,q,b\n", "\"v1\",g,q,a\n\n\r\n,g,q,b\n"] {
+            std::fs::write(&p, format!("volunteer,galaxy,question,answer\n{body}")).unwrap();
+            let e = read_csv(&p).unwrap_err().to_string();
+            let want = format!("{}:5: empty or missing `volunteer`", p.display());
+            assert_eq!(e, want);
+        }
     }
 }

@@ -12,9 +12,10 @@ use serde_json::Value;
 use super::csv_io::read_csv;
 use super::data::Interner;
 use super::{Classifications, CrowdError};
+use crate::csv_line::record_line;
 
-fn read(path: &Path) -> Result<String, CrowdError> {
-    std::fs::read_to_string(path).map_err(|source| CrowdError::Io {
+fn read(path: &Path) -> Result<Vec<u8>, CrowdError> {
+    std::fs::read(path).map_err(|source| CrowdError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -68,13 +69,21 @@ pub fn read_panoptes_flat(path: impl AsRef<Path>) -> Result<Classifications, Cro
     let path = path.as_ref();
     let body = read(path)?;
     let mut it = Interner::new();
-    for (i, line) in body.lines().enumerate() {
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let ln = i as u64 + 1;
         let err = |reason: String| CrowdError::Parse {
             path: path.to_path_buf(),
             line: ln,
             reason,
         };
+        // decoded line by line, so that bytes that are not UTF-8 are reported with their line
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            err(format!(
+                "byte {} of the line is not UTF-8 text; expected JSON lines",
+                e.valid_up_to() + 1
+            ))
+        })?;
+        let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
@@ -135,7 +144,9 @@ pub fn read_panoptes_classifications(
         line,
         reason,
     };
-    let (mut rdr, header) = super::csv_io::open_csv(path)?;
+    let bytes = super::csv_io::read_bytes(path)?;
+    let rdr = csv::ReaderBuilder::new().from_reader(&bytes[..]);
+    let (mut rdr, header) = super::csv_io::with_header(path, rdr)?;
     let col = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {
             perr(
@@ -154,10 +165,14 @@ pub fn read_panoptes_classifications(
     let mut it = Interner::new();
     for (row, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| {
-            let line = e.position().map_or(row as u64 + 2, |p| p.line());
+            let line = e
+                .position()
+                .map_or(row as u64 + 2, |p| record_line(&bytes, p));
             perr(line, format!("malformed CSV row: {e}"))
         })?;
-        let line = rec.position().map_or(row as u64 + 2, |p| p.line());
+        let line = rec
+            .position()
+            .map_or(row as u64 + 2, |p| record_line(&bytes, p));
         let get = |c: usize| rec.get(c).map(str::trim).unwrap_or("");
         let id = get(c_id);
         let user = match get(c_user) {
@@ -378,5 +393,28 @@ mod tests {
         .unwrap();
         let e = read_panoptes_classifications(&p).unwrap_err().to_string();
         assert!(e.contains("cls.csv:3:") && e.contains("annotations"), "{e}");
+    }
+
+    /// Found by `tests/fuzz_readers`: flat JSON lines that are not UTF-8 were a "cannot read"
+    /// without a line.
+    #[test]
+    fn flat_json_that_is_not_utf8_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("flat.json");
+        let good = r#"{"user_id":"1","subject_id":"2","question":"q","response":"a"}"#;
+        let mut bytes = format!("{good}\r\n{{").into_bytes();
+        bytes.extend_from_slice(b"\x80\"x\":1}\n");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_panoptes_flat(&p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2: byte 2 of the line is not UTF-8 text; expected JSON lines",
+                p.display()
+            )
+        );
+        // a `\r\n` line end still reads
+        std::fs::write(&p, format!("{good}\r\n{good}\r\n")).unwrap();
+        assert_eq!(read_panoptes_flat(&p).unwrap().len(), 2);
     }
 }

@@ -166,7 +166,15 @@ pub fn aggregate_file(
             )));
         }
     };
-    let mut votes = cls.for_question(q)?;
+    // a file whose question has one answer is refused here: say which file and question
+    let mut votes = cls.for_question(q).map_err(|e| match e {
+        CrowdError::Config(m) => CrowdError::Config(format!(
+            "{}: question `{}`: {m}",
+            input.display(),
+            cls.questions[q as usize].name
+        )),
+        e => e,
+    })?;
     let read_seconds = t0.elapsed().as_secs_f64();
     let info = &cls.questions[q as usize];
     if let Some(gold) = opts.gold {
@@ -475,5 +483,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gold.csv:2:") && e.contains("`c`"), "{e}");
+    }
+
+    /// Found by `tests/fuzz_readers`: a file whose question has a single answer was refused
+    /// without naming the file or the question.
+    #[test]
+    fn one_answer_question_names_file_and_question() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("v.csv");
+        std::fs::write(
+            &csv,
+            "volunteer,galaxy,question,answer\nv1,g1,q,a\nv2,g2,q,a\nv1,g1,r,b\n",
+        )
+        .unwrap();
+        let opts = AggregateOptions {
+            question: Some("q"),
+            ..AggregateOptions::default()
+        };
+        let e = aggregate_file(&csv, Strategy::MajorityVote, &opts)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "invalid crowd config: {}: question `q`: a question needs at least 2 answers, got 1",
+                csv.display()
+            )
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! resized whole, as [`catalog::load_image`] does). Never train or tune on it.
 
 use super::catalog::{self, CatalogError, ImageOptions};
+use crate::csv_line::record_line;
 use crate::geom::Point;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,10 +33,12 @@ pub fn read(folder: &Path) -> Result<Vec<RealGalaxy>, CatalogError> {
     if !path.is_file() {
         return Err(CatalogError::Missing { path: shown });
     }
-    let mut rdr = csv::Reader::from_path(&path).map_err(|e| CatalogError::Read {
+    // read whole, so that record lines can be told exactly (`csv_line`)
+    let bytes = std::fs::read(&path).map_err(|e| CatalogError::Read {
         path: shown.clone(),
         msg: e.to_string(),
     })?;
+    let mut rdr = csv::Reader::from_reader(&bytes[..]);
     let header = rdr
         .headers()
         .map_err(|e| CatalogError::Read {
@@ -65,12 +68,13 @@ pub fn read(folder: &Path) -> Result<Vec<RealGalaxy>, CatalogError> {
     let mut out: Vec<RealGalaxy> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, rec) in rdr.records().enumerate() {
-        let row = (i + 2).to_string();
+        let line = |p: Option<&csv::Position>| p.map_or(i as u64 + 2, |p| record_line(&bytes, p));
         let rec = rec.map_err(|e| CatalogError::Row {
             path: shown.clone(),
-            row: row.clone(),
+            row: line(e.position()).to_string(),
             msg: e.to_string(),
         })?;
+        let row = line(rec.position()).to_string();
         let num = |c: usize, name: &str| -> Result<f32, CatalogError> {
             let cell = rec.get(c).unwrap_or("");
             cell.trim()
@@ -205,5 +209,21 @@ mod tests {
         let p = g[0].clumps[0];
         let want = ((p.x - 106.0) * 64.0 / 212.0, (p.y - 106.0) * 64.0 / 212.0);
         assert!((zoomed[0][0].x - want.0).abs() < 1e-3 && (zoomed[0][0].y - want.1).abs() < 1e-3);
+    }
+
+    /// Found by `tests/fuzz_readers`: rows were numbered by record, so after a blank line
+    /// the error named the line before the bad one.
+    #[test]
+    fn bad_cell_after_a_blank_line_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "id,redshift,PETROR90_R,x_px_approx,y_px_approx,image\n";
+        let body = "7,0.05,9,10,20,a.jpg\n\n7,0.05,9,ten,40,a.jpg\n";
+        std::fs::write(dir.path().join(FILE), format!("{head}{body}")).unwrap();
+        let e = read(dir.path()).unwrap_err().to_string();
+        let want = format!(
+            "{}:4: column `x_px_approx`",
+            dir.path().join(FILE).display()
+        );
+        assert!(e.starts_with(&want), "{e}");
     }
 }

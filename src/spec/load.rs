@@ -26,9 +26,20 @@ pub enum SpecError {
 /// Read and validate an experiment file.
 pub fn load(path: &Path) -> Result<Experiment, SpecError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Io {
         file: file.clone(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // located like a YAML error: the line and (byte) column of the first bad byte
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        SpecError::At {
+            file: file.clone(),
+            line: 1 + good.iter().filter(|&&b| b == b'\n').count(),
+            col: 1 + good.len() - line_start,
+            msg: "not UTF-8 text; expected a YAML file in UTF-8".into(),
+        }
     })?;
     parse_str(&text, &file)
 }
@@ -299,6 +310,21 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse_str(text, "x.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.yaml");
+        std::fs::write(&p, b"name: t\nkind: tr\x80ain\n").unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2:9: not UTF-8 text; expected a YAML file in UTF-8",
+                p.display()
+            )
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{Tree, TreeError};
+use crate::csv_line::record_line;
 
 /// Accepted names for the first (id) column: GZ DECaLS catalogues use `iauname` /
 /// `id_str`, Zooniverse exports `subject_id` (as in `decals_votes_1618.csv`), Kaggle's
@@ -43,12 +44,21 @@ impl VoteTable {
         tree: &Tree,
     ) -> Result<VoteTable, TreeError> {
         let path = path.as_ref().to_path_buf();
+        // read whole, so that record lines can be told exactly (`csv_line`)
+        let mut bytes = Vec::new();
+        let mut reader = reader;
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| TreeError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let csv_err = |source: csv::Error| TreeError::Csv {
             path: path.clone(),
-            line: source.position().map_or(0, |p| p.line()),
+            line: source.position().map_or(0, |p| record_line(&bytes, p)),
             source,
         };
-        let mut rdr = csv::ReaderBuilder::new().from_reader(reader);
+        let mut rdr = csv::ReaderBuilder::new().from_reader(&bytes[..]);
         let header = rdr.headers().map_err(csv_err)?.clone();
         let first = header.get(0).unwrap_or("").trim();
         if !ID_COLUMNS.contains(&first) {
@@ -81,7 +91,7 @@ impl VoteTable {
         };
         for record in rdr.records() {
             let record = record.map_err(csv_err)?;
-            let line = record.position().map_or(0, |p| p.line());
+            let line = record.position().map_or(0, |p| record_line(&bytes, p));
             let mut row = Vec::with_capacity(index.len());
             for (column, &j) in columns.iter().zip(&index) {
                 let raw = record.get(j).unwrap_or("");
@@ -368,5 +378,18 @@ mod tests {
             e.contains("smooth-or-featured_smooth) received only 1"),
             "{e}"
         );
+    }
+
+    /// Found by `tests/fuzz_readers`: after blank lines the table named the line of the first
+    /// blank line instead of the bad record's.
+    #[test]
+    fn bad_cell_after_blank_lines_names_its_own_line() {
+        let body = decals_csv(&[&[], &[("bar_strong", "three")]]);
+        let mut lines: Vec<&str> = body.lines().collect();
+        lines.insert(2, "\r");
+        lines.insert(2, "");
+        let (path, e) = load_err("blank.csv", &(lines.join("\n") + "\n"));
+        let want = format!("{}:5: column `bar_strong`", path.display());
+        assert!(e.starts_with(&want), "{e}");
     }
 }
