@@ -97,10 +97,7 @@ pub fn run_one(
 /// The resolved runs of an experiment file at a profile.
 pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunSpec>), SpecError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let text = spec::read_text(path)?;
     let exp = spec::parse_str(&text, &file)?;
     let exp = spec::with_profile(&exp, profile, &text, &file)?;
     let runs = spec::expand(&exp, &text, &file)?;
@@ -196,7 +193,13 @@ pub fn run_experiment(
             return;
         }
         progress.run_started(&id);
-        match compute_one(spec, store, device, &claim, &provenance, progress) {
+        let fresh = || match opts.fresh {
+            true => store.discard_checkpoint(&claim).map_err(RunError::from),
+            false => Ok(()),
+        };
+        let done =
+            fresh().and_then(|()| compute_one(spec, store, device, &claim, &provenance, progress));
+        match done {
             Ok(()) => {
                 computed.fetch_add(1, Ordering::SeqCst);
             }

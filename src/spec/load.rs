@@ -25,6 +25,13 @@ pub enum SpecError {
 
 /// Read and validate an experiment file.
 pub fn load(path: &Path) -> Result<Experiment, SpecError> {
+    let text = read_text(path)?;
+    parse_str(&text, &path.display().to_string())
+}
+
+/// The text of an experiment file; bytes that are not UTF-8 are an error located at the line
+/// and (byte) column of the first bad one.
+pub fn read_text(path: &Path) -> Result<String, SpecError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| SpecError::Io {
         file: file.clone(),
@@ -40,8 +47,7 @@ pub fn load(path: &Path) -> Result<Experiment, SpecError> {
             col: 1 + good.len() - line_start,
             msg: "not UTF-8 text; expected a YAML file in UTF-8".into(),
         }
-    })?;
-    parse_str(&text, &file)
+    })
 }
 
 /// Parse and validate experiment text; `file` names it in errors.

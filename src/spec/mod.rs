@@ -32,7 +32,7 @@ pub use detect::{ClickWeighting, ClumpLabels, DetectConfig};
 pub use detector::{DetectorConfig, DetectorConfigError};
 pub use grid::{DeviceKind, RUN_FORMAT_VERSION, RunSpec, expand, on_device, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
-pub use load::{SpecError, load, locate, locate_in, parse_str, with_profile};
+pub use load::{SpecError, load, locate, locate_in, parse_str, read_text, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
 pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};

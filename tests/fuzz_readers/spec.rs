@@ -95,9 +95,7 @@ fn load_everywhere(dir: &Scratch, name: &str, bytes: &[u8], p: Profile) -> Resul
     if let Err(e) = spec::load(&path) {
         check(&e, &shown, lines)?;
     }
-    // `runner::plan` reads the file with `read_to_string`, so bytes that are not UTF-8 are an
-    // unlocated "cannot read" there (`spec::load` above locates them): it gets the text
-    let path = dir.write(name, text.as_bytes());
+    // the raw bytes too: `plan` locates bytes that are not UTF-8 as `load` does
     if let Err(e) = gzbench::runner::plan(&path, p) {
         check(&e, &shown, lines)?;
     }
