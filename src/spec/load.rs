@@ -37,12 +37,12 @@ pub fn read_text(path: &Path) -> Result<String, SpecError> {
         file: file.clone(),
         source,
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    String::from_utf8(bytes).map_err(|e| {
         // located like a YAML error: the line and (byte) column of the first bad byte
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         SpecError::At {
-            file: file.clone(),
+            file,
             line: 1 + good.iter().filter(|&&b| b == b'\n').count(),
             col: 1 + good.len() - line_start,
             msg: "not UTF-8 text; expected a YAML file in UTF-8".into(),
