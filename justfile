@@ -45,3 +45,8 @@ bench-cuda:
 # the device check, on the lent GPU machine (after `just build-cuda` here)
 gpu-check:
     bash scripts/gpu-check.sh
+
+# `gzbench slurm` on a real single-node Slurm (scripts/slurm-local.sh: Debian's slurm-wlm and
+# munge, installed if missing; needs root): the sweep through sbatch must equal a local run
+slurm-check:
+    bash scripts/slurm-check.sh

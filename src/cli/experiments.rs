@@ -113,8 +113,15 @@ pub(super) fn run(
     at: &Where,
     device: &candle_core::Device,
     opts: runner::RunOptions,
+    write_report: bool,
 ) -> Result<Summary, Fail> {
     let store = Store::new(&at.results);
+    let part = match &opts.select {
+        runner::Select::All => String::new(),
+        runner::Select::Shard { index, count } => format!(" (shard {index}/{count})"),
+        runner::Select::Ids(ids) if ids.len() == 1 => format!(" (run {})", ids[0]),
+        runner::Select::Ids(ids) => format!(" ({} run ids)", ids.len()),
+    };
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} runs, eta {eta} {msg}")
             .expect("valid template")
@@ -136,11 +143,12 @@ pub(super) fn run(
     )
     .map_err(|e| match e {
         runner::RunError::Spec(e) => bad_input(e),
+        runner::RunError::Select(e) => bad_input(e),
         e => Fail(1, e.to_string()),
     })?;
     progress.bar.finish_and_clear();
     say!(
-        "{}: {} runs ({} already complete, {} computed, {} failed) in {:.1} s on {}",
+        "{}{part}: {} runs ({} already complete, {} computed, {} failed) in {:.1} s on {}",
         summary.experiment,
         summary.total,
         summary.skipped,
@@ -158,7 +166,10 @@ pub(super) fn run(
             esay!("  {why}");
         }
     }
-    let reported = report(file, at, DeviceKind::of(device));
+    let reported = match write_report {
+        true => report(file, at, DeviceKind::of(device)),
+        false => Ok(()),
+    };
     if !errors.is_empty() {
         if let Err(Fail(_, msg)) = &reported {
             esay!("report: {msg}");
@@ -429,7 +440,7 @@ pub(super) fn reproduce(
     let mut rows = Vec::new();
     let mut failed = false;
     for f in &files {
-        match run(f, at, device, opts) {
+        match run(f, at, device, opts.clone(), true) {
             Ok(s) => {
                 prune_superseded(f, at, DeviceKind::of(device))?;
                 rows.push(s)

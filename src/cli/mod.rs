@@ -1,7 +1,7 @@
 //! The command line: arguments, dispatch and exit codes (0 ok, 1 a run failed, 2 bad input).
 //! Errors are turned into messages here and nowhere else. [`experiments`] holds `validate`, `run`,
 //! `report`, `list` and `reproduce`; [`tools`] holds `synth`, `grid`, `crowd-sim`, `aggregate` and
-//! `bench`.
+//! `bench`; [`cluster`] holds `slurm` (the script text is [`slurm`]'s).
 
 use crate::engine::{self, DeviceChoice};
 use crate::runner::{self, Progress, Summary};
@@ -52,6 +52,31 @@ struct Compute {
     jobs: usize,
 }
 
+/// Which runs of the grid `run` computes (to spread a sweep over machines sharing one store).
+#[derive(clap::Args, Clone)]
+struct Pick {
+    /// Compute only shard I of N (1-based): the runs at 0-based grid positions p with
+    /// p % N == I - 1. The N shards never overlap and together cover every run.
+    #[arg(long, value_name = "I/N", conflicts_with = "run_ids")]
+    shard: Option<runner::Select>,
+    /// Compute only this run (repeatable); `gzbench slurm FILE --dry-run` lists the ids.
+    #[arg(long = "run-id", value_name = "ID")]
+    run_ids: Vec<String>,
+    /// Write no report afterwards (Slurm array tasks leave it to the report job).
+    #[arg(long)]
+    no_report: bool,
+}
+
+impl Pick {
+    fn select(self) -> runner::Select {
+        match self.shard {
+            Some(shard) => shard,
+            None if !self.run_ids.is_empty() => runner::Select::Ids(self.run_ids),
+            None => runner::Select::All,
+        }
+    }
+}
+
 #[derive(clap::Args, Clone)]
 struct Reading {
     /// Read the runs computed on this kind of device (tables never mix CPU and GPU runs).
@@ -89,11 +114,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run an experiment's incomplete runs, then write its report.
+    /// Run an experiment's incomplete runs (all, a --shard or --run-ids), then write its report.
     Run {
         file: PathBuf,
         #[command(flatten)]
         compute: Compute,
+        #[command(flatten)]
+        pick: Pick,
         #[command(flatten)]
         at: Where,
     },
@@ -234,6 +261,7 @@ enum Command {
     },
     Embed(Box<embed::EmbedArgs>),
     Similar(repr::SimilarArgs),
+    Slurm(Box<cluster::SlurmArgs>),
     /// Performance benchmarks (timings only; nothing is stored).
     Bench {
         #[command(subcommand)]
@@ -343,10 +371,12 @@ macro_rules! esay {
 }
 
 mod embed;
+mod cluster;
 mod experiments;
 mod repr;
 mod runs;
 mod tools;
+mod slurm;
 
 impl Compute {
     /// The device asked for; `auto` says when it falls back to the CPU.
@@ -382,13 +412,20 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), Fail> {
     match cli.command {
         Command::Validate { files } => experiments::validate(&files),
-        Command::Run { file, compute, at } => {
+        Command::Run {
+            file,
+            compute,
+            pick,
+            at,
+        } => {
             let device = compute.device()?;
             let opts = runner::RunOptions {
+            let report = !pick.no_report;
                 jobs: compute.jobs,
                 fresh: false,
             };
-            experiments::run(&file, &at, &device, opts).map(|_| ())
+                select: pick.select(),
+            experiments::run(&file, &at, &device, opts, report).map(|_| ())
         }
         Command::Report { file, reading, at } => experiments::report(&file, &at, reading.device),
         Command::Synth {
@@ -453,6 +490,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Embed(args) => embed::embed(*args),
         Command::Similar(args) => repr::similar(args),
         Command::Reproduce {
+        Command::Slurm(args) => cluster::slurm(*args),
             experiments,
             check,
             frozen,
@@ -466,6 +504,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
                 jobs: compute.jobs,
                 fresh,
             };
+                select: runner::Select::All,
             if check {
                 experiments::reproduce_check(&experiments, &at, &device, opts)
             } else {

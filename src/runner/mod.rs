@@ -5,8 +5,11 @@
 //! independent, so `--jobs N` computes N at once; each run's result depends only on its spec.
 
 mod crowd;
+mod select;
 mod train;
 mod votes;
+
+pub use select::{Select, SelectError};
 
 use crate::spec::{self, ExperimentKind, Profile, RunSpec, SpecError, run_id};
 use crate::store::{Bootstrap, Metrics, Provenance, RunClaim, Store, StoreError};
@@ -35,6 +38,8 @@ pub enum RunError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Select(#[from] SelectError),
     #[error("run {id} ({point}) failed: {msg}")]
     Run {
         id: String,
@@ -132,19 +137,22 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
 }
 
 /// How [`run_experiment`] runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Runs computed at the same time.
     pub jobs: usize,
     /// Recompute complete runs too (their directories are rewritten).
     pub fresh: bool,
+    /// Which runs of the grid this process computes (a shard, named ids, or all).
+    pub select: Select,
 }
 
 /// Run every incomplete run of the experiment at `path` on `device` (or every run, `fresh`).
 /// Failed runs are reported, not fatal to the others; a store that cannot be written (disk
 /// full, read-only) stops the sweep at once, keeping every run finished before. Runs another
 /// process is computing in the same store are left to it and waited for at the end (`on_wait`
-/// names each), so two processes on one store compute each run once.
+/// names each), so two processes on one store compute each run once. Only the runs `opts.select`
+/// picks are computed and counted in the summary.
 pub fn run_experiment(
     path: &Path,
     profile: Profile,
@@ -157,6 +165,7 @@ pub fn run_experiment(
     let started = Instant::now();
     let (exp, runs) = plan(path, profile)?;
     let runs = spec::on_device(runs, spec::DeviceKind::of(device));
+    let runs = opts.select.pick(runs, run_id)?;
     let mut reasons: Vec<String> = Vec::new();
     let mut unavailable = 0;
     let todo: Vec<&RunSpec> = runs

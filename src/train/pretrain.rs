@@ -64,11 +64,18 @@ pub fn seeded(p: &PretrainConfig, run_seed: u64) -> PretrainConfig {
     }
 }
 
-fn key(p: &PretrainConfig, m: &ModelConfig, d: &DataConfig) -> String {
-    let json = serde_json::json!({
+/// The cache key of a pretraining: its settings, and the device kind when it is not the CPU
+/// (weights pretrained on a GPU, not bit-identical to the CPU's, never reach a CPU run; CPU
+/// keys are those from before the device counted).
+fn key(p: &PretrainConfig, m: &ModelConfig, d: &DataConfig, device: &Device) -> String {
+    let mut json = serde_json::json!({
         "pretrain": p, "model": m, "image_size": d.image_size, "survey": d.survey,
         "run_format": RUN_FORMAT_VERSION,
     });
+    let kind = crate::spec::DeviceKind::of(device);
+    if !kind.is_cpu() {
+        json["device"] = kind.as_str().into();
+    }
     let digest = Sha256::digest(json.to_string().as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
@@ -188,7 +195,7 @@ pub fn pretrained(
             loss::cross_entropy,
         ),
     };
-    let dir = cache.join("pretrained").join(key(p, m, d));
+    let dir = cache.join("pretrained").join(key(p, m, d, device));
     let weights = dir.join(WEIGHTS);
     let _guard = PRETRAINING.lock().unwrap_or_else(|e| e.into_inner());
     if dir.join(MARKER).is_file() && dir.join(RECORD).is_file() {
