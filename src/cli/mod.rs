@@ -370,13 +370,13 @@ macro_rules! esay {
     }};
 }
 
-mod embed;
 mod cluster;
+mod embed;
 mod experiments;
 mod repr;
 mod runs;
-mod tools;
 mod slurm;
+mod tools;
 
 impl Compute {
     /// The device asked for; `auto` says when it falls back to the CPU.
@@ -419,12 +419,12 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             at,
         } => {
             let device = compute.device()?;
-            let opts = runner::RunOptions {
             let report = !pick.no_report;
+            let opts = runner::RunOptions {
                 jobs: compute.jobs,
                 fresh: false,
-            };
                 select: pick.select(),
+            };
             experiments::run(&file, &at, &device, opts, report).map(|_| ())
         }
         Command::Report { file, reading, at } => experiments::report(&file, &at, reading.device),
@@ -489,8 +489,8 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
         Command::Bench { what } => tools::bench(what),
         Command::Embed(args) => embed::embed(*args),
         Command::Similar(args) => repr::similar(args),
-        Command::Reproduce {
         Command::Slurm(args) => cluster::slurm(*args),
+        Command::Reproduce {
             experiments,
             check,
             frozen,
@@ -503,8 +503,8 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
             let opts = runner::RunOptions {
                 jobs: compute.jobs,
                 fresh,
-            };
                 select: runner::Select::All,
+            };
             if check {
                 experiments::reproduce_check(&experiments, &at, &device, opts)
             } else {
