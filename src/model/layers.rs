@@ -150,6 +150,49 @@ pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
         .max(3)
 }
 
+/// Every `stride`-th of the `n` rows of dim `dim` of `x` from row `start`: rows `start`,
+/// `start + stride`, ... (the tensor holds at least `start + stride * n` rows).
+fn strided(x: &Tensor, dim: usize, start: usize, stride: usize, n: usize) -> Result<Tensor> {
+    let y = x.narrow(dim, start, stride * n)?;
+    if stride == 1 {
+        return Ok(y);
+    }
+    let mut shape = y.dims().to_vec();
+    shape[dim] = n;
+    shape.insert(dim + 1, stride);
+    y.contiguous()?
+        .reshape(shape)?
+        .narrow(dim + 1, 0, 1)?
+        .squeeze(dim + 1)
+}
+
+/// `k x k` max-pool with stride `stride` and `pad` on each side (PyTorch
+/// `nn.MaxPool2d(k, stride, pad)`, floor mode; ResNet's stem pool is `(3, 2, 1)`). Padding
+/// repeats the edge values, which never changes a maximum (every window holds the row or
+/// column it copies, as PyTorch's `pad <= k / 2` guarantees) and keeps any sign of input.
+/// Written with narrow / reshape / `maximum` (rows, then columns), so the gradient goes to the
+/// maximum of each window.
+pub fn max_pool2d_padded(x: &Tensor, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if k == 0 || stride == 0 || 2 * pad > k || h + 2 * pad < k || w + 2 * pad < k {
+        candle_core::bail!("max-pool {k}x{k} stride {stride} padding {pad} on a {h}x{w} map");
+    }
+    let mut y = x.clone();
+    for (dim, len) in [(2, h), (3, w)] {
+        let out = (len + 2 * pad - k) / stride + 1;
+        // The window starting last reaches row `k - 1 + stride * (out - 1)`; the reshape in
+        // `strided` reads up to `k - 1 + stride * out - 1`.
+        let extra = (k - 1 + stride * out).saturating_sub(len + 2 * pad);
+        let padded = y.pad_with_same(dim, pad, pad + extra)?;
+        let mut m = strided(&padded, dim, 0, stride, out)?;
+        for d in 1..k {
+            m = m.maximum(&strided(&padded, dim, d, stride, out)?)?;
+        }
+        y = m;
+    }
+    Ok(y)
+}
+
 /// Spatial batch normalisation with running statistics stored as buffers (momentum 0.1).
 pub struct BatchNorm {
     weight: Tensor,
@@ -324,6 +367,50 @@ mod tests {
         want[2] = 1.0;
         assert_eq!(g, want);
         assert!(max_pool2d(x.as_tensor(), 4).is_err());
+    }
+
+    #[test]
+    fn padded_max_pool_is_pytorchs() {
+        let d = Device::Cpu;
+        // torch.nn.MaxPool2d(3, 2, 1)(x) for x = (arange(35) * 11 % 35 - 17).reshape(1, 1, 5, 7)
+        let v: Vec<f32> = (0..35).map(|i| ((i * 11) % 35) as f32 - 17.0).collect();
+        let x = candle_core::Var::from_vec(v, (1, 1, 5, 7), &d).unwrap();
+        let y = max_pool2d_padded(x.as_tensor(), 3, 2, 1).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 3, 4]);
+        let want = [
+            1.0, 16.0, 16.0, 14.0, 15.0, 15.0, 17.0, 17.0, 15.0, 15.0, 13.0, 7.0,
+        ];
+        assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
+        // Negative inputs: the padding never wins.
+        let neg = (x.as_tensor() - 100.0).unwrap();
+        let yn = max_pool2d_padded(&neg, 3, 2, 1).unwrap();
+        let yn = yn.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(yn, want.map(|v| v - 100.0));
+        // Each window's gradient goes to its maximum, summed where windows share it.
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let g = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
+        let g = g.to_vec1::<f32>().unwrap();
+        // x.grad of PyTorch's pool
+        let mut want_grad = [0.0f32; 35];
+        for (i, v) in [
+            (3, 2.0),
+            (6, 1.0),
+            (8, 1.0),
+            (19, 2.0),
+            (22, 4.0),
+            (25, 1.0),
+            (34, 1.0),
+        ] {
+            want_grad[i] = v;
+        }
+        assert_eq!(g, want_grad);
+        assert!(max_pool2d_padded(x.as_tensor(), 3, 2, 2).is_err());
+        // 32 -> 16, 31 -> 16 (floor mode), 1 -> 1
+        for (side, out) in [(32, 16), (31, 16), (1, 1)] {
+            let x = Tensor::zeros((1, 2, side, side), candle_core::DType::F32, &d).unwrap();
+            let y = max_pool2d_padded(&x, 3, 2, 1).unwrap();
+            assert_eq!(y.dims(), &[1, 2, out, out]);
+        }
     }
 
     #[test]

@@ -349,6 +349,30 @@ mod tests {
     }
 
     #[test]
+    fn resnet_imagenet_stem_feature_maps() {
+        let dev = Device::Cpu;
+        let x = input(2, 64);
+        let imagenet = ModelConfig {
+            stem: crate::spec::Stem::Imagenet,
+            width_multiplier: 0.125,
+            ..cfg(Backbone::Resnet)
+        };
+        let small = ModelConfig {
+            stem: crate::spec::Stem::Small,
+            ..imagenet.clone()
+        };
+        // stride 2 conv + stride 2 pool + 3 stride-2 stages: 64 -> 2; small stem: 64 -> 8
+        for (c, k, map) in [(&imagenet, 7, [2, 64, 2, 2]), (&small, 3, [2, 64, 8, 8])] {
+            let p = Params::new(1);
+            let b = backbone(c, 3, 64, &p, &dev).unwrap();
+            assert_eq!(b.feature_map(&x, false).unwrap().dims(), &map, "{c:?}");
+            assert_eq!(b.forward(&x, true).unwrap().dims(), &[2, map[1]], "{c:?}");
+            let w = p.var("backbone.conv1.weight").unwrap();
+            assert_eq!(w.dims(), &[8, 3, k, k]);
+        }
+    }
+
+    #[test]
     fn heads_and_parameter_groups() {
         let dev = Device::Cpu;
         let x = input(3, 16);

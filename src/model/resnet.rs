@@ -1,7 +1,12 @@
 //! `resnet` backbone: ResNet with basic blocks (He et al. 2016), resnet-18 layout by default.
 //!
-//! Stem: 3x3 conv stride 1 (no bias) -> BatchNorm -> ReLU, with no max-pool, so 64x64 cutouts
-//! keep their resolution into `layer1` (the CIFAR-style stem). Stage `i` (1-based) has
+//! Stem (`model.stem`): `small` (default), 3x3 conv stride 1 (no bias) -> BatchNorm -> ReLU,
+//! with no max-pool, so 64x64 cutouts keep their resolution into `layer1` (the CIFAR-style
+//! stem); or `imagenet`, timm's / torchvision's 7x7 conv stride 2 padding 3 (no bias) ->
+//! BatchNorm -> ReLU -> 3x3 max-pool stride 2 padding 1 (a 64x64 cutout enters `layer1` at
+//! 16x16), the stem of timm's `resnet18` / `resnet34` and of Zoobot's ResNet encoders, whose
+//! weights load by name into it. Both stems name their conv and norm `conv1` / `bn1`; their
+//! conv kernels differ (3x3 / 7x7). Stage `i` (1-based) has
 //! `depths[i]` basic blocks of width `dims[i]`; stages after the first start with stride 2 and
 //! a 1x1-conv + BatchNorm `downsample` shortcut (also used when widths change). Global average
 //! pool at the end. Parameter names are torchvision's / timm's: `conv1.weight`, `bn1.*`,
@@ -9,8 +14,8 @@
 //! `layer2.0.downsample.1.*`.
 
 use super::FeatureNet;
-use super::layers::{BatchNorm, Conv2d, ConvSpec, Params};
-use crate::spec::ModelConfig;
+use super::layers::{BatchNorm, Conv2d, ConvSpec, Params, max_pool2d_padded};
+use crate::spec::{ModelConfig, Stem};
 use candle_core::{Device, Result, Tensor};
 
 /// resnet-18 blocks per stage.
@@ -78,6 +83,8 @@ impl Block {
 pub struct Resnet {
     conv1: Conv2d,
     bn1: BatchNorm,
+    /// The `imagenet` stem's 3x3 stride-2 max-pool after `bn1` + ReLU.
+    stem_pool: bool,
     blocks: Vec<Block>,
     out: usize,
 }
@@ -104,9 +111,15 @@ impl Resnet {
         let depths = cfg.depths.clone().unwrap_or(DEPTHS.to_vec());
         let dims = widths(cfg, &WIDTHS);
         check_layout("resnet", &depths, &dims, cfg.width_multiplier)?;
-        let stem = ConvSpec {
-            stride: 1,
-            ..ConvSpec::same(channels, dims[0], 3)
+        let stem = match cfg.stem {
+            Stem::Small => ConvSpec {
+                stride: 1,
+                ..ConvSpec::same(channels, dims[0], 3)
+            },
+            Stem::Imagenet => ConvSpec {
+                stride: 2,
+                ..ConvSpec::same(channels, dims[0], 7)
+            },
         };
         let conv1 = Conv2d::with_spec(p, &format!("{name}.conv1"), stem, dev)?;
         let bn1 = BatchNorm::new(p, &format!("{name}.bn1"), dims[0], dev)?;
@@ -123,6 +136,7 @@ impl Resnet {
         Ok(Resnet {
             conv1,
             bn1,
+            stem_pool: cfg.stem == Stem::Imagenet,
             blocks,
             out: inp,
         })
@@ -154,6 +168,9 @@ impl FeatureNet for Resnet {
 
     fn feature_map(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        if self.stem_pool {
+            h = max_pool2d_padded(&h, 3, 2, 1)?;
+        }
         for b in &self.blocks {
             h = b.forward(&h, train)?;
         }

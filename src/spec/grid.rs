@@ -419,6 +419,11 @@ fn check_sizes(
             "model.widths must be a non-empty list of positive channel counts",
         ),
         (
+            "stem",
+            s.model.stem.is_small() || s.model.backbone == crate::spec::Backbone::Resnet,
+            "model.stem `imagenet` applies to backbone `resnet` only",
+        ),
+        (
             "views",
             crate::spec::SUPPORTED_VIEWS.contains(&s.model.views),
             "model.views must be 8 (rotations x flip), 4 (rotations) or 16 (Dieleman's parts)",
@@ -530,5 +535,28 @@ mod tests {
         let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
         assert!(e.contains("model.views must be 8"), "{e}");
         assert!(e.contains("16 (Dieleman's parts)"), "{e}");
+    }
+
+    #[test]
+    fn the_imagenet_stem_is_resnet_only_and_the_default_keeps_ids() {
+        let base = "name: g\nkind: train\ndata: { source: shapes }\n";
+        let id = |t: &str| {
+            let e = parse_str(t, "g.yaml").unwrap();
+            run_id(&expand(&e, t, "g.yaml").unwrap()[0])
+        };
+        let plain = format!("{base}model: {{ backbone: resnet }}\n");
+        let small = format!("{base}model: {{ backbone: resnet, stem: small }}\n");
+        let imagenet = format!("{base}model: {{ backbone: resnet, stem: imagenet }}\n");
+        assert_eq!(id(&plain), id(&small));
+        assert_ne!(id(&plain), id(&imagenet));
+        let t = format!("{base}model: {{ backbone: convnext, stem: imagenet }}\n");
+        let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
+        assert!(
+            e.contains("model.stem `imagenet` applies to backbone `resnet` only"),
+            "{e}"
+        );
+        let t = format!("{base}model: {{ backbone: resnet, stem: deep }}\n");
+        let e = parse_str(&t, "g.yaml").unwrap_err().to_string();
+        assert!(e.contains("deep") && e.contains("imagenet"), "{e}");
     }
 }

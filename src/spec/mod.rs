@@ -357,6 +357,25 @@ pub enum Backbone {
     Convnext,
 }
 
+/// `model.stem` of `resnet`: the layers before `layer1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stem {
+    /// 3x3 stride-1 conv, BatchNorm, ReLU, no max-pool (CIFAR-style: small images keep their
+    /// resolution).
+    #[default]
+    Small,
+    /// timm / torchvision's: 7x7 stride-2 conv, BatchNorm, ReLU, 3x3 stride-2 max-pool (what
+    /// ImageNet and Zoobot ResNets are trained with; needed to load their weights).
+    Imagenet,
+}
+
+impl Stem {
+    pub fn is_small(&self) -> bool {
+        *self == Stem::Small
+    }
+}
+
 /// The `model:` section. Every field has a default, so `{ backbone: resnet }` is a full spec;
 /// fields left at their default are not serialised (run ids of older specs stay the same).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -367,6 +386,9 @@ pub struct ModelConfig {
     /// Channels per stage (`cnn-small`).
     #[serde(default = "d_widths")]
     pub widths: Vec<usize>,
+    /// `resnet`: `small` (default) or `imagenet` stem.
+    #[serde(default, skip_serializing_if = "Stem::is_small")]
+    pub stem: Stem,
     /// Blocks per stage (`resnet`, `convnext`); unset = the backbone's standard layout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depths: Option<Vec<usize>>,
@@ -440,6 +462,7 @@ impl Default for ModelConfig {
         ModelConfig {
             backbone: Backbone::default(),
             widths: d_widths(),
+            stem: Stem::Small,
             depths: None,
             dims: None,
             width_multiplier: d_one(),

@@ -10,8 +10,11 @@
 //! are not part of an encoder: they are skipped and reported in the [`ImportReport`]. A 1x1
 //! conv kernel (`out x in x 1 x 1`, timm's `conv_mlp` ConvNeXt MLPs such as convnext_nano's)
 //! loads into a linear weight (`out x in`) and back. Nothing is changed unless every
-//! parameter matches. Fixtures: `src/model/fixtures/timm_*.safetensors`, written by
-//! `benches/peers/timm_fixture.py`.
+//! parameter matches; any float dtype of the file is cast to the parameter's. Fixtures:
+//! `src/model/fixtures/timm_*.safetensors` (PyTorch rewrites with timm's names, written by
+//! `benches/peers/timm_fixture.py`) and `src/model/fixtures/timm/` (timm's own `resnet18`
+//! and `convnext_nano` with the features timm computes, written by
+//! `benches/peers/timm_fixtures.py`; tested in `timm_tests`).
 //!
 //! ```no_run
 //! # use gzbench::model::{Model, Params};
@@ -289,15 +292,31 @@ impl fmt::Display for ImportMismatch {
                 f,
                 "; the file's names seem to carry the prefix {p:?}: use it as the file prefix, \
                  or strip it with `scripts/convert_zoobot.py --strip-prefix {p}`"
-            )
+            )?;
         } else if missing.is_empty() && unexpected.is_empty() {
             write!(
                 f,
                 "; check that the model configuration (depths, dims, width_multiplier) matches \
                  the file"
-            )
-        } else {
-            Ok(())
+            )?;
+        }
+        // A ResNet stem of the other kind: `conv1.weight` 7x7 in the file, 3x3 in the model.
+        let stem = misshaped.iter().find_map(|(n, file, model)| {
+            let kernel = |s: &[usize]| (s.len() == 4).then(|| (s[2], s[3]));
+            (n.strip_prefix(file_prefix) == Some("conv1.weight"))
+                .then(|| (kernel(file), kernel(model)))
+        });
+        match stem {
+            Some((Some((7, 7)), Some((3, 3)))) => write!(
+                f,
+                "; the file's `conv1` is a 7x7 ImageNet stem (timm / Zoobot ResNets): set \
+                 `model.stem: imagenet`"
+            ),
+            Some((Some((3, 3)), Some((7, 7)))) => write!(
+                f,
+                "; the file's `conv1` is a 3x3 small-image stem: set `model.stem: small`"
+            ),
+            _ => Ok(()),
         }
     }
 }
@@ -357,3 +376,5 @@ impl Params {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timm_tests;
