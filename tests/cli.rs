@@ -24,7 +24,7 @@ fn validate_reports_location_and_exits_2() {
         (
             "name.yaml",
             SWEEP.replace("[linear, cnn-small]", "[linear, resnett]"),
-            "name.yaml:9:3: sweep `model.backbone` = resnett: unknown name `resnett`; expected one of `linear`, `cnn-small`, `resnet`, `dieleman`, `convnext`",
+            "name.yaml:9:3: sweep `model.backbone` = resnett: unknown name `resnett`; expected one of `linear`, `cnn-small`, `resnet`, `dieleman`, `convnext`, `efficientnet`",
         ),
         (
             "kind.yaml",

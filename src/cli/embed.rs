@@ -54,13 +54,13 @@ pub(super) struct EmbedArgs {
     /// Image side in pixels (default 64; a checkpoint's run fixes it).
     #[arg(long)]
     size: Option<usize>,
-    /// Backbone: linear, cnn-small, resnet, dieleman or convnext.
+    /// Backbone: linear, cnn-small, resnet, dieleman, convnext or efficientnet.
     #[arg(long, default_value = "cnn-small")]
     backbone: String,
     /// Channels per stage (cnn-small).
     #[arg(long, value_delimiter = ',')]
     widths: Option<Vec<usize>>,
-    /// Scales the standard widths of resnet, convnext and dieleman.
+    /// Scales the standard widths of resnet, convnext, efficientnet and dieleman.
     #[arg(long)]
     width_multiplier: Option<f64>,
     /// none (seeded initialisation), astro or terrestrial (pretrained by the harness).
@@ -146,8 +146,8 @@ fn job(a: &EmbedArgs) -> Result<Job<'_>, Fail> {
     };
     let backbone = serde_yaml::from_str(&a.backbone).map_err(|_| {
         bad_input(format!(
-            "--backbone {}: unknown backbone; expected linear, cnn-small, resnet, dieleman or \
-             convnext",
+            "--backbone {}: unknown backbone; expected linear, cnn-small, resnet, dieleman, \
+             convnext or efficientnet",
             a.backbone
         ))
     })?;

@@ -346,6 +346,7 @@ enum BackboneArg {
     Resnet,
     Dieleman,
     Convnext,
+    Efficientnet,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

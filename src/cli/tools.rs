@@ -76,6 +76,7 @@ fn train_step(args: TrainStepArgs) -> Result<(), Fail> {
         BackboneArg::Resnet => "resnet",
         BackboneArg::Dieleman => "dieleman",
         BackboneArg::Convnext => "convnext",
+        BackboneArg::Efficientnet => "efficientnet",
     };
     let b = crate::train::bench::StepBench {
         model: spec::ModelConfig {
@@ -85,6 +86,7 @@ fn train_step(args: TrainStepArgs) -> Result<(), Fail> {
                 BackboneArg::Resnet => spec::Backbone::Resnet,
                 BackboneArg::Dieleman => spec::Backbone::Dieleman,
                 BackboneArg::Convnext => spec::Backbone::Convnext,
+                BackboneArg::Efficientnet => spec::Backbone::Efficientnet,
             },
             widths,
             width_multiplier,

@@ -1,12 +1,13 @@
 //! Every engine kernel on a device against its CPU twin, on the same seeded inputs: the
-//! convolution (forward and both backwards, four shapes, one of them depthwise), batch norm
+//! convolution (forward and both backwards, four shapes, one of them depthwise), EfficientNet's
+//! depthwise convolution (forward and both backwards), batch norm
 //! (forward, statistics, backward, and the running statistics updated in the forward), ReLU +
 //! max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three fused AdamW steps
 //! over several tensors. `gzbench bench parity --device cuda` prints these
 //! beside the PyTorch fixture's comparisons. On the CPU every error is exactly 0 (the test
 //! checks the plumbing).
 
-use super::{adamw, batchnorm, conv, pool, special};
+use super::{adamw, batchnorm, conv, depthwise, pool, special};
 use crate::rng::stream;
 use candle_core::{DType, Device, Result, Tensor, Var, bail};
 use rand_distr::{Distribution, Normal};
@@ -127,6 +128,25 @@ pub fn run(dev: &Device) -> Result<Vec<Check>> {
             },
         )?;
     }
+    // EfficientNet's depthwise 5x5 stride 2 (shifted multiply-adds on the CPU, cuDNN on a GPU)
+    let (x0, w0) = (
+        randn("dw/x", &[4, 24, 17, 17])?,
+        randn("dw/w", &[24, 1, 5, 5])?,
+    );
+    both(
+        &mut out,
+        "depthwise [4, 24, 17, 17]*[24, 1, 5, 5]/2",
+        &["y", "dx", "dw"],
+        dev,
+        |d| {
+            let (x, w) = (var(&x0, d)?, var(&w0, d)?);
+            let y = depthwise::depthwise_conv2d(x.as_tensor(), w.as_tensor(), 2, 2)?;
+            let g = (y.sqr()? * 0.5)?.sum_all()?.backward()?;
+            let gx = g.get(x.as_tensor()).cloned();
+            let gw = g.get(w.as_tensor()).cloned();
+            Ok(vec![y].into_iter().chain(gx).chain(gw).collect::<Vec<_>>())
+        },
+    )?;
     let (x0, g0, b0) = (
         randn("bn/x", &[16, 8, 12, 12])?,
         randn("bn/g", &[8])?,
@@ -249,8 +269,8 @@ mod tests {
     #[test]
     fn on_the_cpu_every_kernel_matches_itself_exactly() {
         let c = run(&Device::Cpu).unwrap();
-        // 4 convs x 3, batch norm 6 + 3, pool 2, special 2 x 2, adamw 4
-        assert_eq!(c.len(), 12 + 9 + 2 + 4 + 4, "{c:?}");
+        // 4 convs x 3, depthwise 3, batch norm 6 + 3, pool 2, special 2 x 2, adamw 4
+        assert_eq!(c.len(), 12 + 3 + 9 + 2 + 4 + 4, "{c:?}");
         assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
     }
 

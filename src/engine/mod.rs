@@ -6,6 +6,8 @@
 //! ops, cuDNN/cuBLAS custom ops) live in sub-modules of this one:
 //!
 //! * [`conv`]: 2-D convolution (im2col + `gemm`, rayon over images) with its backward;
+//! * [`depthwise`]: depthwise convolution (EfficientNet's): shifted multiply-adds on the CPU,
+//!   cuDNN through [`conv`] on a GPU;
 //! * [`batchnorm`]: training-mode batch norm with its backward, eval mode, running statistics;
 //! * [`pool`]: ReLU + max-pool in one op with its backward;
 //! * [`special`]: `lgamma` and `digamma` (the Dirichlet-multinomial loss needs both);
@@ -23,6 +25,7 @@ pub mod conv;
 pub mod crosscheck;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod depthwise;
 pub mod pool;
 pub mod prefetch;
 pub mod special;

@@ -76,6 +76,8 @@ pub struct Conv2d {
     weight: Tensor,
     bias: Option<Tensor>,
     spec: ConvSpec,
+    /// A depthwise conv computed by [`crate::engine::depthwise`] (see [`Conv2d::depthwise`]).
+    depthwise_kernel: bool,
 }
 
 impl Conv2d {
@@ -119,12 +121,39 @@ impl Conv2d {
         } else {
             None
         };
-        Ok(Conv2d { weight, bias, spec })
+        Ok(Conv2d {
+            weight,
+            bias,
+            spec,
+            depthwise_kernel: false,
+        })
+    }
+
+    /// A depthwise conv (`groups == inp == out`) computed by
+    /// [`crate::engine::depthwise::depthwise_conv2d`] (fast on the CPU) rather than the grouped
+    /// [`crate::engine::conv::conv2d`]; same parameters and initial values as
+    /// [`Conv2d::with_spec`]. ConvNeXt keeps the grouped path, so its results do not change.
+    pub fn depthwise(p: &Params, name: &str, spec: ConvSpec, dev: &Device) -> Result<Self> {
+        if !(spec.groups == spec.inp && spec.inp == spec.out) {
+            candle_core::bail!(
+                "conv `{name}`: {} -> {} channels in {} groups is not depthwise",
+                spec.inp,
+                spec.out,
+                spec.groups
+            );
+        }
+        let mut c = Self::with_spec(p, name, spec, dev)?;
+        c.depthwise_kernel = true;
+        Ok(c)
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let s = &self.spec;
-        let y = crate::engine::conv::conv2d(x, &self.weight, s.stride, s.padding, s.groups)?;
+        let y = if self.depthwise_kernel {
+            crate::engine::depthwise::depthwise_conv2d(x, &self.weight, s.stride, s.padding)?
+        } else {
+            crate::engine::conv::conv2d(x, &self.weight, s.stride, s.padding, s.groups)?
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, s.out, 1, 1))?),
             None => Ok(y),

@@ -11,13 +11,15 @@
 //! about training.
 //!
 //! Files: `layers` (conv, norms, linear, dropout), `params` (store, safetensors), one file per
-//! backbone (`linear`, `cnn_small`, `resnet`, `dieleman`, `convnext`), `heads`, `loss`,
-//! `invariance` (exact rotation / flip views; the `multiview` and `cyclic-pool` wrappers).
+//! backbone (`linear`, `cnn_small`, `resnet`, `dieleman`, `convnext`, `efficientnet`), `heads`,
+//! `loss`, `invariance` (exact rotation / flip views; the `multiview` and `cyclic-pool`
+//! wrappers).
 
 mod cnn_small;
 mod convnext;
 pub mod detector;
 mod dieleman;
+mod efficientnet;
 pub mod heads;
 mod import;
 pub mod invariance;
@@ -49,7 +51,7 @@ pub trait FeatureNet: Send + Sync {
         let _ = (x, train);
         candle_core::bail!(
             "this backbone has no spatial feature map (it pools or flattens internally); \
-             use cnn-small, resnet or convnext with invariance none"
+             use cnn-small, resnet, convnext or efficientnet with invariance none"
         )
     }
 
@@ -89,6 +91,9 @@ pub fn backbone(
         )?),
         Backbone::Convnext => Box::new(convnext::Convnext::new(
             params, BACKBONE, channels, size, cfg, device,
+        )?),
+        Backbone::Efficientnet => Box::new(efficientnet::Efficientnet::new(
+            params, BACKBONE, channels, cfg, device,
         )?),
     })
 }
@@ -232,6 +237,7 @@ mod tests {
             (Backbone::Resnet, 512),
             (Backbone::Dieleman, 2048),
             (Backbone::Convnext, 640),
+            (Backbone::Efficientnet, 1280),
         ] {
             let p = Params::new(1);
             let m = Model::build(&cfg(b), 3, 64, &p, &dev).unwrap();
@@ -254,7 +260,12 @@ mod tests {
             dense_units: 16,
             ..cfg(b)
         };
-        for b in [Backbone::Resnet, Backbone::Dieleman, Backbone::Convnext] {
+        for b in [
+            Backbone::Resnet,
+            Backbone::Dieleman,
+            Backbone::Convnext,
+            Backbone::Efficientnet,
+        ] {
             let run = |seed| {
                 let p = Params::new(seed);
                 let m = Model::build(&small(b), 3, 48, &p, &dev).unwrap();
@@ -349,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn resnet_imagenet_stem_feature_maps() {
+    fn resnet_imagenet_stem_and_efficientnet_feature_maps() {
         let dev = Device::Cpu;
         let x = input(2, 64);
         let imagenet = ModelConfig {
@@ -361,14 +372,65 @@ mod tests {
             stem: crate::spec::Stem::Small,
             ..imagenet.clone()
         };
-        // stride 2 conv + stride 2 pool + 3 stride-2 stages: 64 -> 2; small stem: 64 -> 8
-        for (c, k, map) in [(&imagenet, 7, [2, 64, 2, 2]), (&small, 3, [2, 64, 8, 8])] {
+        let effnet = ModelConfig {
+            width_multiplier: 0.25,
+            depths: Some(vec![1; 7]),
+            ..cfg(Backbone::Efficientnet)
+        };
+        // stride 2 conv + stride 2 pool + 3 stride-2 stages: 64 -> 2; small stem: 64 -> 8;
+        // efficientnet: 5 stride-2 steps, head round(1280 / 4) = 320 wide.
+        for (c, kernel, map) in [
+            (&imagenet, Some(7), [2, 64, 2, 2]),
+            (&small, Some(3), [2, 64, 8, 8]),
+            (&effnet, None, [2, 320, 2, 2]),
+        ] {
             let p = Params::new(1);
             let b = backbone(c, 3, 64, &p, &dev).unwrap();
             assert_eq!(b.feature_map(&x, false).unwrap().dims(), &map, "{c:?}");
             assert_eq!(b.forward(&x, true).unwrap().dims(), &[2, map[1]], "{c:?}");
-            let w = p.var("backbone.conv1.weight").unwrap();
-            assert_eq!(w.dims(), &[8, 3, k, k]);
+            assert_eq!(b.map_channels(), map[1]);
+            if let Some(k) = kernel {
+                let w = p.var("backbone.conv1.weight").unwrap();
+                assert_eq!(w.dims(), &[8, 3, k, k]);
+            }
+        }
+        let p = Params::new(0);
+        Model::build(&effnet, 3, 32, &p, &dev).unwrap();
+        let names = p.names_with_prefix("backbone.");
+        for n in [
+            "conv_stem.weight",
+            "bn1.running_var",
+            "blocks.0.0.conv_dw.weight",
+            "blocks.0.0.se.conv_reduce.bias",
+            "blocks.0.0.conv_pw.weight",
+            "blocks.0.0.bn2.weight",
+            "blocks.1.0.conv_pw.weight",
+            "blocks.1.0.bn3.running_mean",
+            "blocks.6.0.conv_pwl.weight",
+            "conv_head.weight",
+            "bn2.bias",
+        ] {
+            assert!(names.contains(&format!("backbone.{n}")), "missing {n}");
+        }
+        assert!(!names.iter().any(|n| n.contains("blocks.0.0.conv_pwl")));
+        assert!(!names.iter().any(|n| n.contains("conv_stem.bias")));
+        let bad = [
+            ModelConfig {
+                dims: Some(vec![8; 7]),
+                ..effnet.clone()
+            },
+            ModelConfig {
+                depths: Some(vec![1; 4]),
+                ..effnet.clone()
+            },
+            ModelConfig {
+                width_multiplier: -1.0,
+                ..effnet.clone()
+            },
+        ];
+        for c in bad {
+            let e = backbone(&c, 3, 32, &Params::new(0), &dev).err().unwrap();
+            assert!(e.to_string().contains("model `efficientnet`"), "{e}");
         }
     }
 

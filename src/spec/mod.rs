@@ -355,6 +355,10 @@ pub enum Backbone {
     /// ConvNeXt (convnext-nano layout by default: `depths: [2, 2, 8, 2]`, dims 80/160/320/640
     /// x `width_multiplier` or `dims`); timm parameter names.
     Convnext,
+    /// EfficientNet (B0 layout by default: MBConv stages of `depths: [1, 2, 2, 3, 3, 4, 1]`
+    /// blocks, widths 16/24/40/80/112/192/320, stem 32, head 1280, each x `width_multiplier`
+    /// rounded as timm does); squeeze-excitation, SiLU; timm parameter names.
+    Efficientnet,
 }
 
 /// `model.stem` of `resnet`: the layers before `layer1`.

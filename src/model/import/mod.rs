@@ -3,7 +3,8 @@
 //!
 //! This module owns the comparison behind every load ([`Params::load_prefixed`], which stops
 //! at the first problem) and [`Params::import_encoder`], which loads a timm-format encoder
-//! (a Zoobot / timm ConvNeXt or ResNet state dict converted with `scripts/convert_zoobot.py`)
+//! (a Zoobot / timm ConvNeXt, ResNet or EfficientNet state dict converted with
+//! `scripts/convert_zoobot.py`)
 //! into the matching backbone and, when the file does not fit, lists every missing,
 //! unexpected and mis-shaped tensor in one [`ParamsError::Mismatch`]. Classifier heads of
 //! timm checkpoints (`fc.*`, `head.fc.*`, ...) and BatchNorm `num_batches_tracked` counters
@@ -12,9 +13,10 @@
 //! loads into a linear weight (`out x in`) and back. Nothing is changed unless every
 //! parameter matches; any float dtype of the file is cast to the parameter's. Fixtures:
 //! `src/model/fixtures/timm_*.safetensors` (PyTorch rewrites with timm's names, written by
-//! `benches/peers/timm_fixture.py`) and `src/model/fixtures/timm/` (timm's own `resnet18`
-//! and `convnext_nano` with the features timm computes, written by
-//! `benches/peers/timm_fixtures.py`; tested in `timm_tests`).
+//! `benches/peers/timm_fixture.py`) and `src/model/fixtures/timm/` (timm's own `resnet18`,
+//! `convnext_nano` and `efficientnet_b0` with the features timm computes, and the key / shape
+//! lists of timm's full-size variants, written by `benches/peers/timm_fixtures.py`; tested in
+//! `timm_tests`).
 //!
 //! ```no_run
 //! # use gzbench::model::{Model, Params};
@@ -213,6 +215,8 @@ fn backbone_of(selected: &[(String, Var)], param_prefix: &str) -> Option<String>
         Some("resnet".into())
     } else if has("stem.0.") && has("stages.") {
         Some("convnext".into())
+    } else if has("conv_stem.") && has("blocks.") {
+        Some("efficientnet".into())
     } else {
         None
     }
@@ -232,7 +236,8 @@ fn list<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportMismatch {
     pub file: PathBuf,
-    /// The backbone the parameters belong to (`resnet`, `convnext`), when recognised.
+    /// The backbone the parameters belong to (`resnet`, `convnext`, `efficientnet`), when
+    /// recognised.
     pub backbone: Option<String>,
     pub file_prefix: String,
     /// Tensors the model needs that the file lacks: name, model shape.
