@@ -26,15 +26,53 @@ keys starting with one of the given prefixes are kept, with it removed.
 gzbench then loads the file with `Params::import_encoder(file, "backbone.", "")`, which lists
 every missing, unexpected or mis-shaped tensor if the file does not fit the configured backbone
 (classifier keys such as `fc.*` / `head.fc.*` are ignored).
+
+Families: after converting (and with `--list`), the script reads the architecture off the
+tensor names and shapes and prints the gzbench `model:` section that takes the file, or why
+none does:
+
+* timm ResNets with basic blocks (`resnet18`, `resnet34`; Zoobot's `zoobot-encoder-resnet18`):
+  `{ backbone: resnet, stem: imagenet }` plus `depths` / `dims` where they differ from
+  resnet-18's. Bottleneck ResNets (`resnet50`, `resnet101`: `conv3` keys) and deep-stem
+  variants (`conv1.0.weight`) have no gzbench backbone.
+* timm ConvNeXts (`convnext_pico` ... `convnext_large`, either MLP form):
+  `{ backbone: convnext, depths, dims }` (nano's layout is the default). ConvNeXt-V2 (`grn`)
+  is not supported.
+* timm EfficientNets `efficientnet_b0` (Zoobot's GZ DECaLS / DESI backbone) and the B1-B8
+  scalings of it: `{ backbone: efficientnet }` plus `depths` / `width_multiplier`;
+  EfficientNet-V2, `tf_` (asymmetric "same" padding: names load but outputs differ) and lite
+  variants are not supported.
+* Anything else (MaxViT, ViT, ...): no gzbench backbone.
+
+An encoder whose stem takes other than 3 channels (Zoobot's `-greyscale-` encoders take 1) is
+reported: gzbench's images have 3 channels. `--self-test` checks this reading against the key /
+shape lists of timm's full-size models in `src/model/fixtures/timm/reference.json` (written by
+`benches/peers/timm_fixtures.py` with timm itself) and the committed timm fixture files.
 """
 
 import argparse
+import json
 import os
+import re
+import struct
 import sys
 import tempfile
 
 DEFAULT_PREFIXES = ["model.encoder.", "encoder.", "model.0."]
 SHOW = 8
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMM_FIXTURES = os.path.join(ROOT, "src", "model", "fixtures", "timm")
+
+# gzbench's defaults (src/model/resnet.rs, convnext.rs, efficientnet.rs): left out of a section.
+RESNET_DEPTHS, RESNET_DIMS = [2, 2, 2, 2], [64, 128, 256, 512]
+CONVNEXT_DEPTHS, CONVNEXT_DIMS = [2, 2, 8, 2], [80, 160, 320, 640]
+# EfficientNet-B0: per stage (kernel, stride, expansion, width), blocks; stem 32, head 1280.
+EFFNET_STAGES = [(3, 1, 1, 16), (3, 2, 6, 24), (5, 2, 6, 40), (3, 2, 6, 80), (5, 1, 6, 112),
+                 (5, 2, 6, 192), (3, 1, 6, 320)]
+EFFNET_DEPTHS = [1, 2, 2, 3, 3, 4, 1]
+# timm's channel multipliers of efficientnet_b0 ... b8
+EFFNET_MULTIPLIERS = [1.0, 1.1, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2]
+IGNORED = ("fc.", "head.fc.", "head.weight", "head.bias", "classifier.", "last_linear.")
 
 
 class ConvertError(Exception):
@@ -141,6 +179,7 @@ def convert(src, dst, prefixes=None, allow_pickle=False, quiet=False):
             print(f"  {k} {list(kept[k].shape)}")
         if len(kept) > SHOW:
             print(f"  ... and {len(kept) - SHOW} more")
+        print(describe_text({k: list(v.shape) for k, v in kept.items()}))
     return kept
 
 
@@ -150,6 +189,192 @@ def list_keys(src, allow_pickle=False):
         v = tensors[k]
         print(f"{k} {list(v.shape)} {str(v.dtype).replace('torch.', '')}")
     print(f"{len(tensors)} tensors")
+    kept, _, _ = strip_prefixes(tensors)
+    print(describe_text({k: list(v.shape) for k, v in kept.items()}))
+
+
+# ---------------------------------------------------------------- families
+def round_channels(c, multiplier):
+    """timm's `round_channels` / `make_divisible(c * multiplier, 8)`."""
+    v = c * multiplier
+    new = max(8, int(v + 4) // 8 * 8)
+    return new + 8 if new < 0.9 * v else new
+
+
+def _blocks(shapes, pattern):
+    """{stage: number of blocks} of keys matching `pattern` (groups: stage, block)."""
+    found = {}
+    for k in shapes:
+        m = re.match(pattern, k)
+        if m:
+            s, b = int(m.group(1)), int(m.group(2))
+            found[s] = max(found.get(s, 0), b + 1)
+    return found
+
+
+def _section(backbone, **fields):
+    out = {"backbone": backbone}
+    out.update({k: v for k, v in fields.items() if v is not None})
+    return out
+
+
+def describe(shapes):
+    """The gzbench `model:` section that takes a timm encoder with these key -> shape, or a
+    string saying why none does. Keys are the encoder's (prefix stripped)."""
+    keys = [k for k in shapes if not k.endswith("num_batches_tracked") and not k.startswith(IGNORED)]
+    has = lambda p: any(k.startswith(p) for k in keys)  # noqa: E731
+    if has("layer1.") and (has("conv1.") or has("conv1.0.")):
+        if "conv1.weight" not in shapes:
+            return "a deep-stem ResNet (conv1.0 ...): no gzbench backbone has this stem"
+        if any(re.match(r"layer\d+\.\d+\.conv3\.", k) for k in keys):
+            return "a Bottleneck ResNet (resnet50 / resnet101: conv3 in every block): gzbench's resnet has basic blocks only"
+        stem = shapes["conv1.weight"]
+        kinds = {3: "small", 7: "imagenet"}
+        if stem[2] not in kinds:
+            return f"a ResNet with a {stem[2]}x{stem[3]} stem conv: gzbench's stems are 3x3 or 7x7"
+        stages = _blocks(keys, r"layer(\d+)\.(\d+)\.conv1\.weight")
+        n = len(stages)
+        depths = [stages.get(i + 1, 0) for i in range(n)]
+        dims = [shapes[f"layer{i + 1}.0.conv2.weight"][0] for i in range(n)]
+        if stem[0] != dims[0]:
+            return f"a ResNet whose stem ({stem[0]} channels) is not as wide as layer1 ({dims[0]}): gzbench's stem has layer1's width"
+        return _section(
+            "resnet",
+            stem=None if kinds[stem[2]] == "small" else "imagenet",
+            depths=None if depths == RESNET_DEPTHS else depths,
+            dims=None if dims == RESNET_DIMS else dims,
+        ), stem[1]
+    if has("stem.0.") and has("stages."):
+        if any(".grn." in k for k in keys):
+            return "a ConvNeXt-V2 (GRN layers): gzbench's convnext is ConvNeXt (V1)"
+        if not has("head.norm.") or not any(k.endswith(".gamma") for k in keys):
+            return "a ConvNeXt without timm's head.norm or layer scale (gamma): not gzbench's layout"
+        stem = shapes["stem.0.weight"]
+        if stem[2:] != [4, 4] or has("stages.0.downsample."):
+            return "a ConvNeXt with another stem (patch 4 expected): not gzbench's layout"
+        stages = _blocks(keys, r"stages\.(\d+)\.blocks\.(\d+)\.")
+        n = len(stages)
+        depths = [stages.get(i, 0) for i in range(n)]
+        dims = [shapes[f"stages.{i}.blocks.0.conv_dw.weight"][0] for i in range(n)]
+        return _section(
+            "convnext",
+            depths=None if depths == CONVNEXT_DEPTHS else depths,
+            dims=None if dims == CONVNEXT_DIMS else dims,
+        ), stem[1]
+    if has("conv_stem.") and has("blocks.") and has("conv_head."):
+        stages = _blocks(keys, r"blocks\.(\d+)\.(\d+)\.")
+        if len(stages) != len(EFFNET_STAGES) or any(k.endswith(".conv_exp.weight") for k in keys):
+            return "an EfficientNet of another layout (V2 / fused MBConv, or not 7 stages): gzbench's efficientnet is B0's family"
+        depths = [stages.get(i, 0) for i in range(len(EFFNET_STAGES))]
+        stem, head = shapes["conv_stem.weight"], shapes["conv_head.weight"]
+        for m in EFFNET_MULTIPLIERS:
+            widths = [round_channels(w, m) for (_, _, _, w) in EFFNET_STAGES]
+            ok = stem[0] == round_channels(32, m) and head[0] == round_channels(1280, m)
+            for i, (k, _, e, _) in enumerate(EFFNET_STAGES):
+                last = "conv_pw" if e == 1 else "conv_pwl"
+                dw = shapes.get(f"blocks.{i}.0.conv_dw.weight")
+                out = shapes.get(f"blocks.{i}.0.{last}.weight")
+                ok = ok and dw is not None and dw[2:] == [k, k] and out is not None and out[0] == widths[i]
+            if ok:
+                return _section(
+                    "efficientnet",
+                    depths=None if depths == EFFNET_DEPTHS else depths,
+                    width_multiplier=None if m == 1.0 else m,
+                ), stem[1]
+        return "an EfficientNet whose widths or kernels are not B0's scaled by one of timm's channel multipliers"
+    sample = ", ".join(sorted(keys)[:3])
+    return f"no gzbench backbone has these names (e.g. {sample}); gzbench takes timm ResNet (basic blocks), ConvNeXt and EfficientNet-B0-family encoders"
+
+
+def yaml_section(section):
+    parts = []
+    for k, v in section.items():
+        v = "[" + ", ".join(str(x) for x in v) + "]" if isinstance(v, list) else v
+        parts.append(f"{k}: {v}")
+    return "{ " + ", ".join(parts) + " }"
+
+
+def describe_text(shapes):
+    found = describe(shapes)
+    if isinstance(found, str):
+        return f"gzbench: does not load: {found}"
+    section, channels = found
+    text = f"gzbench: loads with model: {yaml_section(section)}"
+    if channels != 3:
+        text += f" -- but its stem takes {channels} channels and gzbench's images have 3: it does not load into a gzbench run"
+    return text
+
+
+def safetensors_shapes(path):
+    """key -> shape from a safetensors header (no torch needed)."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+def zoobot_round_trip():
+    """timm's own resnet18 / convnext_nano / efficientnet_b0, saved as Zoobot's Lightning
+    checkpoints save them (`encoder.` + a head), convert back to exactly timm's state dict."""
+    try:
+        import timm
+    except ImportError:
+        return "timm not installed: the round trip of timm models was not run (pip install timm)"
+    import torch
+    from safetensors.torch import load_file
+
+    cases = [
+        ("resnet18", {"channels": [64, 16, 32, 64]}, {"backbone": "resnet", "stem": "imagenet", "dims": [64, 16, 32, 64]}),
+        ("convnext_nano", {"dims": [8, 16, 32, 64]}, {"backbone": "convnext", "dims": [8, 16, 32, 64]}),
+        ("efficientnet_b0", {}, {"backbone": "efficientnet"}),
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        for name, kwargs, want in cases:
+            torch.manual_seed(0)
+            enc = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+            state = {f"encoder.{k}": v for k, v in enc.state_dict().items()}
+            state["head.1.weight"] = torch.zeros(3, enc.num_features)
+            ckpt = os.path.join(d, f"{name}.ckpt")
+            torch.save({"state_dict": state, "epoch": 1}, ckpt)
+            out = os.path.join(d, f"{name}.safetensors")
+            kept = convert(ckpt, out, quiet=True)
+            got = load_file(out)
+            assert set(got) == set(enc.state_dict()), name
+            for k, v in enc.state_dict().items():
+                assert torch.equal(got[k], v), (name, k)
+            assert describe({k: list(v.shape) for k, v in kept.items()}) == (want, 3), name
+    return f"{len(cases)} timm {timm.__version__} encoders converted from Lightning checkpoints"
+
+
+def check_families():
+    """describe() against timm's own key / shape lists (committed fixtures)."""
+    with open(os.path.join(TIMM_FIXTURES, "reference.json")) as f:
+        ref = json.load(f)
+    seen = 0
+    for name, m in sorted(ref["manifests"].items()):
+        found = describe(m["state"])
+        want = m["model"]
+        if want is None:
+            assert isinstance(found, str), (name, found)
+        else:
+            assert found == (want, 3), (name, found, want)
+        seen += 1
+    defaults = {
+        "resnet": {"depths": RESNET_DEPTHS, "dims": RESNET_DIMS},
+        "convnext": {"depths": CONVNEXT_DEPTHS, "dims": CONVNEXT_DIMS},
+        "efficientnet": {"depths": EFFNET_DEPTHS},
+    }
+    for name, m in sorted(ref["models"].items()):
+        shapes = safetensors_shapes(os.path.join(TIMM_FIXTURES, m["file"]))
+        want = {k: v for k, v in m["model"].items() if defaults[m["model"]["backbone"]].get(k) != v}
+        assert describe(shapes) == (want, 3), (name, describe(shapes), want)
+        seen += 1
+    # A greyscale stem is reported; a key outside every family is not taken.
+    grey = dict(ref["manifests"]["convnext_nano"]["state"])
+    grey["stem.0.weight"] = [80, 1, 4, 4]
+    assert "takes 1 channels" in describe_text(grey), describe_text(grey)
+    assert "no gzbench backbone" in describe_text({"stem.conv1.weight": [64, 3, 3, 3]})
+    return seen
 
 
 def self_test():
@@ -224,7 +449,9 @@ def self_test():
             assert "has no tensors" in str(e) and "epoch" in str(e), str(e)
         else:
             raise AssertionError("no error for a checkpoint without tensors")
-    print("self-test passed")
+    families = check_families()
+    zoobot = zoobot_round_trip()
+    print(f"self-test passed (families: {families} timm layouts read; {zoobot})")
 
 
 def main(argv=None):
