@@ -24,6 +24,20 @@ pub struct Check {
 /// reduction's `max` skips NaN unless it comes first, so a kernel writing NaN could otherwise
 /// pass); an error when the shapes differ.
 pub fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let (a, b) = on_host(a, b)?;
+    Ok(rel_err_host(&a, &b))
+}
+
+/// `max|a - b|` over all elements, in `f64` on the host; infinite when either side holds a NaN
+/// or an infinity anywhere (as [`rel_err`]); an error when the shapes differ. For tests that
+/// compare two computations of the same values.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    let (a, b) = on_host(a, b)?;
+    Ok(max_abs_diff_host(&a, &b))
+}
+
+/// Both tensors as `f64` host vectors, after checking their shapes agree.
+fn on_host(a: &Tensor, b: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     if a.dims() != b.dims() {
         bail!("shapes differ: {:?} vs {:?}", a.dims(), b.dims())
     }
@@ -33,20 +47,25 @@ pub fn rel_err(a: &Tensor, b: &Tensor) -> Result<f64> {
             .flatten_all()?
             .to_vec1::<f64>()
     };
-    Ok(rel_err_host(&host(a)?, &host(b)?))
+    Ok((host(a)?, host(b)?))
 }
 
-/// [`rel_err`] of two equally long host vectors.
-fn rel_err_host(a: &[f64], b: &[f64]) -> f64 {
-    let (mut d, mut s) = (0f64, 0f64);
+/// [`max_abs_diff`] of two equally long host vectors.
+fn max_abs_diff_host(a: &[f64], b: &[f64]) -> f64 {
+    let mut d = 0f64;
     for (&x, &y) in a.iter().zip(b) {
         if !(x.is_finite() && y.is_finite()) {
             return f64::INFINITY;
         }
         d = d.max((x - y).abs());
-        s = s.max(y.abs());
     }
-    d / s.max(1e-30)
+    d
+}
+
+/// [`rel_err`] of two equally long host vectors.
+fn rel_err_host(a: &[f64], b: &[f64]) -> f64 {
+    let s = b.iter().fold(0f64, |s, y| s.max(y.abs()));
+    max_abs_diff_host(a, b) / s.max(1e-30)
 }
 
 /// `N(mu, sd)` values from the stream `(seed, name)` as a CPU tensor (also the inputs of the

@@ -21,7 +21,13 @@ use candle_core::{Result, Tensor, bail};
 
 /// Rows `start`, `start + stride`, ... (`n` of them) of dim `dim` of `x`, which holds at least
 /// `start + stride * n` rows.
-fn strided(x: &Tensor, dim: usize, start: usize, stride: usize, n: usize) -> Result<Tensor> {
+pub(crate) fn strided(
+    x: &Tensor,
+    dim: usize,
+    start: usize,
+    stride: usize,
+    n: usize,
+) -> Result<Tensor> {
     let y = x.narrow(dim, start, stride * n)?;
     if stride == 1 {
         return Ok(y);
@@ -95,17 +101,8 @@ mod tests {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        crate::engine::crosscheck::max_abs_diff(a, b).unwrap()
     }
 
     #[test]

@@ -248,16 +248,7 @@ mod tests {
         assert_eq!(t0.dims(), &[3, 37]);
         for k in 1..8 {
             let tk = tta(&net, &dihedral(&x, k).unwrap(), 8).unwrap();
-            let d = (&t0 - &tk)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::engine::crosscheck::max_abs_diff(&t0, &tk).unwrap();
             assert!(d < 1e-5, "view {k}: {d}");
         }
         let data = Dataset {

@@ -178,17 +178,8 @@ mod tests {
             .unwrap()
     }
 
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+        crate::engine::crosscheck::max_abs_diff(a, b).unwrap()
     }
 
     #[test]

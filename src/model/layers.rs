@@ -179,22 +179,6 @@ pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
         .max(3)
 }
 
-/// Every `stride`-th of the `n` rows of dim `dim` of `x` from row `start`: rows `start`,
-/// `start + stride`, ... (the tensor holds at least `start + stride * n` rows).
-fn strided(x: &Tensor, dim: usize, start: usize, stride: usize, n: usize) -> Result<Tensor> {
-    let y = x.narrow(dim, start, stride * n)?;
-    if stride == 1 {
-        return Ok(y);
-    }
-    let mut shape = y.dims().to_vec();
-    shape[dim] = n;
-    shape.insert(dim + 1, stride);
-    y.contiguous()?
-        .reshape(shape)?
-        .narrow(dim + 1, 0, 1)?
-        .squeeze(dim + 1)
-}
-
 /// `k x k` max-pool with stride `stride` and `pad` on each side (PyTorch
 /// `nn.MaxPool2d(k, stride, pad)`, floor mode; ResNet's stem pool is `(3, 2, 1)`). Padding
 /// repeats the edge values, which never changes a maximum (every window holds the row or
@@ -213,9 +197,11 @@ pub fn max_pool2d_padded(x: &Tensor, k: usize, stride: usize, pad: usize) -> Res
         // `strided` reads up to `k - 1 + stride * out - 1`.
         let extra = (k - 1 + stride * out).saturating_sub(len + 2 * pad);
         let padded = y.pad_with_same(dim, pad, pad + extra)?;
-        let mut m = strided(&padded, dim, 0, stride, out)?;
+        let mut m = crate::engine::depthwise::strided(&padded, dim, 0, stride, out)?;
         for d in 1..k {
-            m = m.maximum(&strided(&padded, dim, d, stride, out)?)?;
+            m = m.maximum(&crate::engine::depthwise::strided(
+                &padded, dim, d, stride, out,
+            )?)?;
         }
         y = m;
     }
