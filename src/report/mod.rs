@@ -9,6 +9,7 @@ mod bars;
 mod clump_consensus;
 mod clump_examples;
 mod clump_pr;
+mod compare;
 mod figure_kit;
 mod figures;
 pub mod fit;
@@ -23,6 +24,8 @@ mod tables;
 #[cfg(test)]
 mod test_rows;
 mod triage_curve;
+
+pub use compare::compare_tables;
 
 pub use aggregate::{Diff, Row, Stat, rows, rows_vs};
 
@@ -119,51 +122,4 @@ pub fn report(
         complete,
         files,
     })
-}
-
-/// Compare the Markdown tables of every experiment between two results folders (the committed
-/// ones and a fresh rebuild): the tables print means and intervals to 4 digits, so equal text is
-/// equality to printed precision. Returns one line per difference (empty = identical).
-pub fn compare_tables(
-    names: &[String],
-    profile: Profile,
-    device: DeviceKind,
-    committed: &Store,
-    rebuilt: &Store,
-) -> Vec<String> {
-    let mut diffs = Vec::new();
-    for name in names {
-        let rel = |s: &Store| {
-            out_dir(s, name, profile, device)
-                .join("tables")
-                .join(format!("{name}.md"))
-        };
-        let (a, b) = (rel(committed), rel(rebuilt));
-        let (Ok(old), Ok(new)) = (std::fs::read_to_string(&a), std::fs::read_to_string(&b)) else {
-            diffs.push(format!(
-                "{}: missing committed or rebuilt table",
-                a.display()
-            ));
-            continue;
-        };
-        let (old, new): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
-        if old.len() != new.len() {
-            diffs.push(format!(
-                "{}: {} lines committed, {} rebuilt",
-                a.display(),
-                old.len(),
-                new.len()
-            ));
-        }
-        for (i, (o, n)) in old.iter().zip(&new).enumerate() {
-            if o != n {
-                diffs.push(format!(
-                    "{}:{}: committed `{o}`, rebuilt `{n}`",
-                    a.display(),
-                    i + 1
-                ));
-            }
-        }
-    }
-    diffs
 }
