@@ -2,10 +2,9 @@
 //! (`astro`, Zoobot-style) and terrestrial proxy images with class labels (`terrestrial`,
 //! ImageNet-style).
 //!
-//! Vote counts follow the tree the way volunteers do: `votes` volunteers answer the first
-//! question, each later question is answered by exactly the volunteers whose answer led to it,
-//! and each question's votes are a multinomial draw from the galaxy's true vote probabilities
-//! ([`TreeLink::fractions`]), from `item_stream(seed, "data/pretrain/votes", id)`.
+//! Vote counts are simulated along the tree by [`Tree::vote_counts`] from the galaxy's true
+//! vote probabilities ([`TreeLink::fractions`]), drawn from
+//! `item_stream(seed, "data/pretrain/votes", id)`.
 
 use super::Dataset;
 use super::synthetic::survey;
@@ -17,41 +16,10 @@ use crate::universe::population::sample_galaxy;
 use crate::universe::{
     PopulationConfig, RenderConfig, TreeLink, TrueAnswers, VoteProbabilities, render, terrestrial,
 };
-use rand::Rng;
 use rayon::prelude::*;
 
 /// Galaxy ids of the pretraining set start here, far from every downstream split.
 const ASTRO_OFFSET: u64 = 1 << 48;
-
-/// Simulated vote counts of one galaxy over the answers of `tree` (column order).
-pub fn vote_counts(tree: &Tree, fractions: &[f64], votes: usize, rng: &mut impl Rng) -> Vec<f32> {
-    let slices = tree.question_slices();
-    let mut counts = vec![0f32; tree.n_answers()];
-    for (qi, q) in tree.questions().iter().enumerate() {
-        let n = if q.requires.is_empty() {
-            votes
-        } else {
-            q.requires
-                .iter()
-                .map(|&r| counts[tree.flat_index(r)] as usize)
-                .sum()
-        };
-        let s = slices[qi].clone();
-        for _ in 0..n {
-            let mut u: f64 = rng.random();
-            let mut pick = s.end - 1;
-            for i in s.clone() {
-                if u < fractions[i] {
-                    pick = i;
-                    break;
-                }
-                u -= fractions[i];
-            }
-            counts[pick] += 1.0;
-        }
-    }
-    counts
-}
 
 /// `n` synthetic galaxies with GZ DECaLS vote counts as targets (`target_len` = answers), the
 /// cutouts showing the central `1 / zoom` of Galaxy Zoo's field.
@@ -67,7 +35,7 @@ pub fn astro(seed: u64, n: usize, size: usize, s: Survey, votes: usize, zoom: f6
             let a = TrueAnswers::from_galaxy(&g);
             let f = link.fractions(&a, &VoteProbabilities::from_answers(&a, g.difficulty));
             let mut r = item_stream(seed, "data/pretrain/votes", g.id);
-            let counts = vote_counts(&tree, &f, votes, &mut r);
+            let counts = tree.vote_counts(&f, votes, &mut r);
             (to_display_planes(&render(&g, &cfg, seed)), counts)
         })
         .collect();

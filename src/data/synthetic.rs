@@ -78,7 +78,8 @@ pub fn gz2_targets(g: &Galaxy, seed: u64, tree: &crate::tree::Tree, link: &TreeL
     let a = TrueAnswers::from_galaxy(g);
     let f = link.fractions(&a, &VoteProbabilities::from_answers(&a, g.difficulty));
     let mut r = crate::rng::item_stream(seed, "data/gz2/votes", g.id);
-    let counts: Vec<f64> = super::pretrain::vote_counts(tree, &f, GZ2_VOTES, &mut r)
+    let counts: Vec<f64> = tree
+        .vote_counts(&f, GZ2_VOTES, &mut r)
         .into_iter()
         .map(f64::from)
         .collect();

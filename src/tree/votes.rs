@@ -1,6 +1,11 @@
 //! Vote arithmetic on a [`Tree`]: per-question vote fractions, Kaggle-style weighted
 //! targets (fraction x probability of reaching the question), vote-count checks against
-//! the tree, and consistency of a per-question "true answer" path.
+//! the tree, consistency of a per-question "true answer" path, and simulated vote counts.
+//!
+//! Simulated votes ([`Tree::vote_counts`]) follow the tree the way volunteers do: `votes`
+//! volunteers answer the first question, each later question is answered by exactly the
+//! volunteers whose answer led to it, and each question's votes are a multinomial draw from
+//! the galaxy's true vote probabilities.
 //!
 //! Vote rule used by [`Tree::check_votes`]: every count is finite and >= 0, and a
 //! question reached via answers can have *at most* as many votes as those answers
@@ -9,6 +14,7 @@
 //! DR5 table (1,618 rows) this rule finds no violations.
 
 use super::{Tree, TreeError};
+use rand::Rng;
 
 /// Absolute slack when comparing vote totals (counts are whole numbers stored as `f64`;
 /// this only absorbs rounding when counts have been rescaled).
@@ -22,6 +28,38 @@ impl Tree {
             "{what}: expected one value per answer of tree `{}`",
             self.name()
         );
+    }
+
+    /// Simulated vote counts of one galaxy over the answers of this tree (column order):
+    /// `votes` volunteers answer the first question, drawing each answer from `fractions`
+    /// (true vote probabilities, one per answer) with `rng`.
+    pub fn vote_counts(&self, fractions: &[f64], votes: usize, rng: &mut impl Rng) -> Vec<f32> {
+        let slices = self.question_slices();
+        let mut counts = vec![0f32; self.n_answers()];
+        for (qi, q) in self.questions().iter().enumerate() {
+            let n = if q.requires.is_empty() {
+                votes
+            } else {
+                q.requires
+                    .iter()
+                    .map(|&r| counts[self.flat_index(r)] as usize)
+                    .sum()
+            };
+            let s = slices[qi].clone();
+            for _ in 0..n {
+                let mut u: f64 = rng.random();
+                let mut pick = s.end - 1;
+                for i in s.clone() {
+                    if u < fractions[i] {
+                        pick = i;
+                        break;
+                    }
+                    u -= fractions[i];
+                }
+                counts[pick] += 1.0;
+            }
+        }
+        counts
     }
 
     /// Per-question vote fractions: `count / question total`; a question with no votes
