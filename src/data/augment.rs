@@ -10,7 +10,7 @@
 //! Geometry (rows down, columns right, centre `c = (size - 1) / 2`): output pixel `(i, j)` samples
 //! the input at `c + R(angle) (p - shift) / zoom` with `p = (i - c, j - c)`, its column mirrored
 //! first when flipped. Angle 90 is the exact counter-clockwise rotation of
-//! `model::invariance::rot90`. Samples outside the image reflect back into it (`symmetric`
+//! `model::rotate::rot90`. Samples outside the image reflect back into it (`symmetric`
 //! mode: the edge pixel repeats), so the noise background continues instead of turning to zero.
 //! This module does not decide when augmentation is used; the runner does.
 //!

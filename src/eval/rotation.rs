@@ -4,7 +4,7 @@
 //! The network is any closure `&dyn Fn(&Tensor) -> Result<Tensor>` from images `N x C x H x W` to
 //! outputs `N` or `N x O` (for a [`crate::model::Model`]:
 //! `&|x| model.forward_outputs(x, false)`), so this works for every model and head. Views are
-//! the exact ones of [`crate::model::invariance::dihedral`] (index permutations, no resampling):
+//! the exact ones of [`crate::model::rotate::dihedral`] (index permutations, no resampling):
 //! 4 = rotations by 0/90/180/270 degrees, 8 = those and the same of the mirror image.
 //! Nothing here trains or changes a model.
 //!
@@ -25,7 +25,7 @@
 //! perfectly invariant: it gets NaN, which the runner reports as a failed metric.
 
 use crate::data::Dataset;
-use crate::model::invariance::dihedral;
+use crate::model::rotate::dihedral;
 use crate::train::for_each_batch;
 use candle_core::{DType, Device, Result, Tensor};
 

@@ -30,6 +30,7 @@ mod params;
 pub mod parity;
 pub mod parts;
 mod resnet;
+pub mod rotate;
 
 pub use heads::{Head, HeadSpec, TreeName};
 pub use import::{CLASSIFIER_KEYS, ImportMismatch, ImportReport, is_ignored_key};

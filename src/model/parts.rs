@@ -94,7 +94,7 @@ pub fn stack_parts(x: &Tensor) -> Result<Tensor> {
         let mut turned = v.clone();
         for k in 0..4 {
             if k > 0 {
-                turned = super::invariance::rot90(&turned)?.contiguous()?;
+                turned = super::rotate::rot90(&turned)?.contiguous()?;
             }
             parts.push(turned.narrow(2, 0, p)?.narrow(3, 0, p)?.contiguous()?);
         }
@@ -105,7 +105,7 @@ pub fn stack_parts(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::invariance::dihedral;
+    use crate::model::rotate::dihedral;
     use candle_core::{DType, Device, Var};
 
     fn host(t: &Tensor) -> Vec<f32> {
