@@ -11,7 +11,7 @@
 use crate::data::synthetic::{display_images, survey};
 use crate::spec::{DataConfig, DetectConfig};
 use crate::universe::{
-    ClumpTruth, Galaxy, GalaxyType, PopulationConfig, RenderConfig, population::sample_galaxy,
+    ClumpTruth, Galaxy, GalaxyType, PopulationConfig, RenderConfig, sample_galaxy,
 };
 use rayon::prelude::*;
 

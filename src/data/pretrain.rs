@@ -12,7 +12,7 @@ use crate::rng::item_stream;
 use crate::spec::Survey;
 use crate::tree::Tree;
 use crate::universe::observe::to_display_planes;
-use crate::universe::population::sample_galaxy;
+use crate::universe::sample_galaxy;
 use crate::universe::{
     PopulationConfig, RenderConfig, TreeLink, TrueAnswers, VoteProbabilities, render, terrestrial,
 };

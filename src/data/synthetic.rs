@@ -15,7 +15,7 @@
 use super::{DataError, Dataset};
 use crate::spec::{Survey, Target};
 use crate::universe::observe::to_display_planes;
-use crate::universe::population::sample_galaxy;
+use crate::universe::sample_galaxy;
 use crate::universe::{
     Galaxy, PopulationConfig, RenderConfig, TreeLink, TrueAnswers, VoteProbabilities, render,
     visibility,

@@ -522,7 +522,7 @@ mod tests {
     fn featured_renders_are_less_concentrated_than_smooth_ones() {
         use crate::spec::Target;
         use crate::universe::observe::to_display_planes;
-        use crate::universe::population::sample_galaxy;
+        use crate::universe::sample_galaxy;
         use crate::universe::{
             PopulationConfig, RenderConfig, SmoothOrFeatured, Survey, TrueAnswers, render,
         };

@@ -15,7 +15,7 @@ use crate::data::Dataset;
 use crate::model::HeadSpec;
 use crate::spec::{Arm, RunSpec, Strategy};
 use crate::store::Metrics;
-use crate::universe::population::sample_galaxy;
+use crate::universe::sample_galaxy;
 use crate::universe::{Galaxy, RenderConfig};
 use anyhow::Context;
 use candle_core::Device;

@@ -15,7 +15,7 @@ use crate::clumps::sample::{population, render_config};
 use crate::geom::Rect;
 use crate::spec::{Experiment, ExperimentKind, RunSpec};
 use crate::store::{Store, read_json};
-use crate::universe::{population::sample_galaxy, render};
+use crate::universe::{render, sample_galaxy};
 use image::imageops::{FilterType, resize};
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};

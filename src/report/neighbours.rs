@@ -14,7 +14,7 @@ use super::grid::write_grid;
 use crate::repr::run::{Example, NEIGHBOURS, population};
 use crate::spec::{DataSource, Experiment, ExperimentKind, RunSpec};
 use crate::store::{Store, read_json};
-use crate::universe::{RenderConfig, population::sample_galaxy, render};
+use crate::universe::{RenderConfig, render, sample_galaxy};
 use image::imageops::{FilterType, resize};
 use std::path::{Path, PathBuf};
 

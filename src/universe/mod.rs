@@ -2,7 +2,8 @@
 //! survey-like g/r/z cutouts.
 //!
 //! * [`population`] owns the truth ([`Galaxy`]), the population config and observation at a
-//!   redshift; `population_sample` the per-class structural priors.
+//!   redshift; `population_sample` samples it ([`sample_population`], [`sample_galaxy`]: the
+//!   per-class structural priors).
 //! * [`answers`] derives the Galaxy Zoo style true answers ([`TrueAnswers`]) and blurred vote
 //!   probabilities ([`VoteProbabilities`]) from that truth.
 //! * [`mod@render`] owns [`RenderConfig`] and the pipeline light -> PSF -> noise; `model` draws the
@@ -57,8 +58,9 @@ pub use clump_truth::ClumpTruth;
 pub use observe::{Survey, SurveyProfile, save_png};
 pub use population::{
     Artifact, ArtifactKind, Bar, Bulge, Clump, Companion, Disk, DustLane, Galaxy, GalaxyType,
-    PixelBox, PopulationConfig, Ring, Spiral, Tail, Tidal, Winding, sample_population,
+    PixelBox, PopulationConfig, Ring, Spiral, Tail, Tidal, Winding,
 };
+pub use population_sample::{sample_galaxy, sample_population};
 pub use render::{Fov, RenderConfig, render, render_batch, render_noise_free};
 pub use trees::TreeLink;
 pub use visibility::{Signal, Visibility};

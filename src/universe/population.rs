@@ -1,17 +1,14 @@
-//! The galaxy population: the truth struct [`Galaxy`] and [`sample_population`].
+//! The galaxy population: the truth struct [`Galaxy`] and its config (sampled by
+//! `population_sample`).
 //!
 //! Galaxies are described physically (kpc, absolute magnitude, light fractions, intrinsic
 //! colours) and then *observed* at a redshift: angular sizes use the angular-diameter distance
 //! of a flat LCDM cosmology (H0 = 70, Omega_m = 0.3), apparent flux uses the luminosity distance,
 //! so surface brightness dims as (1+z)^-4. K-corrections and colour evolution are ignored.
-//! Galaxy `i` is drawn only from `item_stream(seed, "universe/population", i)`.
-
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-
-use crate::rng::item_stream;
 
 /// Morphological class of a synthetic galaxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -271,35 +268,6 @@ impl Default for PopulationConfig {
             odd_clump_fraction: 0.0,
         }
     }
-}
-
-/// Sample `n` galaxies; galaxy `i` depends only on `(seed, i)`.
-pub fn sample_population(seed: u64, n: usize, cfg: &PopulationConfig) -> Vec<Galaxy> {
-    use rayon::prelude::*;
-    (0..n as u64)
-        .into_par_iter()
-        .map(|i| sample_galaxy(seed, i, cfg))
-        .collect()
-}
-
-/// Sample galaxy `id` alone.
-pub fn sample_galaxy(seed: u64, id: u64, cfg: &PopulationConfig) -> Galaxy {
-    let mut rng = item_stream(seed, "universe/population", id);
-    let total: f32 = cfg.type_mix.iter().sum();
-    let mut pick = rng.random::<f32>() * total;
-    let mut kind = GalaxyType::Merger;
-    for (t, w) in GalaxyType::ALL.iter().zip(cfg.type_mix) {
-        if pick < w {
-            kind = *t;
-            break;
-        }
-        pick -= w;
-    }
-    let mut g = crate::universe::population_sample::build(&mut rng, id, kind, cfg);
-    if cfg.odd_clump_fraction > 0.0 {
-        crate::universe::clump_truth::add_odd_clumps(&mut g, seed, cfg.odd_clump_fraction);
-    }
-    g
 }
 
 // ---------------------------------------------------------------------------------------------

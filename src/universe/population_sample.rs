@@ -1,4 +1,6 @@
-//! Per-class structural sampling of one galaxy (the physical priors of the population).
+//! Sampling the galaxy population: [`sample_population`] / [`sample_galaxy`] and the per-class
+//! structural sampling of one galaxy (the physical priors of the population).
+//! Galaxy `i` is drawn only from `item_stream(seed, "universe/population", i)`.
 //!
 //! Luminosity and redshift are drawn jointly with a volume-weighted redshift (p(z) ~ z^2) and
 //! the apparent magnitude limit applied by rejection, so distant galaxies are the luminous ones.
@@ -6,6 +8,8 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+
+use crate::rng::item_stream;
 
 use super::population::{
     Artifact, ArtifactKind, Bar, Bulge, Clump, Companion, Disk, DustLane, Galaxy, GalaxyType,
@@ -72,6 +76,35 @@ fn clumps(rng: &mut ChaCha8Rng, count: usize, h: f32, rmax: f32, big: bool) -> V
             flux_r: uniform(rng, 0.5, 1.5),
         })
         .collect()
+}
+
+/// Sample `n` galaxies; galaxy `i` depends only on `(seed, i)`.
+pub fn sample_population(seed: u64, n: usize, cfg: &PopulationConfig) -> Vec<Galaxy> {
+    use rayon::prelude::*;
+    (0..n as u64)
+        .into_par_iter()
+        .map(|i| sample_galaxy(seed, i, cfg))
+        .collect()
+}
+
+/// Sample galaxy `id` alone.
+pub fn sample_galaxy(seed: u64, id: u64, cfg: &PopulationConfig) -> Galaxy {
+    let mut rng = item_stream(seed, "universe/population", id);
+    let total: f32 = cfg.type_mix.iter().sum();
+    let mut pick = rng.random::<f32>() * total;
+    let mut kind = GalaxyType::Merger;
+    for (t, w) in GalaxyType::ALL.iter().zip(cfg.type_mix) {
+        if pick < w {
+            kind = *t;
+            break;
+        }
+        pick -= w;
+    }
+    let mut g = build(&mut rng, id, kind, cfg);
+    if cfg.odd_clump_fraction > 0.0 {
+        crate::universe::clump_truth::add_odd_clumps(&mut g, seed, cfg.odd_clump_fraction);
+    }
+    g
 }
 
 /// Build galaxy `id` of class `kind` from its own stream.

@@ -11,7 +11,7 @@ fn no_artifacts() -> PopulationConfig {
 }
 
 fn first_of(kind: GalaxyType) -> Galaxy {
-    population::sample_population(11, 300, &no_artifacts())
+    sample_population(11, 300, &no_artifacts())
         .into_iter()
         .find(|g| g.kind == kind)
         .expect("population has every type")
@@ -440,7 +440,7 @@ fn a_bar_elongates_the_centre() {
 
 #[test]
 fn zooming_divides_the_field_and_keeps_the_unzoomed_bits() {
-    let g = crate::universe::population::sample_galaxy(3, 7, &PopulationConfig::default());
+    let g = crate::universe::sample_galaxy(3, 7, &PopulationConfig::default());
     let cfg = RenderConfig::new(32, Survey::DecalsLike);
     let z = cfg.clone().zoomed(2.0);
     assert!((z.pixel_scale(&g) * 2.0 - cfg.pixel_scale(&g)).abs() < 1e-6);
