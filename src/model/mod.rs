@@ -25,6 +25,7 @@ mod import;
 pub mod invariance;
 pub(crate) mod layers;
 mod linear;
+mod load_error;
 pub mod loss;
 mod params;
 pub mod parity;
@@ -33,9 +34,10 @@ mod resnet;
 pub mod rotate;
 
 pub use heads::{Head, HeadSpec, TreeName};
-pub use import::{CLASSIFIER_KEYS, ImportMismatch, ImportReport, is_ignored_key};
+pub use import::{CLASSIFIER_KEYS, ImportReport, is_ignored_key};
+pub use load_error::{ImportMismatch, ParamsError};
 pub use loss::LossKind;
-pub use params::{Params, ParamsError};
+pub use params::Params;
 
 use crate::spec::{Backbone, ModelConfig};
 use candle_core::{Device, Result, Tensor};

@@ -6,8 +6,8 @@
 //! never changes the initial values of the others. Names of a backbone are exactly timm's /
 //! torchvision's under the `backbone.` prefix, so real encoder weights load with
 //! [`Params::import_encoder`]`(file, "backbone.", "")` (checked: every key compared, see
-//! `model::import`, which also owns the name / shape comparison behind
-//! [`Params::load_prefixed`]). This module does no compute.
+//! `model::import`, which also owns [`Params::load_prefixed`] and the name / shape comparison
+//! behind it; errors are `model::load_error`'s). This module does no compute.
 //!
 //! ```
 //! use gzbench::model::Params;
@@ -17,49 +17,13 @@
 //! assert_eq!(p.names(), vec!["head.weight".to_string()]);
 //! ```
 
+use super::load_error::ParamsError;
 use crate::rng::stream;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use rand_distr::{Distribution, Uniform};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
-
-/// Why loading or saving parameters failed; every variant names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ParamsError {
-    #[error("cannot read weights file {file}: {msg}")]
-    Read { file: PathBuf, msg: String },
-    #[error(
-        "weights file {file} has no tensor `{name}` (needed for parameter `{param}`); \
-         it holds {available} tensors, e.g. {example}"
-    )]
-    Missing {
-        file: PathBuf,
-        name: String,
-        param: String,
-        available: usize,
-        example: String,
-    },
-    #[error(
-        "weights file {file}: tensor `{name}` has shape {found:?} but parameter `{param}` \
-         needs {expected:?}; check the model configuration (widths, depths) matches the file"
-    )]
-    Shape {
-        file: PathBuf,
-        name: String,
-        param: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-    #[error("no parameter starts with `{prefix}` (weights file {file})")]
-    NoParams { file: PathBuf, prefix: String },
-    #[error("cannot write weights file {file}: {msg}")]
-    Write { file: PathBuf, msg: String },
-    /// An encoder file that does not match the model, every difference listed (from
-    /// [`Params::import_encoder`]).
-    #[error("{0}")]
-    Mismatch(Box<super::import::ImportMismatch>),
-}
 
 /// Named parameters of one model: trainable weights and buffers, seeded per name.
 pub struct Params {
@@ -203,55 +167,6 @@ impl Params {
             .filter(|(n, _)| n.starts_with(prefix))
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect()
-    }
-
-    /// Load the parameters whose name starts with `param_prefix`: parameter
-    /// `<param_prefix><rest>` takes file tensor `<file_prefix><rest>`. Every selected parameter
-    /// must be in the file with the same shape (extra tensors in the file are ignored; a 1x1
-    /// conv kernel loads into a linear weight); values are cast to the parameter's dtype.
-    /// Nothing is changed unless all of them are found. Fails on the first missing or
-    /// mis-shaped tensor; [`Params::import_encoder`] is the checked variant for encoder files,
-    /// which lists every difference.
-    pub fn load_prefixed(
-        &self,
-        file: &Path,
-        param_prefix: &str,
-        file_prefix: &str,
-    ) -> std::result::Result<(), ParamsError> {
-        let selected = self.selected(param_prefix);
-        let loaded = super::import::read(file, &selected, param_prefix)?;
-        let plan = super::import::Plan::new(file, &selected, &loaded, param_prefix, file_prefix)?;
-        match plan.problems.into_iter().next() {
-            Some(super::import::Problem::Missing { param, name, .. }) => {
-                let mut keys: Vec<&String> = loaded.keys().collect();
-                keys.sort();
-                Err(ParamsError::Missing {
-                    file: file.to_path_buf(),
-                    name,
-                    param,
-                    available: loaded.len(),
-                    example: keys
-                        .iter()
-                        .take(3)
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-            }
-            Some(super::import::Problem::Shape {
-                param,
-                name,
-                expected,
-                found,
-            }) => Err(ParamsError::Shape {
-                file: file.to_path_buf(),
-                name,
-                param,
-                expected,
-                found,
-            }),
-            None => super::import::apply(file, plan.updates),
-        }
     }
 
     /// Save every parameter and buffer to a safetensors file (written atomically).

@@ -28,7 +28,8 @@
 //! # Ok(()) }
 //! ```
 
-use super::params::{Params, ParamsError};
+use super::load_error::{ImportMismatch, ParamsError, list};
+use super::params::Params;
 use candle_core::{Tensor, Var};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -45,9 +46,6 @@ pub const CLASSIFIER_KEYS: &[&str] = &[
     "classifier.",
     "last_linear.",
 ];
-
-/// How many names of each kind an error lists.
-const SHOW: usize = 8;
 
 /// What [`Params::import_encoder`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,111 +220,56 @@ fn backbone_of(selected: &[(String, Var)], param_prefix: &str) -> Option<String>
     }
 }
 
-/// The first `SHOW` items, then how many more.
-fn list<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
-    let mut parts: Vec<String> = items.iter().take(SHOW).map(show).collect();
-    if items.len() > SHOW {
-        parts.push(format!("... and {} more", items.len() - SHOW));
-    }
-    parts.join(", ")
-}
-
-/// Everything that keeps a file from loading into a model ([`ParamsError::Mismatch`]); names
-/// are the file's (with the file prefix), sorted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportMismatch {
-    pub file: PathBuf,
-    /// The backbone the parameters belong to (`resnet`, `convnext`, `efficientnet`), when
-    /// recognised.
-    pub backbone: Option<String>,
-    pub file_prefix: String,
-    /// Tensors the model needs that the file lacks: name, model shape.
-    pub missing: Vec<(String, Vec<usize>)>,
-    /// File tensors under the prefix that match no parameter (and are no classifier head or
-    /// BatchNorm counter): name, file shape.
-    pub unexpected: Vec<(String, Vec<usize>)>,
-    /// Name, file shape, model shape.
-    pub misshaped: Vec<(String, Vec<usize>, Vec<usize>)>,
-}
-
-impl fmt::Display for ImportMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (missing, unexpected, misshaped) = (&self.missing, &self.unexpected, &self.misshaped);
-        let file_prefix = self.file_prefix.as_str();
-        let what = self
-            .backbone
-            .as_ref()
-            .map_or("the model's parameters".to_string(), |b| {
-                format!("the {b} backbone")
-            });
-        let mut parts = Vec::new();
-        if !missing.is_empty() {
-            let l = list(missing, |(n, s)| format!("{n} {s:?}"));
-            parts.push(format!("{} missing ({l})", missing.len()));
-        }
-        if !unexpected.is_empty() {
-            let l = list(unexpected, |(n, s)| format!("{n} {s:?}"));
-            parts.push(format!("{} unexpected ({l})", unexpected.len()));
-        }
-        if !misshaped.is_empty() {
-            let l = list(misshaped, |(n, f, m)| {
-                format!("{n}: file {f:?}, model {m:?}")
-            });
-            parts.push(format!("{} mis-shaped ({l})", misshaped.len()));
-        }
-        let names = self
-            .backbone
-            .as_ref()
-            .map_or("the model's".to_string(), |b| format!("timm {b}"));
-        write!(
-            f,
-            "{}: does not match {what}: {}; expected {names} names under prefix {file_prefix:?}",
-            self.file.display(),
-            parts.join(", ")
-        )?;
-        // A prefix the file's names carry: `encoder.stem.0.weight` for a missing `stem.0.weight`.
-        let carried = missing.iter().find_map(|(m, _)| {
-            let rest = &m[file_prefix.len()..];
-            unexpected.iter().find_map(|(u, _)| {
-                let head = u.strip_suffix(rest)?;
-                (head.len() > file_prefix.len() && head.ends_with('.')).then(|| head.to_string())
-            })
-        });
-        if let Some(p) = carried {
-            write!(
-                f,
-                "; the file's names seem to carry the prefix {p:?}: use it as the file prefix, \
-                 or strip it with `scripts/convert_zoobot.py --strip-prefix {p}`"
-            )?;
-        } else if missing.is_empty() && unexpected.is_empty() {
-            write!(
-                f,
-                "; check that the model configuration (depths, dims, width_multiplier) matches \
-                 the file"
-            )?;
-        }
-        // A ResNet stem of the other kind: `conv1.weight` 7x7 in the file, 3x3 in the model.
-        let stem = misshaped.iter().find_map(|(n, file, model)| {
-            let kernel = |s: &[usize]| (s.len() == 4).then(|| (s[2], s[3]));
-            (n.strip_prefix(file_prefix) == Some("conv1.weight"))
-                .then(|| (kernel(file), kernel(model)))
-        });
-        match stem {
-            Some((Some((7, 7)), Some((3, 3)))) => write!(
-                f,
-                "; the file's `conv1` is a 7x7 ImageNet stem (timm / Zoobot ResNets): set \
-                 `model.stem: imagenet`"
-            ),
-            Some((Some((3, 3)), Some((7, 7)))) => write!(
-                f,
-                "; the file's `conv1` is a 3x3 small-image stem: set `model.stem: small`"
-            ),
-            _ => Ok(()),
-        }
-    }
-}
-
 impl Params {
+    /// Load the parameters whose name starts with `param_prefix`: parameter
+    /// `<param_prefix><rest>` takes file tensor `<file_prefix><rest>`. Every selected parameter
+    /// must be in the file with the same shape (extra tensors in the file are ignored; a 1x1
+    /// conv kernel loads into a linear weight); values are cast to the parameter's dtype.
+    /// Nothing is changed unless all of them are found. Fails on the first missing or
+    /// mis-shaped tensor; [`Params::import_encoder`] is the checked variant for encoder files,
+    /// which lists every difference.
+    pub fn load_prefixed(
+        &self,
+        file: &Path,
+        param_prefix: &str,
+        file_prefix: &str,
+    ) -> std::result::Result<(), ParamsError> {
+        let selected = self.selected(param_prefix);
+        let loaded = read(file, &selected, param_prefix)?;
+        let plan = Plan::new(file, &selected, &loaded, param_prefix, file_prefix)?;
+        match plan.problems.into_iter().next() {
+            Some(Problem::Missing { param, name, .. }) => {
+                let mut keys: Vec<&String> = loaded.keys().collect();
+                keys.sort();
+                Err(ParamsError::Missing {
+                    file: file.to_path_buf(),
+                    name,
+                    param,
+                    available: loaded.len(),
+                    example: keys
+                        .iter()
+                        .take(3)
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+            Some(Problem::Shape {
+                param,
+                name,
+                expected,
+                found,
+            }) => Err(ParamsError::Shape {
+                file: file.to_path_buf(),
+                name,
+                param,
+                expected,
+                found,
+            }),
+            None => apply(file, plan.updates),
+        }
+    }
+
     /// Load a timm-format encoder: parameter `<param_prefix><rest>` takes file tensor
     /// `<file_prefix><rest>` (for a backbone: `import_encoder(file, "backbone.", "")`). Every
     /// key is compared; unless each selected parameter finds a tensor of its shape (or a 1x1
