@@ -290,15 +290,6 @@ pub(crate) fn colour_ratios(g_r: f32, r_z: f32) -> [f32; 3] {
 }
 
 impl Galaxy {
-    /// The same physical galaxy observed at redshift `z`: sizes, fluxes, surface brightness and
-    /// difficulty are re-derived; structure is unchanged.
-    pub fn at_redshift(&self, z: f32) -> Galaxy {
-        let mut g = self.clone();
-        g.redshift = z;
-        g.observe();
-        g
-    }
-
     /// Re-derive every observed (redshift-dependent) field from the physical ones.
     pub(crate) fn observe(&mut self) {
         let z = self.redshift;
