@@ -3,10 +3,9 @@
 //! the metric's range) and, where one applies, the dashed reference level of each bar (chance,
 //! majority class, prevalence, mean baseline; see [`super::figures::reference`]).
 
-use super::figures::write_png;
+use super::figure_kit::{self, Area, Render, facet_suffix, facets};
 use super::{ReportError, Row, style, tables::value_str};
 use crate::spec::Experiment;
-use crate::store::write_atomic;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::{Path, PathBuf};
@@ -148,7 +147,7 @@ pub fn write(exp: &Experiment, rows: &[Row], dir: &Path) -> Result<Vec<PathBuf>,
     if let Some(keep) = &exp.report.metrics {
         metrics = keep.iter().filter(|m| metrics.contains(m)).collect();
     }
-    let facets = super::figures::facets(exp, rows, "");
+    let facets = facets(exp, rows, "");
     let mut out = Vec::new();
     for metric in metrics {
         for (f, frows) in &facets {
@@ -199,14 +198,8 @@ fn write_one(
     }
     let mut base = dir.join(format!("{}_{}", exp.name, metric));
     if suffixed {
-        base = dir.join(format!(
-            "{}_{}_{}",
-            exp.name,
-            metric,
-            super::figures::facet_suffix(f)
-        ));
+        base = dir.join(format!("{}_{}_{}", exp.name, metric, facet_suffix(f)));
     }
-    let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
     let with_ci = rows
         .iter()
         .any(|r| r.stats.get(metric).is_some_and(|s| !s.ci95.is_nan()));
@@ -223,33 +216,31 @@ fn write_one(
     if !f.is_empty() {
         title.push_str(&format!(" ({f})"));
     }
-    let yl = style::label(metric);
-    let err = |p: &Path, e: String| ReportError::Write {
-        path: p.display().to_string(),
-        msg: e,
+    let chart = Chart {
+        title,
+        y_label: style::label(metric),
+        bounds: style::bounds(metric),
+        bars,
     };
-    let (w, h) = style::SIZE;
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
-    render(
-        BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
-        &title,
-        &yl,
-        style::bounds(metric),
-        &bars,
-    )
-    .map_err(|e| err(&png, e.to_string()))?;
-    write_png(&png, &rgb, w, h)?;
-    let mut text = String::new();
-    render(
-        SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
-        &title,
-        &yl,
-        style::bounds(metric),
-        &bars,
-    )
-    .map_err(|e| err(&svg, e.to_string()))?;
-    write_atomic(&svg, text.as_bytes())?;
-    Ok(vec![png, svg])
+    figure_kit::write_one(&chart, &base)
+}
+
+/// One bar chart, as drawn by [`render`].
+struct Chart {
+    title: String,
+    y_label: String,
+    bounds: (f64, f64),
+    bars: Vec<Bar>,
+}
+
+impl Render for Chart {
+    fn size(&self) -> (u32, u32) {
+        style::SIZE
+    }
+
+    fn render<DB: DrawingBackend>(&self, root: Area<DB>) -> DrawResult<DB> {
+        render(root, &self.title, &self.y_label, self.bounds, &self.bars)
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 //! written atomically ([`write_one`]); one figure per facet of the rows ([`write_facets`]); an
 //! arm's line name and the legend's key ([`name`], [`legend_title`]); the plot area and its
 //! mesh; and the parts of the legend strip (key, line and dashed samples, notes, its size and
-//! entry font). Same style as [`super::figures`], whose facet grouping and PNG writer it uses.
+//! entry font). Same style as [`super::figures`]; also the facet grouping of rows
+//! ([`facets`], [`facet_suffix`]) and the PNG writer ([`write_png`]) that every report figure uses.
 
-use super::figures::{facet_suffix, facets, write_png};
 use super::tables::value_str;
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
@@ -57,6 +57,69 @@ pub(super) fn write_one(fig: &impl Render, base: &Path) -> Result<Vec<PathBuf>, 
         .map_err(|e| err(&svg, e.to_string()))?;
     write_atomic(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
+}
+
+/// Encode an RGB buffer as PNG and write it atomically.
+pub(super) fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<(), ReportError> {
+    let mut bytes = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut bytes),
+        rgb,
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| ReportError::Write {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    Ok(write_atomic(path, &bytes)?)
+}
+
+/// The sweep coordinates of a row other than `x` and the series key, as `key=value, ...`: rows
+/// with different facets go to different figures, so a line never mixes settings.
+fn facet(exp: &Experiment, row: &Row, x: &str) -> String {
+    row.point
+        .iter()
+        .filter(|(k, _)| k.as_str() != x && Some(k.as_str()) != exp.report.series.as_deref())
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                k.rsplit('.').next().unwrap_or(k),
+                super::tables::value_str(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rows grouped by [`facet`] (sweep keys other than `x` and the series), in first-seen order.
+pub(super) fn facets(exp: &Experiment, rows: &[Row], x: &str) -> Vec<(String, Vec<Row>)> {
+    let mut facets: Vec<(String, Vec<Row>)> = Vec::new();
+    for r in rows {
+        let f = facet(exp, r, x);
+        match facets.iter_mut().find(|(k, _)| *k == f) {
+            Some((_, v)) => v.push(r.clone()),
+            None => facets.push((f, vec![r.clone()])),
+        }
+    }
+    facets
+}
+
+/// A facet as a file-name suffix: `freeze_backbone=true` -> `freeze_backbone-true`, `x=0.3` ->
+/// `x-0p3` (a dot would be cut by `Path::with_extension`).
+pub(super) fn facet_suffix(f: &str) -> String {
+    f.split(", ")
+        .map(|kv| kv.replacen('=', "-", 1))
+        .collect::<Vec<_>>()
+        .join("_")
+        .chars()
+        .map(|c| match c {
+            '.' => 'p',
+            c if c.is_ascii_alphanumeric() || c == '-' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 /// One figure per facet (the sweep keys other than `report.x` and `report.series`):
@@ -306,11 +369,7 @@ pub(super) fn arm_png(
         path: dir.display().to_string(),
         msg: e.to_string(),
     })?;
-    Ok(dir.join(format!(
-        "{}_{stem}_{}.png",
-        exp.name,
-        super::figures::facet_suffix(point)
-    )))
+    Ok(dir.join(format!("{}_{stem}_{}.png", exp.name, facet_suffix(point))))
 }
 
 #[cfg(test)]

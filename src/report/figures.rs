@@ -8,10 +8,10 @@
 //! whiskers and the fitted power law with its 95% bootstrap band ([`super::fit`]).
 //! Reads aggregated rows only, never the runs.
 
+use super::figure_kit::{self, Area, Render, facet_suffix, facets};
 use super::fit::{Bootstrap, error_of, fit_line};
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
-use crate::store::write_atomic;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
@@ -387,52 +387,6 @@ fn render<DB: DrawingBackend>(
     }
 }
 
-/// The sweep coordinates of a row other than `x` and the series key, as `key=value, ...`: rows
-/// with different facets go to different figures, so a line never mixes settings.
-fn facet(exp: &Experiment, row: &Row, x: &str) -> String {
-    row.point
-        .iter()
-        .filter(|(k, _)| k.as_str() != x && Some(k.as_str()) != exp.report.series.as_deref())
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                k.rsplit('.').next().unwrap_or(k),
-                super::tables::value_str(v)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Rows grouped by [`facet`] (sweep keys other than `x` and the series), in first-seen order.
-pub(super) fn facets(exp: &Experiment, rows: &[Row], x: &str) -> Vec<(String, Vec<Row>)> {
-    let mut facets: Vec<(String, Vec<Row>)> = Vec::new();
-    for r in rows {
-        let f = facet(exp, r, x);
-        match facets.iter_mut().find(|(k, _)| *k == f) {
-            Some((_, v)) => v.push(r.clone()),
-            None => facets.push((f, vec![r.clone()])),
-        }
-    }
-    facets
-}
-
-/// A facet as a file-name suffix: `freeze_backbone=true` -> `freeze_backbone-true`, `x=0.3` ->
-/// `x-0p3` (a dot would be cut by `Path::with_extension`).
-pub(super) fn facet_suffix(f: &str) -> String {
-    f.split(", ")
-        .map(|kv| kv.replacen('=', "-", 1))
-        .collect::<Vec<_>>()
-        .join("_")
-        .chars()
-        .map(|c| match c {
-            '.' => 'p',
-            c if c.is_ascii_alphanumeric() || c == '-' => c,
-            _ => '_',
-        })
-        .collect()
-}
-
 /// Write `<name>_<metric>.png` and `.svg` for every metric (those of `report.metrics`, in its
 /// order, else every recorded one; one pair per facet, suffixed with its values, when sweep keys
 /// other than `x` and `series` vary); nothing without a `report.x`. `rows` are unfiltered: the
@@ -505,47 +459,28 @@ fn plot<'a>(
     }
 }
 
-fn write_one(exp: &Experiment, plot: &Plot, base: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    let (png, svg) = (base.with_extension("png"), base.with_extension("svg"));
-    let err = |p: &Path, e: String| ReportError::Write {
-        path: p.display().to_string(),
-        msg: e,
-    };
-    let (w, h) = style::SIZE;
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
-    render(
-        BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(),
-        exp.report.log_x,
-        plot,
-    )
-    .map_err(|e| err(&png, e.to_string()))?;
-    write_png(&png, &rgb, w, h)?;
-    let mut text = String::new();
-    render(
-        SVGBackend::with_string(&mut text, (w, h)).into_drawing_area(),
-        exp.report.log_x,
-        plot,
-    )
-    .map_err(|e| err(&svg, e.to_string()))?;
-    write_atomic(&svg, text.as_bytes())?;
-    Ok(vec![png, svg])
+/// The figure of one plot: its data and whether the x axis is logarithmic.
+struct Figure<'a> {
+    plot: &'a Plot<'a>,
+    log_x: bool,
 }
 
-/// Encode an RGB buffer as PNG and write it atomically.
-pub(super) fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<(), ReportError> {
-    let mut bytes = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut bytes),
-        rgb,
-        w,
-        h,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|e| ReportError::Write {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })?;
-    Ok(write_atomic(path, &bytes)?)
+impl Render for Figure<'_> {
+    fn size(&self) -> (u32, u32) {
+        style::SIZE
+    }
+
+    fn render<DB: DrawingBackend>(&self, root: Area<DB>) -> DrawResult<DB> {
+        render(root, self.log_x, self.plot)
+    }
+}
+
+fn write_one(exp: &Experiment, plot: &Plot, base: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let fig = Figure {
+        plot,
+        log_x: exp.report.log_x,
+    };
+    figure_kit::write_one(&fig, base)
 }
 
 mod legend;

@@ -4,7 +4,7 @@
 //! Captions stay inside their tile: catalogue numbers are rounded to 3 significant digits
 //! ([`style::caption_value`]) and a line still too wide is cut with an ellipsis.
 
-use super::{ReportError, figures::write_png, style};
+use super::{ReportError, figure_kit::write_png, style};
 use crate::universe::{
     Galaxy, GalaxyType, PopulationConfig, RenderConfig, Survey, render, sample_population,
 };
