@@ -4,7 +4,8 @@
 //! arm's line name and the legend's key ([`name`], [`legend_title`]); the plot area and its
 //! mesh; and the parts of the legend strip (key, line and dashed samples, notes, its size and
 //! entry font). Same style as [`super::figures`]; also the facet grouping of rows
-//! ([`facets`], [`facet_suffix`]) and the PNG writer ([`write_png`]) that every report figure uses.
+//! ([`facets`], [`facet_suffix`]), the aggregated lines of a sweep figure ([`lines`]) and the
+//! PNG writer ([`write_png`]) that every report figure uses.
 
 use super::tables::value_str;
 use super::{ReportError, Row, style};
@@ -370,6 +371,54 @@ pub(super) fn arm_png(
         msg: e.to_string(),
     })?;
     Ok(dir.join(format!("{}_{stem}_{}.png", exp.name, facet_suffix(point))))
+}
+
+/// One aggregated point: x, mean over seeds, 95% CI half-width (0 if unknown).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Point {
+    pub x: f64,
+    pub mean: f64,
+    pub ci: f64,
+}
+
+/// One line of a plot: its points sorted by x.
+pub(super) struct Line {
+    pub name: String,
+    pub points: Vec<Point>,
+}
+
+/// One line per series value (or one line named after the metric without a series).
+pub(super) fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::new();
+    for r in rows {
+        let (Some(xv), Some(s)) = (r.point.get(x).and_then(|v| v.as_f64()), r.stats.get(metric))
+        else {
+            continue;
+        };
+        let name = exp
+            .report
+            .series
+            .as_ref()
+            .and_then(|k| r.point.get(k))
+            .map(value_str)
+            .unwrap_or_else(|| style::label(metric));
+        let p = Point {
+            x: xv,
+            mean: s.mean,
+            ci: if s.ci95.is_nan() { 0.0 } else { s.ci95 },
+        };
+        match out.iter_mut().find(|l| l.name == name) {
+            Some(l) => l.points.push(p),
+            None => out.push(Line {
+                name,
+                points: vec![p],
+            }),
+        }
+    }
+    for l in &mut out {
+        l.points.sort_by(|a, b| a.x.total_cmp(&b.x));
+    }
+    out
 }
 
 #[cfg(test)]

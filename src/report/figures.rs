@@ -8,7 +8,7 @@
 //! whiskers and the fitted power law with its 95% bootstrap band ([`super::fit`]).
 //! Reads aggregated rows only, never the runs.
 
-use super::figure_kit::{self, Area, Render, facet_suffix, facets};
+use super::figure_kit::{self, Area, Line, Render, facet_suffix, facets, lines};
 use super::fit::{Bootstrap, error_of, fit_line};
 use super::{ReportError, Row, style};
 use crate::spec::Experiment;
@@ -17,54 +17,6 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-/// One aggregated point: x, mean over seeds, 95% CI half-width (0 if unknown).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Point {
-    pub x: f64,
-    pub mean: f64,
-    pub ci: f64,
-}
-
-/// One line of a plot: its points sorted by x.
-pub(super) struct Line {
-    pub name: String,
-    pub points: Vec<Point>,
-}
-
-/// One line per series value (or one line named after the metric without a series).
-pub(super) fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Vec<Line> {
-    let mut out: Vec<Line> = Vec::new();
-    for r in rows {
-        let (Some(xv), Some(s)) = (r.point.get(x).and_then(|v| v.as_f64()), r.stats.get(metric))
-        else {
-            continue;
-        };
-        let name = exp
-            .report
-            .series
-            .as_ref()
-            .and_then(|k| r.point.get(k))
-            .map(super::tables::value_str)
-            .unwrap_or_else(|| style::label(metric));
-        let p = Point {
-            x: xv,
-            mean: s.mean,
-            ci: if s.ci95.is_nan() { 0.0 } else { s.ci95 },
-        };
-        match out.iter_mut().find(|l| l.name == name) {
-            Some(l) => l.points.push(p),
-            None => out.push(Line {
-                name,
-                points: vec![p],
-            }),
-        }
-    }
-    for l in &mut out {
-        l.points.sort_by(|a, b| a.x.total_cmp(&b.x));
-    }
-    out
-}
 
 /// A dashed reference line: what a predictor that learned nothing scores.
 #[derive(Debug, Clone, PartialEq)]

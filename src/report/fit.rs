@@ -8,8 +8,7 @@
 //! (with 95% bootstrap intervals of `b` and `c`); the figures draw the curve and its band.
 //! Reads aggregated rows only, never the runs.
 
-use super::figure_kit::facets;
-use super::figures::{Line, lines};
+use super::figure_kit::{Line, facets, lines};
 use super::{ReportError, Row};
 use crate::spec::Experiment;
 use crate::store::write_atomic;

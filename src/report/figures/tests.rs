@@ -1,6 +1,7 @@
 //! Figure tests: ticks at the swept values, bands clipped to the metric's range, reference lines.
 
 use super::*;
+use crate::report::figure_kit::Point;
 use plotters::coord::combinators::LogCoord;
 use plotters::coord::ranged1d::{BoldPoints, LightPoints};
 
