@@ -200,8 +200,7 @@ pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), 
     // no complete run (e.g. its real data is not on this machine): keep what was written before
     let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
     let runs = spec::on_device(runs, device);
-    let stale = runs.iter().filter(|r| !store.is_complete(&run_id(r)));
-    let stale = stale.filter(|r| !store.older_runs(r).is_empty()).count();
+    let (done, stale) = completeness(&store, &runs);
     if stale > 0 {
         esay!(
             "{}: {stale} runs are only in the store from an older run format (this gzbench writes \
@@ -210,7 +209,7 @@ pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), 
             spec::RUN_FORMAT_VERSION
         );
     }
-    if !runs.iter().any(|r| store.is_complete(&run_id(r))) {
+    if done == 0 {
         esay!(
             "{}: no complete {} runs in {}; its tables and figures are left as they are",
             exp.name,

@@ -192,7 +192,14 @@ pub fn run_experiment(
     let elsewhere = Mutex::new(Vec::new());
     let (computed, finished_elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let store_failed = AtomicBool::new(false);
-    // one run under its claim; a store error stops every worker
+    // a store error (it cannot be written) stops every worker; a run's own error only that run
+    let failed = |e: RunError| {
+        if matches!(e, RunError::Store(_)) {
+            store_failed.store(true, Ordering::SeqCst);
+        }
+        errors.lock().expect("errors lock").push(e);
+    };
+    // one run under its claim
     let compute = |spec: &RunSpec, claim: RunClaim| {
         let id = run_id(spec);
         if !opts.fresh && store.is_complete(&id) {
@@ -202,22 +209,17 @@ pub fn run_experiment(
             return;
         }
         progress.run_started(&id);
-        let fresh = || match opts.fresh {
-            true => store.discard_checkpoint(&claim).map_err(RunError::from),
-            false => Ok(()),
-        };
-        let done =
-            fresh().and_then(|()| compute_one(spec, store, device, &claim, &provenance, progress));
+        let done = (|| {
+            if opts.fresh {
+                store.discard_checkpoint(&claim)?;
+            }
+            compute_one(spec, store, device, &claim, &provenance, progress)
+        })();
         match done {
             Ok(()) => {
                 computed.fetch_add(1, Ordering::SeqCst);
             }
-            Err(e) => {
-                if matches!(e, RunError::Store(_)) {
-                    store_failed.store(true, Ordering::SeqCst);
-                }
-                errors.lock().expect("errors lock").push(e);
-            }
+            Err(e) => failed(e),
         }
         progress.run_finished(&id);
     };
@@ -229,10 +231,7 @@ pub fn run_experiment(
             match store.try_claim(&run_id(spec)) {
                 Ok(Some(claim)) => compute(spec, claim),
                 Ok(None) => elsewhere.lock().expect("elsewhere lock").push(*spec),
-                Err(e) => {
-                    store_failed.store(true, Ordering::SeqCst);
-                    errors.lock().expect("errors lock").push(e.into());
-                }
+                Err(e) => failed(e.into()),
             }
         }
     };
@@ -251,10 +250,7 @@ pub fn run_experiment(
         on_wait(&id);
         match store.claim(&id) {
             Ok(claim) => compute(spec, claim),
-            Err(e) => {
-                store_failed.store(true, Ordering::SeqCst);
-                errors.lock().expect("errors lock").push(e.into());
-            }
+            Err(e) => failed(e.into()),
         }
     }
     let errors = errors.into_inner().expect("errors lock");

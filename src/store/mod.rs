@@ -93,36 +93,37 @@ impl Store {
         self.runs_dir().join(id)
     }
 
-    fn claim_file(&self, id: &str) -> Result<File, StoreError> {
+    /// The lock file of run `id` (created if absent) and its path, for messages.
+    fn claim_file(&self, id: &str) -> Result<(File, PathBuf), StoreError> {
         let dir = self.runs_dir().join(LOCKS);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let path = dir.join(id);
-        File::options()
+        let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io(&path))
+            .map_err(io(&path))?;
+        Ok((file, path))
     }
 
     /// Claim run `id` if no other process holds it (`None` when one does).
     pub fn try_claim(&self, id: &str) -> Result<Option<RunClaim>, StoreError> {
-        let file = self.claim_file(id)?;
+        let (file, path) = self.claim_file(id)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(RunClaim {
                 id: id.to_string(),
                 _file: file,
             })),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(io(&self.runs_dir().join(LOCKS).join(id))(e)),
+            Err(TryLockError::Error(e)) => Err(io(&path)(e)),
         }
     }
 
     /// Claim run `id`, waiting while another process holds it.
     pub fn claim(&self, id: &str) -> Result<RunClaim, StoreError> {
-        let file = self.claim_file(id)?;
-        file.lock()
-            .map_err(io(&self.runs_dir().join(LOCKS).join(id)))?;
+        let (file, path) = self.claim_file(id)?;
+        file.lock().map_err(io(&path))?;
         Ok(RunClaim {
             id: id.to_string(),
             _file: file,
