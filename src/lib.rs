@@ -47,6 +47,7 @@ pub mod repr;
 pub mod rng;
 pub mod runner;
 pub mod shared_data;
+pub mod simd;
 pub mod spec;
 pub mod store;
 pub mod train;

@@ -51,6 +51,19 @@ fn validate_reports_location_and_exits_2() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.path().join("res").exists());
+    // an unknown vector level is refused before anything runs
+    let o = gz()
+        .env("GZBENCH_SIMD", "sse9")
+        .arg("validate")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("GZBENCH_SIMD=sse9: expected one of auto, portable, avx2, avx512"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -411,6 +411,7 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Fail> {
+    crate::simd::from_env().map_err(|e| Fail(2, e))?;
     match cli.command {
         Command::Validate { files } => experiments::validate(&files),
         Command::Run {

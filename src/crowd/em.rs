@@ -227,8 +227,8 @@ fn pass_block_best<const K: usize, const KS: usize>(
     table: &mut [f64],
 ) -> PassStats {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, the only feature the function enables.
+    if crate::simd::level() >= crate::simd::Level::Avx2 {
+        // SAFETY: the CPU supports AVX2 (`simd::level` detected it), the only feature enabled.
         return unsafe { pass_block_avx2::<K, KS>(ly, b, log_err, log_prior, cur, next, table) };
     }
     pass_block::<K, KS>(ly, b, log_err, log_prior, cur, next, table)

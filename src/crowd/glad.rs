@@ -103,18 +103,18 @@ struct Terms {
 }
 
 impl Terms {
-    /// Fills the terms from `ab`, with AVX2 where the CPU has it (same operations, no FMA, so
+    /// Fills the terms from `ab`, with AVX-512 or AVX2 where the CPU has it ([`crate::simd`]) (same operations, no FMA, so
     /// the same results bit for bit).
     fn compute(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+        if crate::simd::level() == crate::simd::Level::Avx512 {
+            // SAFETY: the CPU supports AVX-512F (`simd::level` detected it).
             unsafe { self.compute_avx512() };
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if crate::simd::level() >= crate::simd::Level::Avx2 {
+            // SAFETY: the CPU supports AVX2 (`simd::level` detected it).
             unsafe { self.compute_avx2() };
             return;
         }

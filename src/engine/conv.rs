@@ -7,8 +7,9 @@
 //! anywhere else (other dtypes, grouped convolutions on the CPU) it falls back to candle's own
 //! `Tensor::conv2d`, so nothing above `engine` knows which one ran.
 //!
-//! Determinism: every output element is computed by exactly one single-threaded `gemm` call and
-//! the weight gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
+//! Determinism: every output element is computed by exactly one single-threaded
+//! [`super::matmul::gemm_chunked`] call (the same bits on every AVX2+FMA machine) and the weight
+//! gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
 //! result is bit-identical whatever the number of rayon threads.
 //!
 //! ```
@@ -20,10 +21,10 @@
 //! ```
 
 use super::f32_slice;
+use super::matmul::{Mat, gemm_chunked as matmul};
 #[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 /// Images per partial sum of the weight gradient (fixed, so the reduction order never depends on
@@ -252,79 +253,6 @@ fn col2im(g: &Geom, cols: &[f32], dx: &mut [f32]) {
                 }
             }
         }
-    }
-}
-
-/// A row-major matrix view for `gemm`: pointer, row stride, column stride.
-#[derive(Clone, Copy)]
-struct Mat {
-    rs: isize,
-    cs: isize,
-}
-
-impl Mat {
-    fn rows(cols: usize) -> Self {
-        Mat {
-            rs: cols as isize,
-            cs: 1,
-        }
-    }
-    /// The transpose of a row-major matrix with `cols` columns.
-    fn transposed(cols: usize) -> Self {
-        Mat {
-            rs: 1,
-            cs: cols as isize,
-        }
-    }
-}
-
-/// `dst (m x n) = [dst +] lhs (m x k) · rhs (k x n)`, single-threaded (parallelism is the caller's,
-/// across images).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dm: Mat,
-    accumulate: bool,
-    lhs: &[f32],
-    lm: Mat,
-    rhs: &[f32],
-    rm: Mat,
-) {
-    let reach = |mat: Mat, r: usize, c: usize| {
-        if r == 0 || c == 0 {
-            0
-        } else {
-            (r - 1) * mat.rs as usize + (c - 1) * mat.cs as usize + 1
-        }
-    };
-    assert!(dst.len() >= reach(dm, m, n), "gemm dst out of bounds");
-    assert!(lhs.len() >= reach(lm, m, k), "gemm lhs out of bounds");
-    assert!(rhs.len() >= reach(rm, k, n), "gemm rhs out of bounds");
-    // SAFETY: the asserts above keep every access of gemm inside the three slices; `dst` does not
-    // alias `lhs` or `rhs` (it is a distinct `&mut`).
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dm.cs,
-            dm.rs,
-            accumulate,
-            lhs.as_ptr(),
-            lm.cs,
-            lm.rs,
-            rhs.as_ptr(),
-            rm.cs,
-            rm.rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
     }
 }
 

@@ -26,6 +26,7 @@ pub mod crosscheck;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod depthwise;
+pub mod matmul;
 pub mod pool;
 pub mod prefetch;
 pub mod special;

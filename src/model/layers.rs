@@ -7,11 +7,16 @@
 pub use super::params::Params;
 
 use crate::rng::stream;
-use candle_core::{D, Device, Module, Result, Tensor};
+use candle_core::{D, Device, Result, Tensor};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub struct Linear(candle_nn::Linear);
+/// `y = x W^T + b` (PyTorch's `nn.Linear`), its product by the engine's machine-independent
+/// [`matmul`](crate::engine::matmul::matmul).
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
 
 impl Linear {
     /// PyTorch's default init: weight and bias uniform in `±1/sqrt(inp)`.
@@ -19,7 +24,7 @@ impl Linear {
         let bound = 1.0 / (inp.max(1) as f64).sqrt();
         let w = p.uniform(&format!("{name}.weight"), &[out, inp], bound, dev)?;
         let b = p.uniform(&format!("{name}.bias"), &[out], bound, dev)?;
-        Ok(Linear(candle_nn::Linear::new(w, Some(b))))
+        Ok(Linear { weight: w, bias: b })
     }
 
     /// Weight uniform in `±weight_bound`, every bias `bias` (for output layers that need a
@@ -34,12 +39,21 @@ impl Linear {
     ) -> Result<Self> {
         let w = p.uniform(&format!("{name}.weight"), &[out, inp], weight_bound, dev)?;
         let b = p.constant(&format!("{name}.bias"), &[out], bias, true, dev)?;
-        Ok(Linear(candle_nn::Linear::new(w, Some(b))))
+        Ok(Linear { weight: w, bias: b })
     }
 
     /// `x`: `N x inp` (or `... x inp`) -> `... x out`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.0.forward(x)
+        let (lead, inp) = match x.dims() {
+            [lead @ .., inp] => (lead.to_vec(), *inp),
+            [] => candle_core::bail!("linear: a scalar input"),
+        };
+        let rows = x.reshape((lead.iter().product::<usize>(), inp))?;
+        let y =
+            crate::engine::matmul::matmul(&rows, &self.weight.t()?)?.broadcast_add(&self.bias)?;
+        let mut shape = lead;
+        shape.push(y.dim(1)?);
+        y.reshape(shape)
     }
 }
 

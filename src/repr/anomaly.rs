@@ -27,8 +27,8 @@ pub use forest::IsolationForest;
 pub use gaussian::{Gaussian, Shrinkage, gaussian_score};
 pub use personal::{Personalised, personalised};
 
+use crate::engine::matmul::{Mat, gemm_chunked};
 use anyhow::{Result, bail, ensure};
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 /// Checks that `x` has at least one row, every row the same length `d >= 1` and only finite
@@ -51,51 +51,6 @@ fn check_rows(x: &[Vec<f32>], what: &str) -> Result<usize> {
         );
     }
     Ok(d)
-}
-
-/// Row-major `dst (m x n) = lhs · rhs`, single-threaded (callers parallelise over blocks, so the
-/// result does not depend on the thread count). Each operand is `(slice, row stride, column
-/// stride)`.
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f64],
-    lhs: (&[f64], usize, usize),
-    rhs: (&[f64], usize, usize),
-) {
-    let reach = |(rs, cs): (usize, usize), r: usize, c: usize| {
-        if r == 0 || c == 0 {
-            0
-        } else {
-            (r - 1) * rs + (c - 1) * cs + 1
-        }
-    };
-    assert!(dst.len() >= reach((n, 1), m, n), "gemm dst out of bounds");
-    assert!(lhs.0.len() >= reach((lhs.1, lhs.2), m, k), "gemm lhs");
-    assert!(rhs.0.len() >= reach((rhs.1, rhs.2), k, n), "gemm rhs");
-    // SAFETY: the asserts keep every access inside the three slices; `dst` is a distinct `&mut`.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.0.as_ptr(),
-            lhs.2 as isize,
-            lhs.1 as isize,
-            rhs.0.as_ptr(),
-            rhs.2 as isize,
-            rhs.1 as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
 }
 
 /// Rows per parallel task and columns per tile of the k-NN distance computation.
@@ -141,11 +96,15 @@ pub fn knn_distance(x: &[Vec<f32>], k: usize) -> Result<Vec<f64>> {
             let mut tile = vec![0.0f64; rows * COL_BLOCK];
             for c0 in (0..n).step_by(COL_BLOCK) {
                 let cols = COL_BLOCK.min(n - c0);
-                matmul(
+                gemm_chunked(
                     (rows, cols, d),
                     &mut tile,
-                    (&flat[r0 * d..], d, 1),
-                    (&flat[c0 * d..], 1, d),
+                    Mat::rows(cols),
+                    false,
+                    &flat[r0 * d..],
+                    Mat::rows(d),
+                    &flat[c0 * d..],
+                    Mat::transposed(d),
                 );
                 for i in 0..rows {
                     let (bd, bj) = (

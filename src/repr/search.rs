@@ -281,7 +281,7 @@ enum Kernel {
 impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::simd::level() >= crate::simd::Level::Avx2 {
             return Kernel::Avx2;
         }
         Kernel::Portable

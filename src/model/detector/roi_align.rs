@@ -148,7 +148,7 @@ pub fn roi_align(
         let wm = Tensor::from_vec(wm, (h * w, r * pool * pool), features.device())?
             .to_dtype(features.dtype())?;
         let f = features.get(i)?.reshape((c, h * w))?;
-        let pooled = f.matmul(&wm)?.reshape((c, r, pool, pool))?;
+        let pooled = crate::engine::matmul::matmul(&f, &wm)?.reshape((c, r, pool, pool))?;
         parts.push(pooled.permute((1, 0, 2, 3))?);
     }
     if parts.is_empty() {

@@ -20,6 +20,7 @@
 //! A constant feature (sd below 1e-12 of its magnitude) carries no information and would make
 //! the covariance singular: it is dropped, and ignored when scoring other rows.
 
+use crate::engine::matmul::{Mat, gemm_chunked};
 use anyhow::{Result, ensure};
 use rayon::prelude::*;
 
@@ -106,7 +107,17 @@ impl Gaussian {
                     standardise(r, out);
                 }
                 let mut g = vec![0.0; p * p];
-                super::matmul((p, p, rows.len()), &mut g, (&z, 1, p), (&z, p, 1));
+                let (zt, zm) = (Mat::transposed(p), Mat::rows(p));
+                gemm_chunked(
+                    (p, p, rows.len()),
+                    &mut g,
+                    Mat::rows(p),
+                    false,
+                    &z,
+                    zt,
+                    &z,
+                    zm,
+                );
                 let quartic = z
                     .chunks(p)
                     .map(|r| r.iter().map(|v| v * v).sum::<f64>().powi(2))
