@@ -37,6 +37,7 @@ pub mod clumps;
 pub mod crowd;
 pub(crate) mod csv_line;
 pub mod data;
+pub mod diffusion;
 pub mod engine;
 pub mod eval;
 pub mod geom;

@@ -1,0 +1,228 @@
+//! Class-conditional denoising diffusion (the generator of GalaxySD, Ma et al. 2025, reduced to
+//! what a CPU can train): a DDPM (Ho et al. 2020) with the noise-prediction loss, a
+//! [`unet::UNet`] conditioned on a vector of Galaxy Zoo answers, condition dropout for
+//! classifier-free guidance (Ho & Salimans 2022) and DDIM sampling (Song et al. 2021, `eta = 0`,
+//! `x_0` clipped to `[-1, 1]`, the last step to `alpha_bar = 1`, as diffusers' `DDIMScheduler`).
+//!
+//! Images are `N x C x H x W` in `[-1, 1]`. Every random draw comes from a named stream: step `s`
+//! of training from `diffusion/train-step#s` (steps, noise, dropped conditions), sample `i` from
+//! `diffusion/sample#i` (its starting noise), so a resumed training continues bit for bit and a
+//! sample does not depend on which others were drawn with it (for a given batch size).
+
+pub mod schedule;
+pub mod unet;
+
+use crate::model::Params;
+use crate::rng::item_stream;
+use crate::spec::TrainConfig;
+use crate::train::History;
+use crate::train::optim::Optim;
+use candle_core::{Device, Result, Tensor};
+use rand::Rng;
+use rand_distr::StandardNormal;
+use schedule::Schedule;
+use std::path::Path;
+use unet::{UNet, UNetSpec};
+
+/// A diffusion model's shape and training settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffusionSpec {
+    pub unet: UNetSpec,
+    /// Noise steps `T`.
+    pub steps: usize,
+    /// Probability that a training example's condition is dropped (the null condition).
+    pub p_uncond: f64,
+    /// AdamW learning rate.
+    pub lr: f64,
+}
+
+/// The model: network, its parameters and the noise schedule.
+pub struct Diffusion {
+    pub params: Params,
+    pub unet: UNet,
+    pub schedule: Schedule,
+    pub spec: DiffusionSpec,
+    seed: u64,
+    device: Device,
+}
+
+/// `n x dims` standard normal values from `rng` as a tensor.
+fn normal(rng: &mut impl Rng, dims: &[usize], dev: &Device) -> Result<Tensor> {
+    let n: usize = dims.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    Tensor::from_vec(v, dims, dev)
+}
+
+impl Diffusion {
+    /// A freshly initialised model (parameters from the stream of `seed`).
+    pub fn new(spec: &DiffusionSpec, seed: u64, dev: &Device) -> Result<Self> {
+        if spec.steps < 2 {
+            candle_core::bail!(
+                "diffusion: needs at least 2 noise steps, got {}",
+                spec.steps
+            );
+        }
+        let params = Params::new(seed);
+        let unet = UNet::new(&params, &spec.unet, dev)?;
+        Ok(Diffusion {
+            params,
+            unet,
+            schedule: Schedule::linear(spec.steps),
+            spec: spec.clone(),
+            seed,
+            device: dev.clone(),
+        })
+    }
+
+    /// Predicted noise with classifier-free guidance `w` (`eps_u + w (eps_c - eps_u)`; `w = 1`
+    /// is the plain conditional model, `w = 0` the unconditional one).
+    pub fn guided_eps(&self, x: &Tensor, t: usize, cond: &Tensor, w: f64) -> Result<Tensor> {
+        let n = x.dim(0)?;
+        let dev = x.device();
+        let ts = vec![t; 2 * n];
+        let keep = Tensor::cat(
+            &[
+                Tensor::ones(n, x.dtype(), dev)?,
+                Tensor::zeros(n, x.dtype(), dev)?,
+            ],
+            0,
+        )?;
+        let eps = self.unet.forward(
+            &Tensor::cat(&[x, x], 0)?,
+            &ts,
+            &Tensor::cat(&[cond, cond], 0)?,
+            &keep,
+        )?;
+        let (c, u) = (eps.narrow(0, 0, n)?, eps.narrow(0, n, n)?);
+        &u + ((c - &u)? * w)?
+    }
+
+    /// DDIM (`eta = 0`) with `steps` evenly spaced noise levels: images `first..first + n` of the
+    /// condition rows `cond` (`n x cond_dim`) at guidance `w`, in `[-1, 1]`.
+    pub fn sample(
+        &self,
+        cond: &Tensor,
+        first: u64,
+        steps: usize,
+        w: f64,
+        shape: [usize; 3],
+    ) -> Result<Tensor> {
+        let n = cond.dim(0)?;
+        let dev = cond.device();
+        let [c, h, wd] = shape;
+        let noise: Vec<Tensor> = (0..n as u64)
+            .map(|i| {
+                normal(
+                    &mut item_stream(self.seed, "diffusion/sample", first + i),
+                    &[1, c, h, wd],
+                    dev,
+                )
+            })
+            .collect::<Result<_>>()?;
+        let mut x = Tensor::cat(&noise, 0)?;
+        let big_t = self.schedule.len();
+        let steps = steps.clamp(1, big_t);
+        let ts: Vec<usize> = (0..steps).map(|i| i * (big_t / steps)).collect();
+        for i in (0..steps).rev() {
+            let ab = self.schedule.alpha_bar[ts[i]];
+            let ab_prev = if i > 0 {
+                self.schedule.alpha_bar[ts[i - 1]]
+            } else {
+                1.0
+            };
+            let eps = self.guided_eps(&x, ts[i], cond, w)?;
+            let x0 = ((&x - (&eps * (1.0 - ab).sqrt())?)? / ab.sqrt())?.clamp(-1f32, 1f32)?;
+            x = ((x0 * ab_prev.sqrt())? + (eps * (1.0 - ab_prev).sqrt())?)?;
+        }
+        Ok(x)
+    }
+}
+
+/// Training: AdamW on the noise-prediction loss, checkpointed with [`crate::train::checkpoint`].
+pub struct Trainer {
+    pub model: Diffusion,
+    optim: Optim,
+    pub history: History,
+}
+
+impl Trainer {
+    pub fn new(model: Diffusion) -> Self {
+        let cfg = TrainConfig {
+            lr: model.spec.lr,
+            ..TrainConfig::default()
+        };
+        let optim = Optim::new(model.params.trainable(), &cfg);
+        Trainer {
+            model,
+            optim,
+            history: History::default(),
+        }
+    }
+
+    /// The learning rate of the next steps (a schedule is the caller's).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.optim.set_lr(lr);
+    }
+
+    /// Optimizer steps taken.
+    pub fn steps(&self) -> u64 {
+        self.optim.state().1
+    }
+
+    /// One step on a batch `x0` (`N x C x H x W` in `[-1, 1]`) with conditions `cond`
+    /// (`N x cond_dim`): `|eps - eps_theta(x_t, t, c)|^2` averaged; returns the loss.
+    pub fn step(&mut self, x0: &Tensor, cond: &Tensor) -> Result<f64> {
+        let m = &self.model;
+        let n = x0.dim(0)?;
+        let dev = x0.device();
+        let mut rng = item_stream(m.seed, "diffusion/train-step", self.steps());
+        let t: Vec<usize> = (0..n)
+            .map(|_| rng.random_range(0..m.schedule.len()))
+            .collect();
+        let noise = normal(&mut rng, x0.dims(), dev)?;
+        let keep: Vec<f32> = (0..n)
+            .map(|_| {
+                if rng.random::<f64>() < m.spec.p_uncond {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let keep = Tensor::from_vec(keep, n, dev)?;
+        let xt = m.schedule.q_sample(x0, &t, &noise)?;
+        let eps = m.unet.forward(&xt, &t, cond, &keep)?;
+        let loss = (eps - noise)?.sqr()?.mean_all()?;
+        let value = loss.to_scalar::<f32>()? as f64;
+        if !value.is_finite() {
+            candle_core::bail!(
+                "diffusion training diverged: the loss is {value} at step {}; lower the learning rate",
+                self.steps() + 1
+            );
+        }
+        self.optim.backward_step(&loss)?;
+        self.history.train_loss.push(value);
+        self.history.steps += 1;
+        Ok(value)
+    }
+
+    /// Write the weights, the optimizer state and the loss history into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        crate::train::checkpoint::save(dir, &self.model.params, &self.optim, &self.history, None)
+    }
+
+    /// Continue from the checkpoint in `dir`, if there is one; whether it was loaded.
+    pub fn resume(&mut self, dir: &Path) -> Result<bool> {
+        let dev = self.model.device.clone();
+        match crate::train::checkpoint::load(dir, &self.model.params, &mut self.optim, &dev)? {
+            Some(loaded) => {
+                self.history = loaded.meta.history;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
