@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::data::Interner;
+use super::classifications::Interner;
 use super::{Aggregate, Classifications, CrowdError, QuestionVotes};
 use crate::csv_line::record_line;
 

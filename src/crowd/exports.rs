@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::classifications::Interner;
 use super::csv_io::read_csv;
-use super::data::Interner;
 use super::{Classifications, CrowdError};
 use crate::csv_line::record_line;
 

@@ -13,7 +13,7 @@ mod compare;
 mod figure_kit;
 mod figures;
 pub mod fit;
-pub mod grid;
+pub mod mosaic;
 mod neighbours;
 pub mod paper;
 mod pretraining;
