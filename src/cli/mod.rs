@@ -1,7 +1,7 @@
 //! The command line: arguments, dispatch and exit codes (0 ok, 1 a run failed, 2 bad input).
-//! Errors are turned into messages here and nowhere else. [`experiments`] holds `validate`, `run`,
-//! `report`, `list` and `reproduce`; [`tools`] holds `synth`, `grid`, `crowd-sim`, `aggregate` and
-//! `bench`; [`cluster`] holds `slurm` (the script text is [`slurm`]'s).
+//! Errors are turned into messages here and nowhere else. `experiments` holds `validate`, `run`,
+//! `report`, `list` and `reproduce`; `tools` holds `synth`, `grid`, `crowd-sim`, `aggregate` and
+//! `bench`; `cluster` holds `slurm` (the script text is `slurm`'s).
 
 use crate::engine::{self, DeviceChoice};
 use crate::runner::{self, Progress, Summary};

@@ -62,7 +62,7 @@ pub const CLUMP_HEADER: &str = "galaxy,clump,x,y,x0,y0,x1,y1,odd,visible,flux_r,
 /// Images are rendered and written in chunks of this many, reporting progress after each.
 const CHUNK: usize = 256;
 
-/// The files [`write`] wrote beside `images/`.
+/// The files [`write()`] wrote beside `images/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
     pub catalogue_csv: PathBuf,

@@ -5,7 +5,7 @@
 //! from an upsample, a comparison mask, a tie count and several element-wise ops, each a pass
 //! over the activation). The gradient goes to the first maximum of each window, as in PyTorch,
 //! and only where the output is positive. On a GPU the same two passes are CUDA kernels
-//! ([`super::cuda::kernels`]); for non-`f32` tensors it computes `x.relu()?.max_pool2d(k)` with
+//! (`cuda::kernels`); for non-`f32` tensors it computes `x.relu()?.max_pool2d(k)` with
 //! candle's ops.
 //!
 //! Determinism: each output and each input gradient is written by one thread, no reductions.

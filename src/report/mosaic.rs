@@ -2,7 +2,7 @@
 //! or real cutouts) with a caption under each; [`universe_grid`] is the paper's figure of the
 //! synthetic universe: rendered galaxies only, one row per type, captions from their truth.
 //! Captions stay inside their tile: catalogue numbers are rounded to 3 significant digits
-//! ([`style::caption_value`]) and a line still too wide is cut with an ellipsis.
+//! (`style::caption_value`) and a line still too wide is cut with an ellipsis.
 
 use super::{ReportError, figure_kit::write_png, style};
 use crate::universe::{
