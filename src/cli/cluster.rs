@@ -59,14 +59,14 @@ pub(super) struct SlurmArgs {
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
-    at: Where,
+    at: ResultsAndProfile,
 }
 
-fn absolute(p: &Path) -> Result<PathBuf, Fail> {
+fn absolute(p: &Path) -> Result<PathBuf, CliError> {
     std::path::absolute(p).map_err(|e| bad_input(format!("{}: {e}", p.display())))
 }
 
-pub(super) fn slurm(a: SlurmArgs) -> Result<(), Fail> {
+pub(super) fn slurm(a: SlurmArgs) -> Result<(), CliError> {
     let profile: Profile = a.at.profile.into();
     let (exp, runs) = runner::plan(&a.file, profile).map_err(bad_input)?;
     let runs = spec::on_device(runs, a.device);
@@ -125,10 +125,9 @@ pub(super) fn slurm(a: SlurmArgs) -> Result<(), Fail> {
     let binary = match &a.binary {
         Some(b) => absolute(b)?,
         None => std::env::current_exe().map_err(|e| {
-            Fail(
-                1,
-                format!("cannot tell where this gzbench is: {e}; give --binary"),
-            )
+            failed(format!(
+                "cannot tell where this gzbench is: {e}; give --binary"
+            ))
         })?,
     };
     if !binary.is_file() {
@@ -138,7 +137,7 @@ pub(super) fn slurm(a: SlurmArgs) -> Result<(), Fail> {
         )));
     }
     let workdir = std::env::current_dir()
-        .map_err(|e| Fail(1, format!("cannot read the current folder: {e}")))?;
+        .map_err(|e| failed(format!("cannot read the current folder: {e}")))?;
     let text = |p: &Path| p.display().to_string();
     let common = vec![
         text(&file),
@@ -200,7 +199,7 @@ pub(super) fn slurm(a: SlurmArgs) -> Result<(), Fail> {
         say!("{}", script.trim_end());
         return Ok(());
     }
-    crate::store::write_atomic(&out, script.as_bytes()).map_err(|e| Fail(1, e.to_string()))?;
+    crate::store::write_atomic(&out, script.as_bytes()).map_err(failed)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -101,7 +101,7 @@ pub(super) struct EmbedArgs {
 }
 
 /// The job the arguments describe.
-fn job(a: &EmbedArgs) -> Result<Job<'_>, Fail> {
+fn job(a: &EmbedArgs) -> Result<Job<'_>, CliError> {
     let ckpt = match &a.checkpoint {
         Some(dir) => Some(
             crate::repr::embed::checkpoint_spec(dir)
@@ -202,7 +202,7 @@ fn job(a: &EmbedArgs) -> Result<Job<'_>, Fail> {
     })
 }
 
-pub(super) fn embed(a: EmbedArgs) -> Result<(), Fail> {
+pub(super) fn embed(a: EmbedArgs) -> Result<(), CliError> {
     let device = engine::device(a.device).map_err(bad_input)?;
     let job = job(&a)?;
     let bar = ProgressBar::new(0).with_style(
@@ -227,7 +227,10 @@ pub(super) fn embed(a: EmbedArgs) -> Result<(), Fail> {
         } else {
             2
         };
-        Fail(code, e.to_string())
+        CliError {
+            code,
+            message: e.to_string(),
+        }
     })?;
     bar.finish_and_clear();
     say!(

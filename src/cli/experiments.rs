@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) fn validate(files: &[PathBuf]) -> Result<(), Fail> {
+pub(super) fn validate(files: &[PathBuf]) -> Result<(), CliError> {
     let mut bad = 0;
     for f in files {
         let checked: Result<Vec<(Profile, usize, String)>, spec::SpecError> =
@@ -37,10 +37,10 @@ pub(super) fn validate(files: &[PathBuf]) -> Result<(), Fail> {
         }
     }
     if bad > 0 {
-        Err(Fail(
-            2,
-            format!("{bad} of {} experiment files are invalid", files.len()),
-        ))
+        Err(bad_input(format!(
+            "{bad} of {} experiment files are invalid",
+            files.len()
+        )))
     } else {
         Ok(())
     }
@@ -110,11 +110,11 @@ impl Progress for Bar {
 
 pub(super) fn run(
     file: &Path,
-    at: &Where,
+    at: &ResultsAndProfile,
     device: &candle_core::Device,
     opts: runner::RunOptions,
     write_report: bool,
-) -> Result<Summary, Fail> {
+) -> Result<Summary, CliError> {
     let store = Store::new(&at.results);
     let part = match &opts.select {
         runner::Select::All => String::new(),
@@ -144,7 +144,7 @@ pub(super) fn run(
     .map_err(|e| match e {
         runner::RunError::Spec(e) => bad_input(e),
         runner::RunError::Select(e) => bad_input(e),
-        e => Fail(1, e.to_string()),
+        e => failed(e),
     })?;
     progress.bar.finish_and_clear();
     say!(
@@ -171,7 +171,7 @@ pub(super) fn run(
         false => Ok(()),
     };
     if !errors.is_empty() {
-        if let Err(Fail(_, msg)) = &reported {
+        if let Err(CliError { message: msg, .. }) = &reported {
             esay!("report: {msg}");
         }
         for e in &errors {
@@ -186,16 +186,21 @@ pub(super) fn run(
                 summary.not_attempted
             );
         }
-        return Err(Fail(
-            1,
-            format!("{} of {} runs failed", errors.len(), summary.total),
-        ));
+        return Err(failed(format!(
+            "{} of {} runs failed",
+            errors.len(),
+            summary.total
+        )));
     }
     reported?;
     Ok(summary)
 }
 
-pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
+pub(super) fn report(
+    file: &Path,
+    at: &ResultsAndProfile,
+    device: DeviceKind,
+) -> Result<(), CliError> {
     let store = Store::new(&at.results);
     // no complete run (e.g. its real data is not on this machine): keep what was written before
     let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
@@ -221,7 +226,7 @@ pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), 
     let w =
         crate::report::report(file, at.profile.into(), device, &store).map_err(|e| match e {
             crate::report::ReportError::Spec(e) => bad_input(e),
-            e => Fail(1, e.to_string()),
+            e => failed(e),
         })?;
     if w.complete < w.runs {
         esay!(
@@ -236,7 +241,7 @@ pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), 
     Ok(())
 }
 
-pub(super) fn experiment_files(dir: &Path) -> Result<Vec<PathBuf>, Fail> {
+pub(super) fn experiment_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let rd = std::fs::read_dir(dir)
         .map_err(|e| bad_input(format!("{}: cannot list experiments: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = rd
@@ -260,7 +265,7 @@ fn completeness(store: &Store, runs: &[spec::RunSpec]) -> (usize, usize) {
     (done, stale)
 }
 
-pub(super) fn list(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
+pub(super) fn list(dir: &Path, at: &ResultsAndProfile, device: DeviceKind) -> Result<(), CliError> {
     let store = Store::new(&at.results);
     let profile: Profile = at.profile.into();
     say!(
@@ -303,7 +308,11 @@ pub(super) fn list(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fai
 }
 
 /// `reproduce --frozen`: fail, naming them, when any experiment's run is missing or stale.
-pub(super) fn frozen(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
+pub(super) fn frozen(
+    dir: &Path,
+    at: &ResultsAndProfile,
+    device: DeviceKind,
+) -> Result<(), CliError> {
     let store = Store::new(&at.results);
     let mut short = Vec::new();
     for f in experiment_files(dir)? {
@@ -325,19 +334,16 @@ pub(super) fn frozen(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), F
     if short.is_empty() {
         return Ok(());
     }
-    Err(Fail(
-        1,
-        format!(
-            "--frozen: the store {} lacks runs this gzbench (run format {}) would compute:\n  {}\n\
+    Err(failed(format!(
+        "--frozen: the store {} lacks runs this gzbench (run format {}) would compute:\n  {}\n\
              run `gzbench reproduce` without --frozen to compute them",
-            at.results.display(),
-            spec::RUN_FORMAT_VERSION,
-            short.join("\n  ")
-        ),
-    ))
+        at.results.display(),
+        spec::RUN_FORMAT_VERSION,
+        short.join("\n  ")
+    )))
 }
 
-pub(super) fn build_paper(dir: &Path) -> Result<(), Fail> {
+pub(super) fn build_paper(dir: &Path) -> Result<(), CliError> {
     if !dir.join("gzbench.md").is_file() {
         esay!(
             "no paper source at {}; paper not built",
@@ -345,7 +351,7 @@ pub(super) fn build_paper(dir: &Path) -> Result<(), Fail> {
         );
         return Ok(());
     }
-    let built = crate::report::paper::build(dir).map_err(|e| Fail(1, e.to_string()))?;
+    let built = crate::report::paper::build(dir).map_err(failed)?;
     for f in &built.files {
         say!("wrote {}", f.display());
     }
@@ -358,12 +364,12 @@ pub(super) fn build_paper(dir: &Path) -> Result<(), Fail> {
 /// `reproduce --check`: every run recomputed in a temporary store, tables compared.
 pub(super) fn reproduce_check(
     dir: &Path,
-    at: &Where,
+    at: &ResultsAndProfile,
     device: &candle_core::Device,
     opts: runner::RunOptions,
-) -> Result<(), Fail> {
+) -> Result<(), CliError> {
     let scratch = std::env::temp_dir().join(format!("gzbench-check-{}", std::process::id()));
-    let fresh = Where {
+    let fresh = ResultsAndProfile {
         results: scratch.clone(),
         profile: at.profile,
     };
@@ -385,17 +391,14 @@ pub(super) fn reproduce_check(
             esay!("cannot check {name}: {why}");
         }
         let list: Vec<&str> = unchecked.iter().map(|(n, _)| n.as_str()).collect();
-        return Err(Fail(
-            1,
-            format!(
-                "{} is set but {} experiments cannot be checked, their data is not on this machine: {}; set {} to the shared data folder (looked in {})",
-                crate::shared_data::REQUIRE_ENV,
-                list.len(),
-                list.join(", "),
-                crate::shared_data::ENV,
-                crate::shared_data::root().display()
-            ),
-        ));
+        return Err(failed(format!(
+            "{} is set but {} experiments cannot be checked, their data is not on this machine: {}; set {} to the shared data folder (looked in {})",
+            crate::shared_data::REQUIRE_ENV,
+            list.len(),
+            list.join(", "),
+            crate::shared_data::ENV,
+            crate::shared_data::root().display()
+        )));
     }
     let result = reproduce(dir, &fresh, device, opts);
     for (name, why) in &unchecked {
@@ -420,16 +423,16 @@ pub(super) fn reproduce_check(
         for d in &diffs {
             esay!("{d}");
         }
-        Err(Fail(1, format!("{} table lines differ", diffs.len())))
+        Err(failed(format!("{} table lines differ", diffs.len())))
     }
 }
 
 pub(super) fn reproduce(
     dir: &Path,
-    at: &Where,
+    at: &ResultsAndProfile,
     device: &candle_core::Device,
     opts: runner::RunOptions,
-) -> Result<(), Fail> {
+) -> Result<(), CliError> {
     let started = Instant::now();
     let files = experiment_files(dir)?;
     // validate everything first: a typo in the last file should not cost the first file's hours
@@ -437,18 +440,18 @@ pub(super) fn reproduce(
         runner::plan(f, at.profile.into()).map_err(bad_input)?;
     }
     let mut rows = Vec::new();
-    let mut failed = false;
+    let mut any_failed = false;
     for f in &files {
         match run(f, at, device, opts.clone(), true) {
             Ok(s) => {
                 prune_superseded(f, at, DeviceKind::of(device))?;
                 rows.push(s)
             }
-            Err(Fail(code, msg)) => {
-                esay!("error: {}: {msg}", f.display());
-                failed = true;
+            Err(CliError { code, message }) => {
+                esay!("error: {}: {message}", f.display());
+                any_failed = true;
                 if code == 2 {
-                    return Err(Fail(2, msg));
+                    return Err(bad_input(message));
                 }
             }
         }
@@ -484,8 +487,8 @@ pub(super) fn reproduce(
             );
         }
     }
-    if failed {
-        Err(Fail(1, "some experiments failed".into()))
+    if any_failed {
+        Err(failed("some experiments failed"))
     } else {
         Ok(())
     }
@@ -493,7 +496,11 @@ pub(super) fn reproduce(
 
 /// Delete the older-run-format runs of an experiment whose recomputation is now complete (the
 /// store keeps one result per spec and device).
-fn prune_superseded(file: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
+fn prune_superseded(
+    file: &Path,
+    at: &ResultsAndProfile,
+    device: DeviceKind,
+) -> Result<(), CliError> {
     let store = Store::new(&at.results);
     let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
     let mut removed = 0;
@@ -506,7 +513,7 @@ fn prune_superseded(file: &Path, at: &Where, device: DeviceKind) -> Result<(), F
             let Ok(Some(claim)) = store.try_claim(&id) else {
                 continue;
             };
-            store.remove(&claim).map_err(|e| Fail(1, e.to_string()))?;
+            store.remove(&claim).map_err(failed)?;
             removed += 1;
         }
     }

@@ -1,7 +1,7 @@
 //! The command line: arguments, dispatch and exit codes (0 ok, 1 a run failed, 2 bad input).
-//! Errors are turned into messages here and nowhere else. [`experiments`] holds `validate`, `run`,
-//! `report`, `list` and `reproduce`; [`tools`] holds `synth`, `grid`, `crowd-sim`, `aggregate` and
-//! `bench`; [`cluster`] holds `slurm` (the script text is [`slurm`]'s).
+//! Errors are turned into messages here and nowhere else. `experiments` holds `validate`, `run`,
+//! `report`, `list` and `reproduce`; `tools` holds `synth`, `grid`, `crowd-sim`, `aggregate` and
+//! `bench`; `cluster` holds `slurm` (the script text is `slurm`'s).
 
 use crate::engine::{self, DeviceChoice};
 use crate::runner::{self, Progress, Summary};
@@ -31,8 +31,9 @@ struct Cli {
     command: Command,
 }
 
+/// Which results folder a command reads or writes, at which profile.
 #[derive(clap::Args, Clone)]
-struct Where {
+struct ResultsAndProfile {
     /// Results folder: the run store (`runs/`) and the tables and figures of each experiment.
     #[arg(long, default_value = "results", global = true)]
     results: PathBuf,
@@ -122,7 +123,7 @@ enum Command {
         #[command(flatten)]
         pick: Pick,
         #[command(flatten)]
-        at: Where,
+        at: ResultsAndProfile,
     },
     /// Rebuild an experiment's tables and figures from the run store (no training).
     Report {
@@ -130,7 +131,7 @@ enum Command {
         #[command(flatten)]
         reading: Reading,
         #[command(flatten)]
-        at: Where,
+        at: ResultsAndProfile,
     },
     /// List the experiments in a folder, how many of their runs are complete, and how many are
     /// only in the store from an older run format (stale: `reproduce` recomputes them).
@@ -140,7 +141,7 @@ enum Command {
         #[command(flatten)]
         reading: Reading,
         #[command(flatten)]
-        at: Where,
+        at: ResultsAndProfile,
     },
     /// Every run in the store with its provenance: run format (stale when older than this
     /// gzbench's), device, the code revision that computed it (+dirty when the sources differed
@@ -153,7 +154,7 @@ enum Command {
         #[arg(long)]
         stale: bool,
         #[command(flatten)]
-        at: Where,
+        at: ResultsAndProfile,
     },
     /// Render galaxies of the synthetic universe to PNG cutouts plus a truth catalogue
     /// (`catalogue.csv`, `catalogue.parquet`: every truth column, clump boxes, true answers and
@@ -289,7 +290,7 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
         #[command(flatten)]
-        at: Where,
+        at: ResultsAndProfile,
     },
 }
 
@@ -381,7 +382,7 @@ mod tools;
 
 impl Compute {
     /// The device asked for; `auto` says when it falls back to the CPU.
-    fn device(&self) -> Result<candle_core::Device, Fail> {
+    fn device(&self) -> Result<candle_core::Device, CliError> {
         match self.device {
             DeviceChoice::Auto => Ok(engine::device(DeviceChoice::Cuda).unwrap_or_else(|e| {
                 esay!("note: --device auto: no usable GPU ({e}); computing on the CPU, recorded as cpu runs");
@@ -392,26 +393,42 @@ impl Compute {
     }
 }
 
-/// An error with its exit code.
-struct Fail(u8, String);
+/// The one error type of the commands: the message `main` prints after `error: `, and the exit
+/// code (1: a run, a check or a write failed; 2: bad input).
+struct CliError {
+    code: u8,
+    message: String,
+}
 
-fn bad_input(e: impl std::fmt::Display) -> Fail {
-    Fail(2, e.to_string())
+/// Bad input (exit code 2): an invalid argument or experiment file.
+fn bad_input(e: impl std::fmt::Display) -> CliError {
+    CliError {
+        code: 2,
+        message: e.to_string(),
+    }
+}
+
+/// A failure of the work itself (exit code 1): a run, a check or a write.
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError {
+        code: 1,
+        message: e.to_string(),
+    }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(code, msg)) => {
-            esay!("error: {msg}");
+        Err(CliError { code, message }) => {
+            esay!("error: {message}");
             ExitCode::from(code)
         }
     }
 }
 
-fn dispatch(cli: Cli) -> Result<(), Fail> {
-    crate::simd::from_env().map_err(|e| Fail(2, e))?;
+fn dispatch(cli: Cli) -> Result<(), CliError> {
+    crate::simd::from_env().map_err(bad_input)?;
     match cli.command {
         Command::Validate { files } => experiments::validate(&files),
         Command::Run {
@@ -518,8 +535,7 @@ fn dispatch(cli: Cli) -> Result<(), Fail> {
                     // the paper quotes the committed cpu-profile tables
                     Profile::Cpu => {
                         let grid = at.results.join("universe/figures/universe_grid.png");
-                        crate::report::grid::universe_grid(&grid, 0, 128, 6)
-                            .map_err(|e| Fail(1, e.to_string()))?;
+                        crate::report::mosaic::universe_grid(&grid, 0, 128, 6).map_err(failed)?;
                         say!("wrote {}", grid.display());
                         experiments::build_paper(&paper)
                     }

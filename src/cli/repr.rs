@@ -41,7 +41,7 @@ enum SimilarFormat {
     Csv,
 }
 
-pub(super) fn similar(a: SimilarArgs) -> Result<(), Fail> {
+pub(super) fn similar(a: SimilarArgs) -> Result<(), CliError> {
     if a.k == 0 {
         return Err(bad_input("--k must be positive"));
     }

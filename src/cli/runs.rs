@@ -63,9 +63,13 @@ pub(super) fn seconds(store: &Store, id: &str) -> Option<f64> {
         .and_then(|t| t.get("seconds").and_then(serde_json::Value::as_f64))
 }
 
-pub(super) fn runs(at: &Where, experiment: Option<&str>, stale_only: bool) -> Result<(), Fail> {
+pub(super) fn runs(
+    at: &ResultsAndProfile,
+    experiment: Option<&str>,
+    stale_only: bool,
+) -> Result<(), CliError> {
     let store = Store::new(&at.results);
-    let ids = store.ids().map_err(|e| Fail(1, e.to_string()))?;
+    let ids = store.ids().map_err(failed)?;
     let current = u64::from(spec::RUN_FORMAT_VERSION);
     let rows: Vec<Row> = ids
         .iter()

@@ -10,11 +10,11 @@ pub(super) fn grid(
     cols: usize,
     size: u32,
     out: &Path,
-) -> Result<(), Fail> {
+) -> Result<(), CliError> {
     if size == 0 || n == 0 {
         return Err(bad_input("--size and --n must be positive"));
     }
-    crate::report::grid::catalogue_grid(catalogue, image_column, labels, n, cols, size, out)
+    crate::report::mosaic::catalogue_grid(catalogue, image_column, labels, n, cols, size, out)
         .map_err(bad_input)?;
     say!("wrote {}", out.display());
     Ok(())
@@ -28,7 +28,7 @@ pub(super) fn crowd_sim(
     crowd: &str,
     seed: u64,
     out: &Path,
-) -> Result<(), Fail> {
+) -> Result<(), CliError> {
     let preset: crate::spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
         bad_input(format!(
             "--crowd {crowd}: unknown crowd; expected good, default, noisy, class-confusion, \
@@ -43,7 +43,7 @@ pub(super) fn crowd_sim(
     Ok(())
 }
 
-pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
+pub(super) fn bench(what: BenchWhat) -> Result<(), CliError> {
     match what {
         BenchWhat::TrainStep(args) => train_step(args),
         BenchWhat::Parity { fixture, device } => parity(&fixture, device),
@@ -51,7 +51,7 @@ pub(super) fn bench(what: BenchWhat) -> Result<(), Fail> {
 }
 
 /// `bench train-step`: ms per training step.
-fn train_step(args: TrainStepArgs) -> Result<(), Fail> {
+fn train_step(args: TrainStepArgs) -> Result<(), CliError> {
     let TrainStepArgs {
         backbone,
         batch,
@@ -99,8 +99,7 @@ fn train_step(args: TrainStepArgs) -> Result<(), Fail> {
         steps,
         seed: 0,
     };
-    let t =
-        crate::train::bench::time_train_step(&b, &device).map_err(|e| Fail(1, e.to_string()))?;
+    let t = crate::train::bench::time_train_step(&b, &device).map_err(failed)?;
     say!(
         "train-step {backbone_name} batch {batch} 3x{size}x{size} kernels {} on {}: mean {:.1} ms/step, median {:.1} ({steps} steps after {warmup} warm-up; loss {:.4})",
         match kernels {
@@ -118,7 +117,7 @@ fn train_step(args: TrainStepArgs) -> Result<(), Fail> {
 }
 
 /// `bench parity`: every comparison with its relative error, then a verdict.
-fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), Fail> {
+fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), CliError> {
     use crate::model::parity;
     let device = engine::device(device).map_err(bad_input)?;
     if !fixture.is_file() {
@@ -127,10 +126,10 @@ fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), Fail> {
             fixture.display()
         )));
     }
-    let mut checks = parity::run(fixture, &device)
-        .map_err(|e| Fail(1, format!("{}: {e}", fixture.display())))?;
+    let mut checks =
+        parity::run(fixture, &device).map_err(|e| failed(format!("{}: {e}", fixture.display())))?;
     if !device.is_cpu() {
-        let kernels = engine::crosscheck::run(&device).map_err(|e| Fail(1, e.to_string()))?;
+        let kernels = engine::crosscheck::run(&device).map_err(failed)?;
         let on = engine::describe(&device);
         checks.extend(kernels.into_iter().map(|mut c| {
             c.what = format!("{on} vs cpu: {}", c.what);
@@ -155,18 +154,24 @@ fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), Fail> {
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(Fail(1, format!("parity failed for {} values", bad.len())))
+        Err(failed(format!("parity failed for {} values", bad.len())))
     }
 }
 
+/// `synth`: the synthetic universe written as a catalogue, with a progress bar.
 pub(super) fn synth(
     n: usize,
     size: usize,
     survey: SurveyArg,
     seed: u64,
     out: PathBuf,
-) -> Result<(), Fail> {
-    use crate::data::synth::{SynthConfig, SynthError};
+) -> Result<(), CliError> {
+    use crate::data::synthetic_catalog::{self, SyntheticCatalog};
+    if size < 8 {
+        return Err(bad_input(format!(
+            "--size must be at least 8 pixels, got {size}"
+        )));
+    }
     let survey = match survey {
         SurveyArg::SdssLike => crate::universe::Survey::SdssLike,
         SurveyArg::DecalsLike => crate::universe::Survey::DecalsLike,
@@ -176,24 +181,21 @@ pub(super) fn synth(
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let cfg = SynthConfig {
+    let cfg = SyntheticCatalog {
         n,
         size,
         survey,
         seed,
         out,
     };
-    let paths = crate::data::synth::synth(&cfg, &|done| bar.set_position(done as u64)).map_err(
-        |e| match e {
-            SynthError::Size(_) => bad_input(e),
-            SynthError::Write { .. } => Fail(1, e.to_string()),
-        },
-    )?;
+    let written =
+        synthetic_catalog::write(&cfg, &|done| bar.set_position(done as u64)).map_err(failed)?;
     bar.finish_and_clear();
     say!(
         "{n} cutouts in {}; catalogue: {}",
         cfg.out.join("images").display(),
-        paths
+        written
+            .paths()
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
@@ -208,7 +210,7 @@ pub(super) fn aggregate(
     format: &str,
     opts: crate::crowd::tools::AggregateOptions,
     timed: bool,
-) -> Result<(), Fail> {
+) -> Result<(), CliError> {
     use crate::crowd::tools::InputFormat;
     let s = crate::spec::Strategy::parse(strategy)
         .map_err(|e| bad_input(format!("--strategy {strategy}: {e}")))?;

@@ -5,7 +5,7 @@
 //!
 //! A volunteer marks each clump of an image independently with chance
 //! `attentiveness * logistic(slope * (s - threshold))`, where the clump's strength `s` (dex) is
-//! the weakest of its three visibility ratios against [`visibility::CLUMP`]:
+//! the weakest of its three visibility ratios against [`visibility::CLUMP`](crate::universe::visibility::CLUMP):
 //! `log10(contrast / 0.5)`, `log10(snr / 8)` and `log10(distance from the centre / fwhm_eff)`
 //! with `fwhm_eff = sqrt(fwhm_px^2 + 1)` (the definitions of `universe::visibility`), so
 //! `s >= 0` is exactly "visible" and a typical volunteer sees what the truth calls visible.

@@ -11,8 +11,8 @@ use std::path::Path;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::classifications::{QuestionInfo, number_answers};
 use super::csv_io::{COLUMNS, Columns};
-use super::data::{QuestionInfo, number_answers};
 use super::{Classifications, CrowdError};
 
 /// Bytes per parse chunk (each ends at a line end).

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::data::Interner;
+use super::classifications::Interner;
 use super::{Aggregate, Classifications, CrowdError, QuestionVotes};
 use crate::csv_line::record_line;
 
@@ -70,7 +70,7 @@ pub(super) fn with_header<R: std::io::Read>(
 /// Reads a classification CSV. Required columns (any order): `volunteer`, `galaxy`, `question`,
 /// `answer`; optional `time` (seconds; default: row number). Answers are numbered per question
 /// in sorted order (numerically when all are integers), see [`Interner`]. Plain files (no
-/// quotes) are parsed in parallel by [`csv_fast`](super::csv_fast) (1M rows: about 0.1 s on 2
+/// quotes) are parsed in parallel by `csv_fast` (1M rows: about 0.1 s on 2
 /// cores); others by the `csv` crate, with the same result.
 pub fn read_csv(path: impl AsRef<Path>) -> Result<Classifications, CrowdError> {
     let path = path.as_ref();

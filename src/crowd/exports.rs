@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::classifications::Interner;
 use super::csv_io::read_csv;
-use super::data::Interner;
 use super::{Classifications, CrowdError};
 use crate::csv_line::record_line;
 
@@ -234,7 +234,7 @@ pub enum InputFormat {
     /// `annotations` and `subject_ids` is a Panoptes classification export; a header with
     /// `volunteer,galaxy,question,answer` is the plain CSV.
     Auto,
-    /// The plain CSV `volunteer,galaxy,question,answer[,time]` ([`read_csv`](super::csv_io::read_csv)).
+    /// The plain CSV `volunteer,galaxy,question,answer[,time]` ([`super::csv_io::read_csv`]).
     Csv,
     /// A Zooniverse export: the Panoptes classification CSV export
     /// ([`read_panoptes_classifications`]) or flattened JSON lines ([`read_panoptes_flat`]),

@@ -16,7 +16,7 @@
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
-use super::data::Csr;
+use super::classifications::Csr;
 use super::{Aggregate, Aggregator, CrowdError, QuestionVotes};
 use crate::rng::stream;
 

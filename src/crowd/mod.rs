@@ -4,7 +4,7 @@
 //!   the model regimes `class-confusion`, `galaxy-difficulty`, `spammers`)
 //!   answering the decision tree for galaxies of the [`universe`](crate::universe), either with a
 //!   fixed number of votes per galaxy or as an online stream served until retirement.
-//! * [`data`] holds raw classifications as dense index arrays ([`Classifications`]) and the
+//! * [`classifications`] holds raw classifications as dense index arrays ([`Classifications`]) and the
 //!   per-question view ([`QuestionVotes`]) every strategy consumes.
 //! * One file per aggregation strategy, all behind [`Aggregator`], chosen by name through the
 //!   [`Strategy`] registry (`majority-vote`, `wawa`, `gz2-weighting`,
@@ -27,12 +27,12 @@
 //! assert!(metrics["accuracy"] > 0.5);
 //! ```
 
+pub mod classifications;
 pub mod clicks;
 pub mod clump_consensus;
 mod conjugate_gradient;
 mod csv_fast;
 pub mod csv_io;
-pub mod data;
 mod dawid_skene;
 mod em;
 mod error;
@@ -68,7 +68,7 @@ mod crowdkit_parity;
 #[cfg(test)]
 mod regime_tests;
 
-pub use data::{Classifications, Covariates, QuestionInfo, QuestionVotes};
+pub use classifications::{Classifications, Covariates, QuestionInfo, QuestionVotes};
 pub use dawid_skene::DawidSkene;
 pub use error::CrowdError;
 pub use glad::{Glad, GladFit};

@@ -15,7 +15,7 @@
 //! trains `swap` and the gold-label strategies, and leaving them out of every strategy's scores
 //! keeps strategies comparable on the same galaxies): every score above is over the `n_scored`
 //! galaxies that reach the question and were never gold; `n_gold` were left out. Online runs
-//! (SWAP retirement) are [`super::swap_eval`]'s, with its savings and calibration records.
+//! (SWAP retirement) are `swap_eval`'s, with its savings and calibration records.
 
 use std::collections::BTreeMap;
 

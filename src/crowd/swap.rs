@@ -161,7 +161,7 @@ impl SwapState {
         false
     }
 
-    /// The aggregate: probs[positive] = p, labels positive iff p > 0.5.
+    /// The aggregate: `probs[positive] = p`, labels positive iff `p > 0.5`.
     pub fn to_aggregate(&self) -> Aggregate {
         let pos = self.cfg.positive as usize;
         let mut probs = Vec::with_capacity(self.p.len() * 2);

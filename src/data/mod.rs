@@ -15,8 +15,8 @@ pub mod fits;
 mod memo;
 pub mod pretrain;
 mod shapes;
-pub mod synth;
 pub mod synthetic;
+pub mod synthetic_catalog;
 
 use crate::spec::{DataSource, RunSpec, Target, yaml_name};
 

@@ -7,7 +7,7 @@
 //! The statistics are returned (detached) so the caller can update its running buffers with
 //! [`update_running_stats`] (momentum, unbiased running variance, as in PyTorch).
 //!
-//! On a GPU (the `cuda` feature) the op runs cuDNN's batch norm ([`super::cuda::bn`]); for
+//! On a GPU (the `cuda` feature) the op runs cuDNN's batch norm (`cuda::bn`); for
 //! non-`f32` tensors the same functions compute with plain candle ops.
 //!
 //! Determinism: every per-channel sum is accumulated by one thread, in `f64`, in a fixed lane

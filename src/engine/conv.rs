@@ -3,7 +3,7 @@
 //!
 //! [`conv2d`] is the only entry point the models use. For `f32` tensors it runs the kernels here
 //! on the CPU (`groups == 1`), and cuDNN's forward / backward-data / backward-filter
-//! ([`super::cuda::conv`], any `groups`: ConvNeXt's depthwise convolutions too) on a GPU;
+//! (`cuda::conv`, any `groups`: ConvNeXt's depthwise convolutions too) on a GPU;
 //! anywhere else (other dtypes, grouped convolutions on the CPU) it falls back to candle's own
 //! `Tensor::conv2d`, so nothing above `engine` knows which one ran.
 //!

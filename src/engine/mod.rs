@@ -16,7 +16,7 @@
 //! * [`crosscheck`]: every kernel on a device against its CPU twin.
 //!
 //! Each is a candle custom op with a CPU kernel and, with the `cuda` feature, a CUDA one
-//! ([`cuda`]: cuDNN, and the project's NVRTC kernels); models call the op and never branch on
+//! (`cuda`: cuDNN, and the project's NVRTC kernels); models call the op and never branch on
 //! the device. The CPU kernels are bit-identical whatever the number of rayon threads.
 
 pub mod adamw;

@@ -5,7 +5,7 @@
 //! from an upsample, a comparison mask, a tie count and several element-wise ops, each a pass
 //! over the activation). The gradient goes to the first maximum of each window, as in PyTorch,
 //! and only where the output is positive. On a GPU the same two passes are CUDA kernels
-//! ([`super::cuda::kernels`]); for non-`f32` tensors it computes `x.relu()?.max_pool2d(k)` with
+//! (`cuda::kernels`); for non-`f32` tensors it computes `x.relu()?.max_pool2d(k)` with
 //! candle's ops.
 //!
 //! Determinism: each output and each input gradient is written by one thread, no reductions.
@@ -198,7 +198,9 @@ impl CustomOp2 for ReluMaxPoolBwd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::testutil::{normal, probe_grads};
+    use crate::engine::testutil::{
+        assert_finite_difference, assert_same_bits_on_threads, flat, normal, probe_grads,
+    };
     use candle_core::Device;
     use candle_core::Var;
 
@@ -219,23 +221,14 @@ mod tests {
             let ours = relu_max_pool2d(&x, k).unwrap();
             let theirs = x.relu().unwrap().max_pool2d(k).unwrap();
             let probe = randn(&format!("test/pool/p{shape:?}"), ours.dims());
-            let a = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let b = theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert_eq!(a, b, "forward {shape:?}");
+            assert_eq!(flat(&ours), flat(&theirs), "forward {shape:?}");
             let g1 = probe_grads(&ours, &probe);
             let g2 = probe_grads(&theirs, &probe);
-            let d1 = g1
-                .get(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
+            let d1 = flat(g1.get(&x).unwrap());
             // candle 0.11.1's max-pool backward multiplies the gradient by (ties / k^2) instead of
             // dividing by the number of ties: with the unique maxima of random data its gradient
             // is the true one times 1/k^2 (see `finite_difference_gradient` for the true one).
-            let d2 = (g2.get(&x).unwrap() * (k * k) as f64).unwrap();
-            let d2 = d2.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let d2 = flat(&(g2.get(&x).unwrap() * (k * k) as f64).unwrap());
             let err = d1
                 .iter()
                 .zip(&d2)
@@ -248,69 +241,21 @@ mod tests {
     fn finite_difference_gradient() {
         let x = randn("test/pool/fd", &[1, 2, 5, 7]); // odd sizes: last row and column dropped
         let probe = randn("test/pool/fd-p", &[1, 2, 2, 3]);
-        let loss = |x: &Tensor| -> f64 {
-            (relu_max_pool2d(x, 2).unwrap() * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap() as f64
-        };
         let v = Var::from_tensor(&x).unwrap();
-        let g = (relu_max_pool2d(&v, 2).unwrap() * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let analytic = g
-            .get(&v)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let base = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let eps = 1e-3f32;
-        for i in 0..base.len() {
-            let at = |d: f32| {
-                let mut b = base.clone();
-                b[i] += d;
-                loss(&Tensor::from_vec(b, x.shape(), &Device::Cpu).unwrap())
-            };
-            let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
-            let err = (numeric - analytic[i] as f64).abs();
-            assert!(
-                err <= 1e-2 * (1.0 + numeric.abs()),
-                "element {i}: numeric {numeric} analytic {}",
-                analytic[i]
-            );
-        }
+        assert_finite_difference("relu max-pool", &[&v], &probe, 1e-3, |t| {
+            relu_max_pool2d(&t[0], 2).unwrap()
+        });
     }
 
     #[test]
     fn bit_identical_across_thread_counts() {
         let x = Var::from_tensor(&randn("test/pool/det", &[5, 6, 10, 10])).unwrap();
         let probe = randn("test/pool/det-p", &[5, 6, 5, 5]);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let y = relu_max_pool2d(&x, 2).unwrap();
-                let g = (&y * &probe)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
-                [y, g.get(&x).unwrap().clone()]
-                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-            })
-        };
-        let one = run(1);
-        assert!(one == run(2) && one == run(3));
+        assert_same_bits_on_threads(&[2, 3], || {
+            let y = relu_max_pool2d(&x, 2).unwrap();
+            let g = probe_grads(&y, &probe);
+            vec![y, g.get(&x).unwrap().clone()]
+        });
     }
 
     #[test]

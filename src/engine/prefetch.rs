@@ -3,7 +3,7 @@
 //! [`pipeline`] runs `make(i)` (gather the images of batch `i` from the pre-rendered dataset,
 //! augment them) on a helper thread up to [`AHEAD`] batches ahead and hands each batch, in
 //! order, to `consume` on the calling thread. On a GPU the helper writes the images straight
-//! into page-locked (pinned) host buffers, so [`Batch::upload`] is one asynchronous copy queued
+//! into page-locked (pinned) host buffers, so `Batch::upload` is one asynchronous copy queued
 //! on the device's stream behind the running step; a buffer goes back to the helper only after
 //! its copy finished (cudarc's per-buffer event). On the CPU everything runs inline on the
 //! calling thread, exactly as before, so results stay bit-identical.

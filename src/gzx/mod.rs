@@ -10,7 +10,7 @@
 //! * [`measure`]: the measurement machine's features (its classifier is `train::probe`'s).
 //! * [`score`]: accuracy, completeness, purity, clicks, simulated days, savings, the curve.
 //! * [`triage`]: the final machine's accuracy against coverage and volunteer agreement.
-//! * [`run`]: one `stream` run from its spec.
+//! * [`run`](mod@run): one `stream` run from its spec.
 
 pub mod machine;
 pub mod measure;

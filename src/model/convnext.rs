@@ -37,15 +37,7 @@ struct Block {
 
 impl Block {
     fn new(p: &Params, name: &str, c: usize, dev: &Device) -> Result<Self> {
-        let dw = ConvSpec {
-            inp: c,
-            out: c,
-            k: 7,
-            stride: 1,
-            padding: 3,
-            groups: c,
-            bias: true,
-        };
+        let dw = ConvSpec::new(c, c, 7).groups(c).bias(true);
         Ok(Block {
             conv_dw: Conv2d::with_spec(p, &format!("{name}.conv_dw"), dw, dev)?,
             norm: LayerNorm::new(p, &format!("{name}.norm"), c, EPS, dev)?,
@@ -102,15 +94,10 @@ impl Convnext {
                 dims.len()
             );
         }
-        let stem = ConvSpec {
-            inp: channels,
-            out: dims[0],
-            k: 4,
-            stride: 4,
-            padding: 0,
-            groups: 1,
-            bias: true,
-        };
+        let stem = ConvSpec::new(channels, dims[0], 4)
+            .stride(4)
+            .padding(0)
+            .bias(true);
         let stem_conv = Conv2d::with_spec(p, &format!("{name}.stem.0"), stem, dev)?;
         let stem_norm = LayerNorm::new(p, &format!("{name}.stem.1"), dims[0], EPS, dev)?;
         let mut stages = Vec::with_capacity(dims.len());
@@ -118,15 +105,7 @@ impl Convnext {
         for (i, (&depth, &c)) in depths.iter().zip(&dims).enumerate() {
             let prefix = format!("{name}.stages.{i}");
             let downsample = if i > 0 {
-                let spec = ConvSpec {
-                    inp,
-                    out: c,
-                    k: 2,
-                    stride: 2,
-                    padding: 0,
-                    groups: 1,
-                    bias: true,
-                };
+                let spec = ConvSpec::new(inp, c, 2).stride(2).padding(0).bias(true);
                 Some((
                     LayerNorm::new(p, &format!("{prefix}.downsample.0"), inp, EPS, dev)?,
                     Conv2d::with_spec(p, &format!("{prefix}.downsample.1"), spec, dev)?,

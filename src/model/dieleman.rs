@@ -60,11 +60,7 @@ impl Dieleman {
             if pool {
                 s /= 2;
             }
-            let spec = ConvSpec {
-                padding: 0,
-                bias: true,
-                ..ConvSpec::same(inp, w, k)
-            };
+            let spec = ConvSpec::new(inp, w, k).padding(0).bias(true);
             convs.push((
                 Conv2d::with_spec(p, &format!("{name}.convs.{i}"), spec, dev)?,
                 pool,

@@ -89,15 +89,7 @@ impl ConvBn {
         act: bool,
         dev: &Device,
     ) -> Result<Self> {
-        let spec = ConvSpec {
-            inp,
-            out,
-            k,
-            stride,
-            padding: k / 2,
-            groups,
-            bias: false,
-        };
+        let spec = ConvSpec::new(inp, out, k).stride(stride).groups(groups);
         let name = format!("{prefix}.{conv}");
         let conv = if groups > 1 {
             Conv2d::depthwise(p, &name, spec, dev)?
@@ -126,10 +118,7 @@ struct SqueezeExcite {
 impl SqueezeExcite {
     fn new(p: &Params, prefix: &str, c: usize, reduced: usize, dev: &Device) -> Result<Self> {
         let conv = |name: &str, inp, out| {
-            let spec = ConvSpec {
-                bias: true,
-                ..ConvSpec::same(inp, out, 1)
-            };
+            let spec = ConvSpec::new(inp, out, 1).bias(true);
             Conv2d::with_spec(p, &format!("{prefix}.se.{name}"), spec, dev)
         };
         Ok(SqueezeExcite {

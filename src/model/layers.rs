@@ -57,7 +57,9 @@ impl Linear {
     }
 }
 
-/// Shape of one convolution: `out x (inp / groups) x k x k` kernel.
+/// Shape of one convolution: `out x (inp / groups) x k x k` kernel. Built from
+/// [`ConvSpec::new`]'s defaults with the settings that differ, e.g.
+/// `ConvSpec::new(3, 64, 7).stride(2)` or `ConvSpec::new(c, c, 7).groups(c).bias(true)`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvSpec {
     pub inp: usize,
@@ -72,7 +74,7 @@ pub struct ConvSpec {
 
 impl ConvSpec {
     /// `k x k`, stride 1, "same" padding `k / 2`, no bias, one group.
-    pub fn same(inp: usize, out: usize, k: usize) -> Self {
+    pub fn new(inp: usize, out: usize, k: usize) -> Self {
         ConvSpec {
             inp,
             out,
@@ -82,6 +84,26 @@ impl ConvSpec {
             groups: 1,
             bias: false,
         }
+    }
+
+    /// The same convolution with stride `stride`.
+    pub fn stride(self, stride: usize) -> Self {
+        ConvSpec { stride, ..self }
+    }
+
+    /// The same convolution with `padding` on each side.
+    pub fn padding(self, padding: usize) -> Self {
+        ConvSpec { padding, ..self }
+    }
+
+    /// The same convolution in `groups` groups (`inp` for a depthwise one).
+    pub fn groups(self, groups: usize) -> Self {
+        ConvSpec { groups, ..self }
+    }
+
+    /// The same convolution with (`true`) or without a bias.
+    pub fn bias(self, bias: bool) -> Self {
+        ConvSpec { bias, ..self }
     }
 }
 
@@ -104,7 +126,7 @@ impl Conv2d {
         k: usize,
         dev: &Device,
     ) -> Result<Self> {
-        Self::with_spec(p, name, ConvSpec::same(inp, out, k), dev)
+        Self::with_spec(p, name, ConvSpec::new(inp, out, k), dev)
     }
 
     /// Any convolution; weight drawn Kaiming-uniform (`±sqrt(6 / fan_in)`), bias in
@@ -359,20 +381,12 @@ mod tests {
     fn depthwise_conv_shapes_and_bias() {
         let p = Params::new(0);
         let d = Device::Cpu;
-        let spec = ConvSpec {
-            inp: 4,
-            out: 4,
-            k: 7,
-            stride: 1,
-            padding: 3,
-            groups: 4,
-            bias: true,
-        };
+        let spec = ConvSpec::new(4, 4, 7).groups(4).bias(true);
         let c = Conv2d::with_spec(&p, "dw", spec, &d).unwrap();
         assert_eq!(p.var("dw.weight").unwrap().dims(), &[4, 1, 7, 7]);
         let y = c.forward(&Tensor::zeros((2, 4, 9, 9), candle_core::DType::F32, &d).unwrap());
         assert_eq!(y.unwrap().dims(), &[2, 4, 9, 9]);
-        let bad = ConvSpec { groups: 3, ..spec };
+        let bad = spec.groups(3);
         assert!(Conv2d::with_spec(&p, "bad", bad, &d).is_err());
     }
 

@@ -41,15 +41,7 @@ impl Block {
         dev: &Device,
     ) -> Result<Self> {
         let conv = |n: &str, i, k, s, pad| {
-            let spec = ConvSpec {
-                inp: i,
-                out,
-                k,
-                stride: s,
-                padding: pad,
-                groups: 1,
-                bias: false,
-            };
+            let spec = ConvSpec::new(i, out, k).stride(s).padding(pad);
             Conv2d::with_spec(p, &format!("{name}.{n}"), spec, dev)
         };
         let downsample = if stride != 1 || inp != out {
@@ -112,14 +104,8 @@ impl Resnet {
         let dims = widths(cfg, &WIDTHS);
         check_layout("resnet", &depths, &dims, cfg.width_multiplier)?;
         let stem = match cfg.stem {
-            Stem::Small => ConvSpec {
-                stride: 1,
-                ..ConvSpec::same(channels, dims[0], 3)
-            },
-            Stem::Imagenet => ConvSpec {
-                stride: 2,
-                ..ConvSpec::same(channels, dims[0], 7)
-            },
+            Stem::Small => ConvSpec::new(channels, dims[0], 3),
+            Stem::Imagenet => ConvSpec::new(channels, dims[0], 7).stride(2),
         };
         let conv1 = Conv2d::with_spec(p, &format!("{name}.conv1"), stem, dev)?;
         let bn1 = BatchNorm::new(p, &format!("{name}.bn1"), dims[0], dev)?;

@@ -9,7 +9,7 @@
 
 use super::ReportError;
 use super::figure_kit::{arm_png, first_seed_files};
-use super::grid::write_grid;
+use super::mosaic::write_grid;
 use crate::clumps::run::{EXAMPLES, Example};
 use crate::clumps::sample::{population, render_config};
 use crate::geom::Rect;

@@ -1,7 +1,7 @@
 //! Reports: tables and figures rebuilt from the run store alone (never by retraining).
 //!
 //! `report(experiment, profile)` expands the experiment's grid, reads each run's `metrics.json`,
-//! aggregates over seeds ([`aggregate`]) and writes `tables/` and `figures/` under
+//! aggregates over seeds (`aggregate`) and writes `tables/` and `figures/` under
 //! `results/<name>/` (the `cpu` profile) or `results/<name>/<profile>/` (the others).
 
 mod aggregate;
@@ -13,7 +13,7 @@ mod compare;
 mod figure_kit;
 mod figures;
 pub mod fit;
-pub mod grid;
+pub mod mosaic;
 mod neighbours;
 pub mod paper;
 mod pretraining;

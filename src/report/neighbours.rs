@@ -10,7 +10,7 @@
 
 use super::ReportError;
 use super::figure_kit::{arm_png, first_seed_files};
-use super::grid::write_grid;
+use super::mosaic::write_grid;
 use crate::repr::run::{Example, NEIGHBOURS, population};
 use crate::spec::{DataSource, Experiment, ExperimentKind, RunSpec};
 use crate::store::{Store, read_json};

@@ -221,7 +221,7 @@ fn validate(exp: &Experiment, text: &str, file: &str) -> Result<(), SpecError> {
     // Every profile must produce a valid experiment, and every grid point a valid run.
     for profile in [Profile::Smoke, Profile::Cpu, Profile::Gpu] {
         let resolved = with_profile(exp, profile, text, file)?;
-        let runs = super::grid::expand(&resolved, text, file)?;
+        let runs = super::sweep::expand(&resolved, text, file)?;
         check_report_metrics(exp, &runs, text, file)?;
     }
     Ok(())

@@ -17,12 +17,12 @@ mod catalog;
 mod crowd;
 mod detect;
 mod detector;
-mod grid;
 mod invariance;
 mod load;
 mod pretrain;
 mod repr;
 mod stream;
+mod sweep;
 pub mod task;
 mod train;
 
@@ -30,12 +30,12 @@ pub use catalog::{CatalogConfig, Stretch, VoteTree};
 pub use crowd::{CrowdRunConfig, QualityPreset, Strategy};
 pub use detect::{ClickWeighting, ClumpLabels, DetectConfig};
 pub use detector::{DetectorConfig, DetectorConfigError};
-pub use grid::{DeviceKind, RUN_FORMAT_VERSION, RunSpec, expand, on_device, run_id};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, read_text, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
 pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};
+pub use sweep::{DeviceKind, RUN_FORMAT_VERSION, RunSpec, expand, on_device, run_id};
 pub use train::{Optimizer, Schedule, TrainConfig};
 use train::{d_batch, d_epochs, d_lr};
 

@@ -20,12 +20,11 @@
 //! featured-or-disk votes in 1,579 of 1,618 rows and never exceeds it).
 //!
 //! Sub-modules: [`error`] (`TreeError`), `gz2` (`Tree::gz2`), `decals` (`Tree::decals`),
-//! `votes` (fractions, weighted targets, vote checks), `table` (`VoteTable` CSV loader).
+//! `votes` (fractions, weighted targets, vote checks).
 
 mod decals;
 pub mod error;
 mod gz2;
-mod table;
 mod votes;
 
 use std::ops::Range;
@@ -33,7 +32,6 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 pub use error::TreeError;
-pub use table::{ID_COLUMNS, VoteTable};
 pub use votes::VOTE_TOLERANCE;
 
 /// One answer of one question, by position: `question` indexes [`Tree::questions`],

@@ -25,7 +25,7 @@
 //! rule of [`Galaxy::clump_boxes`], unrounded: +-2.5 sigma of the clump convolved with the PSF
 //! core, at least +-1.5 px, clipped to the image) and its visibility
 //! ([`visibility::clump_signals`] judged by [`visibility::CLUMP`]). Pure functions of the truth
-//! and the render configuration, except [`add_odd_clumps`] which draws from its named stream.
+//! and the render configuration, except `add_odd_clumps`, which draws from its named stream.
 
 use rand::Rng;
 use serde::Serialize;

@@ -1,8 +1,7 @@
 //! The classification readers of `gzbench aggregate` (`crowd::exports::read_classifications`
 //! in every format: the plain CSV through its fast and its general path, Panoptes flat JSON
-//! lines, the Panoptes classification export; `crowd::tools::aggregate_file` with a gold file)
-//! and the tree vote tables (`tree::VoteTable`), fed mutations of valid files and arbitrary
-//! bytes. Errors must name the file and the line.
+//! lines, the Panoptes classification export; `crowd::tools::aggregate_file` with a gold file),
+//! fed mutations of valid files and arbitrary bytes. Errors must name the file and the line.
 
 use crate::mutate::{
     Records, Shown, apply, blank_lines, cell, mutations, with_blank_lines, with_cell,
@@ -11,7 +10,6 @@ use crate::{Scratch, config, n_lines};
 use gzbench::crowd::exports::{InputFormat, read_classifications};
 use gzbench::crowd::tools::{AggregateOptions, aggregate_file};
 use gzbench::crowd::{CrowdError, Strategy as Aggregation};
-use gzbench::tree::{Tree, TreeError, VoteTable};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::path::Path;
@@ -170,84 +168,6 @@ proptest! {
     }
 }
 
-/// A valid GZ DECaLS vote table.
-static VOTES: LazyLock<String> = LazyLock::new(|| {
-    let tree = Tree::decals();
-    crate::catalog::votes_csv(&tree, |r, q, a| {
-        if q == 0 {
-            (r * 3 + a + 1).to_string()
-        } else {
-            "0".into()
-        }
-    })
-});
-
-fn check_tree_error(e: &TreeError, path: &Path, lines: usize) -> Result<(), String> {
-    let line = match e {
-        TreeError::Csv { path: p, line, .. }
-        | TreeError::BadCell { path: p, line, .. }
-        | TreeError::Row { path: p, line, .. }
-            if p == path =>
-        {
-            Some(*line)
-        }
-        TreeError::IdColumn { path: p, .. } | TreeError::MissingColumn { path: p, .. }
-            if p == path =>
-        {
-            Some(1)
-        }
-        _ => None,
-    };
-    match line {
-        Some(l) if (1..=lines as u64 + 1).contains(&l) => Ok(()),
-        _ => Err(format!(
-            "not located at a line of {} ({lines} lines): {e}",
-            path.display()
-        )),
-    }
-}
-
-fn vote_table_checked(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tree = Tree::decals();
-    let lines = n_lines(bytes);
-    match VoteTable::from_csv(path, &tree) {
-        Err(e) => check_tree_error(&e, path, lines),
-        Ok(table) => {
-            for (_, e) in table.violations(&tree) {
-                check_tree_error(&e, path, lines)?;
-            }
-            let _ = (table.fractions(&tree), table.weighted_targets(&tree));
-            Ok(())
-        }
-    }
-}
-
-proptest! {
-    #![proptest_config(config(300))]
-
-    #[test]
-    fn fuzz_vote_table_mutated(muts in mutations()) {
-        let dir = Scratch::new("votes");
-        let bytes = apply(VOTES.as_bytes(), &muts, Records::Lines);
-        let path = dir.write("votes.csv", &bytes);
-        let r = vote_table_checked(&path, &bytes);
-        prop_assert!(r.is_ok(), "{}\ninput: {:?}", r.unwrap_err(), Shown(&bytes));
-    }
-
-    #[test]
-    fn fuzz_vote_table_arbitrary_bytes(
-        head in any::<bool>(),
-        bytes in prop::collection::vec(any::<u8>(), 0..400),
-    ) {
-        let dir = Scratch::new("votes-bytes");
-        let first = VOTES.lines().next().unwrap_or("");
-        let bytes = if head { [first.as_bytes(), b"\n", &bytes].concat() } else { bytes };
-        let path = dir.write("votes.csv", &bytes);
-        let r = vote_table_checked(&path, &bytes);
-        prop_assert!(r.is_ok(), "{}\ninput: {:?}", r.unwrap_err(), Shown(&bytes));
-    }
-}
-
 /// The first line `e` names, if it is a parse error of `path`.
 fn parse_line(e: &CrowdError, path: &Path) -> Option<u64> {
     match e {
@@ -338,36 +258,6 @@ proptest! {
             _ => prop_assert!(false, "one path reads, the other fails: {:?} / {:?}\ninput: {:?}",
                 a.as_ref().err().map(|e| e.to_string()), b.as_ref().err().map(|e| e.to_string()),
                 Shown(text.as_bytes())),
-        }
-    }
-
-    /// One bad count in a vote table, after blank lines or not: the error names that line and
-    /// the column.
-    #[test]
-    fn fuzz_vote_table_bad_cell_names_its_line(
-        line in any::<Index>(),
-        col in 1usize..60,
-        v in cell(),
-        blanks in blank_lines(),
-    ) {
-        let dir = Scratch::new("votes-cell");
-        let line = 2 + line.index(VOTES.lines().count() - 1);
-        let (bad, moved) = with_blank_lines(&with_cell(&VOTES, line, col, &v), &blanks);
-        let line = moved[line - 1];
-        let path = dir.write("votes.csv", bad.as_bytes());
-        let tree = Tree::decals();
-        match VoteTable::from_csv(&path, &tree) {
-            Err(TreeError::BadCell { line: l, column, .. }) => {
-                prop_assert_eq!(l, line as u64);
-                let header: Vec<&str> = VOTES.lines().next().unwrap().split(',').collect();
-                prop_assert_eq!(column.as_str(), header[col % header.len()]);
-            }
-            Err(e) => prop_assert!(false, "{}\ninput: {:?}", e, Shown(bad.as_bytes())),
-            Ok(table) => {
-                for (_, e) in table.violations(&tree) {
-                    prop_assert!(matches!(e, TreeError::Row { line: l, .. } if l == line as u64), "{}", e);
-                }
-            }
         }
     }
 }

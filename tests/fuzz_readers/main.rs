@@ -9,8 +9,7 @@
 //!   catalogue (`data::clump_catalog`);
 //! * [`fits`]: the FITS reader (`data::fits::read_fits`, `stretch`);
 //! * [`crowd`]: the classification readers of `gzbench aggregate` (plain CSV, Panoptes flat
-//!   JSON lines, Panoptes classification export, gold labels) and the tree vote tables
-//!   (`tree::VoteTable`).
+//!   JSON lines, Panoptes classification export, gold labels).
 //!
 //! Each property asserts that the reader does not panic and that every error is located: it
 //! names the file and, where the format has lines or keys, the line (or key). The runs are

@@ -1,5 +1,7 @@
 use super::*;
-use crate::engine::testutil::{max_rel, normal};
+use crate::engine::testutil::{
+    assert_finite_difference, assert_same_bits_on_threads, max_rel, normal, probe_grads,
+};
 
 fn randn(name: &str, shape: &[usize], mu: f32, sd: f32) -> Tensor {
     normal(5, name, shape, mu, sd)
@@ -26,12 +28,7 @@ type Train = fn(&Tensor, &Tensor, &Tensor, f64) -> Result<BatchNormOut>;
 
 fn grads(k: &Case, f: Train) -> (BatchNormOut, [Tensor; 3]) {
     let out = f(&k.x, &k.g, &k.b, 1e-5).unwrap();
-    let gs = (&out.y * &k.probe)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let gs = probe_grads(&out.y, &k.probe);
     let take = |v: &Var| gs.get(v).unwrap().clone();
     let g = [take(&k.x), take(&k.g), take(&k.b)];
     (out, g)
@@ -86,60 +83,19 @@ fn eval_mode_matches_formula() {
 #[test]
 fn finite_difference_gradient() {
     let k = case("fd", &[2, 2, 3, 3]);
-    let (_, g) = grads(&k, batch_norm_train);
-    let loss = |x: &Tensor, ga: &Tensor, be: &Tensor| -> f64 {
-        let out = batch_norm_train(x, ga, be, 1e-5).unwrap();
-        (out.y * &k.probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap() as f64
-    };
-    let eps = 1e-2f32;
-    for (which, var) in [&k.x, &k.g, &k.b].into_iter().enumerate() {
-        let base = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let analytic = g[which].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        for i in 0..base.len() {
-            let at = |d: f32| {
-                let mut v = base.clone();
-                v[i] += d;
-                let t = Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap();
-                match which {
-                    0 => loss(&t, &k.g, &k.b),
-                    1 => loss(&k.x, &t, &k.b),
-                    _ => loss(&k.x, &k.g, &t),
-                }
-            };
-            let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
-            let err = (numeric - analytic[i] as f64).abs();
-            assert!(
-                err <= 1e-2 * (1.0 + numeric.abs()),
-                "input {which} element {i}: numeric {numeric} analytic {}",
-                analytic[i]
-            );
-        }
-    }
+    assert_finite_difference("batch norm", &[&k.x, &k.g, &k.b], &k.probe, 1e-2, |t| {
+        batch_norm_train(&t[0], &t[1], &t[2], 1e-5).unwrap().y
+    });
 }
 
 #[test]
 fn bit_identical_across_thread_counts() {
     let k = case("det", &[7, 6, 9, 11]);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let (o, g) = grads(&k, batch_norm_train);
-            [o.y, o.mean, o.var, g[0].clone(), g[1].clone(), g[2].clone()]
-                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-        })
-    };
-    let one = run(1);
-    for t in [2, 3, 4] {
-        assert!(one == run(t), "{t} threads differ from 1");
-    }
+    assert_same_bits_on_threads(&[2, 3, 4], || {
+        let (o, g) = grads(&k, batch_norm_train);
+        let [dx, dg, db] = g;
+        vec![o.y, o.mean, o.var, dx, dg, db]
+    });
 }
 
 #[test]

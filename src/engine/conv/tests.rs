@@ -1,5 +1,8 @@
 use super::*;
-use crate::engine::testutil::{max_rel, normal, probe_grads};
+use crate::engine::testutil::{
+    assert_finite_difference, assert_grads_close, assert_same_bits_on_threads, max_rel, normal,
+    probe_grads,
+};
 use candle_core::Device;
 use candle_core::Var;
 
@@ -21,10 +24,7 @@ fn parity(xs: &[usize], ws: &[usize], stride: usize, pad: usize) {
     assert!(max_rel(&ours, &theirs) <= 1e-4, "forward {name}");
     let g1 = probe_grads(&ours, &probe);
     let g2 = probe_grads(&theirs, &probe);
-    for (v, what) in [(&x, "dx"), (&w, "dw")] {
-        let e = max_rel(g1.get(v).unwrap(), g2.get(v).unwrap());
-        assert!(e <= 1e-4, "{what} {name}: rel error {e}");
-    }
+    assert_grads_close(&name, &g1, &g2, &[(&x, "dx"), (&w, "dw")], 1e-4);
 }
 
 #[test]
@@ -50,47 +50,9 @@ fn finite_difference(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: usize) 
         &format!("test/conv/fd-p{name}"),
         &[g.n, g.cout, g.oh, g.ow],
     );
-    let loss = |x: &Tensor, w: &Tensor| -> f64 {
-        (conv2d(x, w, stride, pad, 1).unwrap() * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap() as f64
-    };
-    let grads = (conv2d(&x, &w, stride, pad, 1).unwrap() * &probe)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    let eps = 1e-2f32;
-    for (var, is_x) in [(&x, true), (&w, false)] {
-        let base = var.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let analytic = grads
-            .get(var)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        for i in 0..base.len() {
-            let at = |d: f32| {
-                let mut v = base.clone();
-                v[i] += d;
-                let t = Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap();
-                if is_x { loss(&t, &w) } else { loss(&x, &t) }
-            };
-            let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
-            let err = (numeric - analytic[i] as f64).abs();
-            assert!(
-                err <= 1e-2 * (1.0 + numeric.abs()),
-                "{name} grad {i} ({}): numeric {numeric} analytic {}",
-                if is_x { "x" } else { "w" },
-                analytic[i]
-            );
-        }
-    }
+    assert_finite_difference(&name, &[&x, &w], &probe, 1e-2, |t| {
+        conv2d(&t[0], &t[1], stride, pad, 1).unwrap()
+    });
 }
 
 #[test]
@@ -104,27 +66,11 @@ fn bit_identical_across_thread_counts() {
     let x = Var::from_tensor(&randn(3, "test/conv/det-x", &[9, 8, 12, 12])).unwrap();
     let w = Var::from_tensor(&randn(3, "test/conv/det-w", &[16, 8, 3, 3])).unwrap();
     let probe = randn(3, "test/conv/det-p", &[9, 16, 12, 12]);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let y = conv2d(&x, &w, 1, 1, 1).unwrap();
-            let g = (&y * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            [y, g.get(&x).unwrap().clone(), g.get(&w).unwrap().clone()]
-                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-        })
-    };
-    let one = run(1);
-    for t in [2, 3, 5] {
-        assert!(one == run(t), "{t} threads differ from 1");
-    }
+    assert_same_bits_on_threads(&[2, 3, 5], || {
+        let y = conv2d(&x, &w, 1, 1, 1).unwrap();
+        let g = probe_grads(&y, &probe);
+        vec![y, g.get(&x).unwrap().clone(), g.get(&w).unwrap().clone()]
+    });
 }
 
 #[test]

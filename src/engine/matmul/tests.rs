@@ -2,7 +2,9 @@
 //! `matmul` (values and gradients), thread counts and shape errors.
 
 use super::*;
-use crate::engine::testutil::{max_rel, normal, probe_grads};
+use crate::engine::testutil::{
+    assert_grads_close, assert_same_bits_on_threads, max_rel, normal, probe_grads,
+};
 use candle_core::{Device, Var};
 
 fn values(seed: u64, name: &str, len: usize) -> Vec<f32> {
@@ -147,10 +149,8 @@ fn matmul_matches_candle_with_gradients() {
         let theirs = a.matmul(&w.t().unwrap()).unwrap();
         assert!(max_rel(&ours, &theirs) < 1e-5, "{m}x{k}x{n} forward");
         let (g1, g2) = (probe_grads(&ours, &probe), probe_grads(&theirs, &probe));
-        for v in [&a, &w] {
-            let e = max_rel(g1.get(v).unwrap(), g2.get(v).unwrap());
-            assert!(e < 1e-5, "{m}x{k}x{n} gradient {e}");
-        }
+        let what = format!("{m}x{k}x{n}");
+        assert_grads_close(&what, &g1, &g2, &[(&a, "da"), (&w, "dw")], 1e-5);
     }
 }
 
@@ -159,22 +159,11 @@ fn bit_identical_across_thread_counts() {
     let a = Var::from_tensor(&normal(4, "test/matmul/det-a", &[300, 600], 0.0, 1.0)).unwrap();
     let w = Var::from_tensor(&normal(4, "test/matmul/det-w", &[70, 600], 0.0, 1.0)).unwrap();
     let probe = normal(4, "test/matmul/det-p", &[300, 70], 0.0, 1.0);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let y = matmul(&a, &w.t().unwrap()).unwrap();
-            let g = probe_grads(&y, &probe);
-            [y, g.get(&a).unwrap().clone(), g.get(&w).unwrap().clone()]
-                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-        })
-    };
-    let one = run(1);
-    for t in [2, 3] {
-        assert!(one == run(t), "{t} threads differ from 1");
-    }
+    assert_same_bits_on_threads(&[2, 3], || {
+        let y = matmul(&a, &w.t().unwrap()).unwrap();
+        let g = probe_grads(&y, &probe);
+        vec![y, g.get(&a).unwrap().clone(), g.get(&w).unwrap().clone()]
+    });
 }
 
 #[test]

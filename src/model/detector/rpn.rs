@@ -51,10 +51,7 @@ impl RpnHead {
         anchors: usize,
         dev: &Device,
     ) -> Result<Self> {
-        let spec = |out, k| ConvSpec {
-            bias: true,
-            ..ConvSpec::same(channels, out, k)
-        };
+        let spec = |out, k| ConvSpec::new(channels, out, k).bias(true);
         Ok(RpnHead {
             conv: Conv2d::with_spec(p, &format!("{name}.conv"), spec(channels, 3), dev)?,
             cls_logits: Conv2d::with_spec(p, &format!("{name}.cls_logits"), spec(anchors, 1), dev)?,

@@ -301,7 +301,7 @@ pub(crate) fn sort_answers(names: &mut [&str]) {
 }
 
 /// Builds [`Classifications`] from string rows: volunteers and galaxies get ids in order of
-/// first appearance, questions too; answers are numbered per question by [`sort_answers`].
+/// first appearance, questions too; answers are numbered per question by `sort_answers`.
 #[derive(Debug, Default)]
 pub struct Interner {
     volunteers: FxHashMap<String, u32>,

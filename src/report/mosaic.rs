@@ -1,8 +1,8 @@
-//! Labelled image grids of galaxies: [`write_grid`] lays out any RGB cutouts (synthetic renders
+//! Mosaics: labelled image grids of galaxies. [`write_grid`] lays out any RGB cutouts (synthetic renders
 //! or real cutouts) with a caption under each; [`universe_grid`] is the paper's figure of the
 //! synthetic universe: rendered galaxies only, one row per type, captions from their truth.
 //! Captions stay inside their tile: catalogue numbers are rounded to 3 significant digits
-//! ([`style::caption_value`]) and a line still too wide is cut with an ellipsis.
+//! (`style::caption_value`) and a line still too wide is cut with an ellipsis.
 
 use super::{ReportError, figure_kit::write_png, style};
 use crate::universe::{
@@ -219,14 +219,14 @@ mod catalogue_tests {
     #[test]
     fn grids_a_synthetic_catalogue_and_names_bad_columns() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = crate::data::synth::SynthConfig {
+        let cfg = crate::data::synthetic_catalog::SyntheticCatalog {
             n: 4,
             size: 32,
             survey: Survey::DecalsLike,
             seed: 1,
             out: dir.path().to_path_buf(),
         };
-        crate::data::synth::synth(&cfg, &|_| {}).unwrap();
+        crate::data::synthetic_catalog::write(&cfg, &|_| {}).unwrap();
         let cat = dir.path().join("catalogue.csv");
         let out = dir.path().join("grid.png");
         let labels = vec!["type".to_string(), "has_ring".to_string()];

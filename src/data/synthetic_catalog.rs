@@ -1,5 +1,5 @@
-//! `gzbench synth`: write a sample of the synthetic universe to disk as PNG cutouts plus a
-//! catalogue (`catalogue.csv` and `catalogue.parquet`) holding every truth column of each galaxy,
+//! The synthetic universe written as a catalogue on disk (what `gzbench synth` makes, and what
+//! `data::catalog` can read back): a sample of galaxies as PNG cutouts plus a catalogue (`catalogue.csv` and `catalogue.parquet`) holding every truth column of each galaxy,
 //! its clump bounding boxes, and its true answers and vote fractions in both Galaxy Zoo trees.
 //!
 //! Flags `has_ring`, `has_bar`, `has_clumps` are the physical truth, `has_visible_ring`,
@@ -30,9 +30,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// What to synthesise.
+/// What to write: `n` galaxies of the population drawn with `seed`, rendered at `size` pixels
+/// as `survey` sees them, under the folder `out`.
 #[derive(Debug, Clone)]
-pub struct SynthConfig {
+pub struct SyntheticCatalog {
     pub n: usize,
     pub size: usize,
     pub survey: Survey,
@@ -41,15 +42,15 @@ pub struct SynthConfig {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SynthError {
+pub enum WriteError {
     #[error("{path}: {msg}")]
     Write { path: String, msg: String },
-    #[error("--size must be at least 8 pixels, got {0}")]
+    #[error("the cutout side must be at least 8 pixels, got {0}")]
     Size(usize),
 }
 
-fn werr(path: &Path, msg: impl std::fmt::Display) -> SynthError {
-    SynthError::Write {
+fn werr(path: &Path, msg: impl std::fmt::Display) -> WriteError {
+    WriteError::Write {
         path: path.display().to_string(),
         msg: msg.to_string(),
     }
@@ -61,12 +62,30 @@ pub const CLUMP_HEADER: &str = "galaxy,clump,x,y,x0,y0,x1,y1,odd,visible,flux_r,
 /// Images are rendered and written in chunks of this many, reporting progress after each.
 const CHUNK: usize = 256;
 
+/// The files [`write()`] wrote beside `images/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub catalogue_csv: PathBuf,
+    pub catalogue_parquet: PathBuf,
+    pub clumps_csv: PathBuf,
+}
+
+impl Written {
+    /// The three paths: the catalogue (CSV, Parquet), then `clumps.csv`.
+    pub fn paths(&self) -> [&Path; 3] {
+        [
+            &self.catalogue_csv,
+            &self.catalogue_parquet,
+            &self.clumps_csv,
+        ]
+    }
+}
+
 /// Render `cfg.n` galaxies into `cfg.out/images/` and write the catalogue; `progress(done)` is
-/// called after each chunk. Returns the paths of the catalogue (CSV, Parquet) and of
-/// `clumps.csv`.
-pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>, SynthError> {
+/// called after each chunk.
+pub fn write(cfg: &SyntheticCatalog, progress: &dyn Fn(usize)) -> Result<Written, WriteError> {
     if cfg.size < 8 {
-        return Err(SynthError::Size(cfg.size));
+        return Err(WriteError::Size(cfg.size));
     }
     let images = cfg.out.join("images");
     std::fs::create_dir_all(&images).map_err(|e| werr(&images, e))?;
@@ -175,7 +194,11 @@ pub fn synth(cfg: &SynthConfig, progress: &dyn Fn(usize)) -> Result<Vec<PathBuf>
     for (path, bytes) in [(&clumps_path, &clumps), (&csv_path, &csv), (&pq_path, &pq)] {
         crate::atomic::write(path, bytes).map_err(|(p, e)| werr(&p, e))?;
     }
-    Ok(vec![csv_path, pq_path, clumps_path])
+    Ok(Written {
+        catalogue_csv: csv_path,
+        catalogue_parquet: pq_path,
+        clumps_csv: clumps_path,
+    })
 }
 
 /// Flatten a JSON value into `(dotted key, scalar)` pairs; arrays of numbers become `key.0`..,
@@ -286,7 +309,7 @@ mod tests {
     #[test]
     fn writes_images_and_a_catalogue_with_truth_and_answers() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SynthConfig {
+        let cfg = SyntheticCatalog {
             n: 12,
             size: 32,
             survey: Survey::SdssLike,
@@ -294,10 +317,10 @@ mod tests {
             out: dir.path().to_path_buf(),
         };
         let done = std::sync::Mutex::new(vec![]);
-        let paths = synth(&cfg, &|d| done.lock().unwrap().push(d)).unwrap();
+        let paths = write(&cfg, &|d| done.lock().unwrap().push(d)).unwrap();
         assert_eq!(*done.lock().unwrap(), vec![12]);
         let df = CsvReadOptions::default()
-            .try_into_reader_with_file_path(Some(paths[0].clone()))
+            .try_into_reader_with_file_path(Some(paths.catalogue_csv.clone()))
             .unwrap()
             .finish()
             .unwrap();
@@ -335,7 +358,7 @@ mod tests {
             .map(|c| df.column(c).unwrap().f64().unwrap().get(0).unwrap())
             .sum();
         assert!((q1 - 1.0).abs() < 1e-5, "{q1}");
-        let pq = ParquetReader::new(std::fs::File::open(&paths[1]).unwrap())
+        let pq = ParquetReader::new(std::fs::File::open(&paths.catalogue_parquet).unwrap())
             .finish()
             .unwrap();
         assert_eq!(pq.shape(), df.shape());
@@ -344,16 +367,16 @@ mod tests {
     #[test]
     fn clumps_csv_reads_back_as_the_clump_truth() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SynthConfig {
+        let cfg = SyntheticCatalog {
             n: 40,
             size: 32,
             survey: Survey::DecalsLike,
             seed: 3,
             out: dir.path().to_path_buf(),
         };
-        let paths = synth(&cfg, &|_| {}).unwrap();
-        assert_eq!(paths[2], dir.path().join("clumps.csv"));
-        let text = std::fs::read_to_string(&paths[2]).unwrap();
+        let paths = write(&cfg, &|_| {}).unwrap();
+        assert_eq!(paths.clumps_csv, dir.path().join("clumps.csv"));
+        let text = std::fs::read_to_string(&paths.clumps_csv).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some(CLUMP_HEADER.trim_end()));
         let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
@@ -388,7 +411,7 @@ mod tests {
         }
         // the visible flags agree with the catalogue's has_visible_clumps
         let df = CsvReadOptions::default()
-            .try_into_reader_with_file_path(Some(paths[0].clone()))
+            .try_into_reader_with_file_path(Some(paths.catalogue_csv.clone()))
             .unwrap()
             .finish()
             .unwrap();

@@ -1,4 +1,4 @@
-//! Grid expansion: an experiment's `sweep:` and `seeds:` become fully resolved [`RunSpec`]s with ids.
+//! Sweep expansion: an experiment's `sweep:` and `seeds:` become fully resolved [`RunSpec`]s with ids.
 
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
