@@ -133,13 +133,7 @@ pub(super) fn run(
     };
     let wait = |id: &str| esay!("waiting: another gzbench is computing run {id} in this store");
     let (summary, errors) = runner::run_experiment(
-        file,
-        at.profile.into(),
-        &store,
-        device,
-        opts,
-        &progress,
-        wait,
+        file, at.profile, &store, device, opts, &progress, wait,
     )
     .map_err(|e| match e {
         runner::RunError::Spec(e) => bad_input(e),
@@ -198,7 +192,7 @@ pub(super) fn run(
 pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
     let store = Store::new(&at.results);
     // no complete run (e.g. its real data is not on this machine): keep what was written before
-    let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    let (exp, runs) = runner::plan(file, at.profile).map_err(bad_input)?;
     let runs = spec::on_device(runs, device);
     let (done, stale) = completeness(&store, &runs);
     if stale > 0 {
@@ -218,11 +212,10 @@ pub(super) fn report(file: &Path, at: &Where, device: DeviceKind) -> Result<(), 
         );
         return Ok(());
     }
-    let w =
-        crate::report::report(file, at.profile.into(), device, &store).map_err(|e| match e {
-            crate::report::ReportError::Spec(e) => bad_input(e),
-            e => Fail(1, e.to_string()),
-        })?;
+    let w = crate::report::report(file, at.profile, device, &store).map_err(|e| match e {
+        crate::report::ReportError::Spec(e) => bad_input(e),
+        e => Fail(1, e.to_string()),
+    })?;
     if w.complete < w.runs {
         esay!(
             "note: {} of {} runs are complete; the report covers those",
@@ -262,7 +255,7 @@ fn completeness(store: &Store, runs: &[spec::RunSpec]) -> (usize, usize) {
 
 pub(super) fn list(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
     let store = Store::new(&at.results);
-    let profile: Profile = at.profile.into();
+    let profile: Profile = at.profile;
     say!(
         "{:<32} {:>10} {:>6} {:>9}  question",
         format!("experiment ({}, {})", profile.as_str(), device.as_str()),
@@ -307,7 +300,7 @@ pub(super) fn frozen(dir: &Path, at: &Where, device: DeviceKind) -> Result<(), F
     let store = Store::new(&at.results);
     let mut short = Vec::new();
     for f in experiment_files(dir)? {
-        let (exp, runs) = runner::plan(&f, at.profile.into()).map_err(bad_input)?;
+        let (exp, runs) = runner::plan(&f, at.profile).map_err(bad_input)?;
         let runs: Vec<_> = spec::on_device(runs, device)
             .into_iter()
             .filter(|r| crate::data::unavailable(r).is_none())
@@ -372,7 +365,7 @@ pub(super) fn reproduce_check(
     let mut names = Vec::new();
     let mut unchecked = Vec::new();
     for f in experiment_files(dir)? {
-        let Ok((exp, runs)) = runner::plan(&f, at.profile.into()) else {
+        let Ok((exp, runs)) = runner::plan(&f, at.profile) else {
             continue;
         };
         match runs.iter().find_map(crate::data::unavailable) {
@@ -403,7 +396,7 @@ pub(super) fn reproduce_check(
     }
     let diffs = crate::report::compare_tables(
         &names,
-        at.profile.into(),
+        at.profile,
         DeviceKind::of(device),
         &Store::new(&at.results),
         &Store::new(&scratch),
@@ -434,7 +427,7 @@ pub(super) fn reproduce(
     let files = experiment_files(dir)?;
     // validate everything first: a typo in the last file should not cost the first file's hours
     for f in &files {
-        runner::plan(f, at.profile.into()).map_err(bad_input)?;
+        runner::plan(f, at.profile).map_err(bad_input)?;
     }
     let mut rows = Vec::new();
     let mut failed = false;
@@ -495,7 +488,7 @@ pub(super) fn reproduce(
 /// store keeps one result per spec and device).
 fn prune_superseded(file: &Path, at: &Where, device: DeviceKind) -> Result<(), Fail> {
     let store = Store::new(&at.results);
-    let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    let (exp, runs) = runner::plan(file, at.profile).map_err(bad_input)?;
     let mut removed = 0;
     for r in spec::on_device(runs, device) {
         if !store.is_complete(&run_id(&r)) {

@@ -97,13 +97,37 @@ fn default_seeds() -> Vec<u64> {
 }
 
 /// Scale of a run: `smoke` (seconds, tests and CI), `cpu` (minutes on 2 cores), `gpu` (paper scale).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+/// Also the CLI's `--profile` (the variants, by their serde names, are the accepted values).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     Smoke,
     #[default]
     Cpu,
     Gpu,
+}
+
+/// Every variant of a registry enum (a `Strategy`, a `Backbone`, ...), in declaration order:
+/// the list is derived by `clap::ValueEnum`, never written by hand, so a new variant is in it.
+///
+/// ```
+/// use gzbench::spec::{Backbone, all};
+/// assert!(all::<Backbone>().contains(&Backbone::Resnet));
+/// ```
+pub fn all<E: clap::ValueEnum>() -> &'static [E] {
+    E::value_variants()
 }
 
 /// The YAML name of a registry value (`Target::EdgeOn` -> `edge-on`), for messages.
@@ -181,8 +205,9 @@ pub enum DataSource {
     Catalog,
 }
 
-/// Registry of survey profiles the synthetic universe imitates (implemented in `universe`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Registry of survey profiles the synthetic universe imitates (implemented in `universe`); also
+/// the CLI's `--survey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Survey {
     /// Shallower, Gaussian ~1.4" PSF.
@@ -321,7 +346,7 @@ pub enum Target {
 impl Target {
     /// Whether the target is one binary label (else a vector of answers).
     pub fn is_binary(self) -> bool {
-        !matches!(self, Target::Gz2Answers | Target::Votes | Target::Class)
+        self.kind() == task::TargetKind::Binary
     }
 }
 
@@ -335,8 +360,14 @@ pub struct TaskConfig {
     pub question: Option<String>,
 }
 
-/// Registry of backbones (implemented in `model`, one file each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Registry of backbones (implemented in `model`, one file each). The variants are the list:
+/// `clap::ValueEnum::value_variants()` (derived) gives every backbone to the CLI and the tests,
+/// the serde name is the YAML and CLI name. Adding a backbone = its file in `model/` (plus its
+/// `mod` line in `model/mod.rs`), a variant here, and the arms the compiler then asks for: the
+/// constructor in `model::backbone`, its standard feature width (`model` tests) and its PyTorch
+/// parity fixture or `None` (`model::parity::net`); `tests/registries.rs` validates and trains
+/// every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backbone {
     /// No hidden layer: logistic regression on the pixels.
