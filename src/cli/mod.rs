@@ -121,6 +121,15 @@ impl<E: clap::ValueEnum + Clone + Send + Sync + 'static> clap::builder::TypedVal
     }
 }
 
+/// `aggregate --strategy`'s help: the registered strategies, from the registry itself.
+fn strategy_help() -> String {
+    let names: Vec<String> = spec::all::<spec::Strategy>()
+        .iter()
+        .map(spec::yaml_name)
+        .collect();
+    format!("One of {}", names.join(", "))
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check experiment files without running anything (every profile, every grid point).
@@ -232,9 +241,7 @@ enum Command {
         out: PathBuf,
     },
     /// Aggregate a classification file into one label and answer probabilities per galaxy with
-    /// a registered strategy (majority-vote, wawa, gz2-weighting, dawid-skene,
-    /// one-coin-dawid-skene, glad, mace, zero-based-skill, m-msr, gold-majority-vote, swap, kos,
-    /// ...; an unknown name lists them all).
+    /// a registered strategy (--strategy).
     ///
     /// Reads the plain CSV `volunteer,galaxy,question,answer[,time]` or a Zooniverse export: the
     /// Panoptes classification CSV export (`classification_id,user_id,created_at,annotations,
@@ -249,7 +256,7 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Aggregate {
         input: PathBuf,
-        #[arg(long)]
+        #[arg(long, help = strategy_help())]
         strategy: String,
         /// Which question of the file (needed when it holds several); for a Panoptes
         /// classification export, the task id (T0, T1, ...).

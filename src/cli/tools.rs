@@ -29,10 +29,15 @@ pub(super) fn crowd_sim(
     seed: u64,
     out: &Path,
 ) -> Result<(), Fail> {
-    let preset: crate::spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
+    let preset: spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
+        let names: Vec<String> = spec::all::<spec::QualityPreset>()
+            .iter()
+            .map(spec::yaml_name)
+            .collect();
+        let (last, rest) = names.split_last().expect("presets");
         bad_input(format!(
-            "--crowd {crowd}: unknown crowd; expected good, default, noisy, class-confusion, \
-             galaxy-difficulty or spammers"
+            "--crowd {crowd}: unknown crowd; expected {} or {last}",
+            rest.join(", ")
         ))
     })?;
     let n = super::crowd::simulate_to_csv(out, question, galaxies, votes, volunteers, preset, seed)

@@ -66,6 +66,21 @@ impl Task {
         })
     }
 
+    /// The target kind this task implements.
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Task::Binary => TargetKind::Binary,
+            Task::Gz2Answers => TargetKind::Gz2Answers,
+            Task::Votes(_) => TargetKind::Votes,
+            Task::Class(_) => TargetKind::Class,
+        }
+    }
+
+    /// The metrics the task can be scored by (`validate` checks `eval.metrics` against them).
+    pub fn valid_metrics(&self) -> &'static [Metric] {
+        self.kind().valid_metrics()
+    }
+
     /// The head on top of the backbone.
     pub fn head(&self) -> HeadSpec {
         match self {
@@ -227,6 +242,92 @@ impl Net for TaskNet<'_> {
             self.model.forward(x, train)
         } else {
             self.model.forward_outputs(x, train)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dataset of `n` one-pixel images with these targets.
+    fn set(targets: Vec<f32>, target_len: usize) -> Dataset {
+        let n = targets.len() / target_len;
+        Dataset {
+            channels: 1,
+            size: 1,
+            images: vec![0.0; n],
+            targets,
+            target_len,
+        }
+    }
+
+    /// Every target kind's task scores each of its valid metrics (but `equivariance_spread`,
+    /// the runner's) on made-up predictions, with bootstrap replicates for the metrics of
+    /// predictions, and says what a constant guess scores.
+    #[test]
+    fn every_kind_scores_its_valid_metrics() {
+        let n = 8;
+        for &kind in crate::spec::all::<TargetKind>() {
+            let task = match kind {
+                TargetKind::Binary => Task::Binary,
+                TargetKind::Gz2Answers => Task::Gz2Answers,
+                TargetKind::Votes => Task::Votes(Tree::decals()),
+                TargetKind::Class => Task::Class(3),
+            };
+            assert_eq!(task.kind(), kind);
+            let (k, targets, rows): (usize, Vec<f32>, Vec<Vec<f32>>) = match &task {
+                Task::Binary => (
+                    1,
+                    (0..n).map(|i| (i % 2) as f32).collect(),
+                    (0..n).map(|i| vec![0.2 + 0.07 * i as f32]).collect(),
+                ),
+                Task::Gz2Answers => (
+                    37,
+                    (0..n * 37).map(|i| (i % 5) as f32 / 5.0).collect(),
+                    (0..n).map(|i| vec![0.1 * (i % 4) as f32; 37]).collect(),
+                ),
+                Task::Votes(tree) => {
+                    let a = tree.n_answers();
+                    let counts = (0..n * a).map(|i| (i % 3) as f32).collect();
+                    (a, counts, (0..n).map(|_| vec![0.5; a]).collect())
+                }
+                Task::Class(c) => (
+                    1,
+                    (0..n).map(|i| (i % c) as f32).collect(),
+                    (0..n)
+                        .map(|i| vec![0.2, 0.3 + 0.01 * i as f32, 0.5])
+                        .collect(),
+                ),
+            };
+            let splits = Splits {
+                train: set(targets.clone(), k),
+                val: set(targets.clone(), k),
+                test: set(targets, k),
+            };
+            let pred = task.predictions(rows, &splits.test);
+            for &metric in task.valid_metrics() {
+                if metric == Metric::EquivarianceSpread {
+                    continue;
+                }
+                let (v, reps) = task.score(metric, &pred, &splits, 1).unwrap();
+                assert!(v.is_finite(), "{kind:?} {}", metric.as_str());
+                if metric.from_predictions() {
+                    let reps = reps.unwrap_or_default();
+                    assert_eq!(
+                        reps.len(),
+                        bootstrap::REPLICATES,
+                        "{kind:?} {}",
+                        metric.as_str()
+                    );
+                }
+            }
+            let base = task.baselines(&splits.test);
+            assert_eq!(
+                base.contains_key("majority_accuracy"),
+                task.fits_probe(),
+                "{kind:?}"
+            );
         }
     }
 }

@@ -89,7 +89,7 @@ pub fn run(
     // bootstrap replicates over test galaxies, resampled by the data seed (paired across runs)
     let (mut boot, seed) = (Bootstrap::new(), spec.data.data_seed);
     let metrics = match spec.eval.metrics.is_empty() {
-        true => crate::spec::task::default_metrics(spec.task.target),
+        true => task.kind().default_metrics(),
         false => spec.eval.metrics.clone(),
     };
     for &metric in &metrics {

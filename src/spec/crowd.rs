@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for Strategy {
 /// Zoo-like mixture (skill spread, spammers, a confusion pattern that grows with galaxy
 /// difficulty); the other three are regimes that each match one aggregation model's assumption
 /// (parameters in `crowd::CrowdQuality::preset`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum QualityPreset {
     /// Experienced crowd: 2 % spammers, mean accuracy 0.92.

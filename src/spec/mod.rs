@@ -21,6 +21,7 @@ mod grid;
 mod invariance;
 mod load;
 mod pretrain;
+mod registry;
 mod repr;
 mod stream;
 pub mod task;
@@ -34,6 +35,7 @@ pub use grid::{DeviceKind, RUN_FORMAT_VERSION, RunSpec, expand, on_device, run_i
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, read_text, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
+pub use registry::all;
 pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};
 pub use train::{Optimizer, Schedule, TrainConfig};
@@ -117,17 +119,6 @@ pub enum Profile {
     #[default]
     Cpu,
     Gpu,
-}
-
-/// Every variant of a registry enum (a `Strategy`, a `Backbone`, ...), in declaration order:
-/// the list is derived by `clap::ValueEnum`, never written by hand, so a new variant is in it.
-///
-/// ```
-/// use gzbench::spec::{Backbone, all};
-/// assert!(all::<Backbone>().contains(&Backbone::Resnet));
-/// ```
-pub fn all<E: clap::ValueEnum>() -> &'static [E] {
-    E::value_variants()
 }
 
 /// The YAML name of a registry value (`Target::EdgeOn` -> `edge-on`), for messages.
@@ -360,13 +351,11 @@ pub struct TaskConfig {
     pub question: Option<String>,
 }
 
-/// Registry of backbones (implemented in `model`, one file each). The variants are the list:
-/// `clap::ValueEnum::value_variants()` (derived) gives every backbone to the CLI and the tests,
-/// the serde name is the YAML and CLI name. Adding a backbone = its file in `model/` (plus its
-/// `mod` line in `model/mod.rs`), a variant here, and the arms the compiler then asks for: the
-/// constructor in `model::backbone`, its standard feature width (`model` tests) and its PyTorch
-/// parity fixture or `None` (`model::parity::net`); `tests/registries.rs` validates and trains
-/// every variant.
+/// Registry of backbones (implemented in `model`, one file each; the list is the variants, see
+/// [`all`]). Adding one = its file in `model/` and `mod` line in `model/mod.rs`, a variant here,
+/// and the arms the compiler then asks for: `model::backbone`, its feature width (`model`'s
+/// tests), its PyTorch parity net or `None` (`model::parity::net`). `tests/registries.rs`
+/// validates and trains every variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backbone {

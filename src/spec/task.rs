@@ -18,8 +18,9 @@ use super::{ExperimentKind, Metric, Target};
 
 /// What kind of prediction a target asks for. Every target has one kind, and each kind is one
 /// `runner::task::Task` (head, loss, outputs, metrics, baseline); the matches on it here and
-/// there are exhaustive, so a new kind cannot be half-implemented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// there are exhaustive, so a new kind cannot be half-implemented (and `runner::task`'s tests
+/// score every valid metric of every kind, listed by `spec::all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TargetKind {
     /// One binary label (one logit).
     Binary,
@@ -53,25 +54,37 @@ impl Target {
     }
 }
 
+impl TargetKind {
+    /// The metrics a target of this kind can be scored by.
+    pub fn valid_metrics(self) -> &'static [Metric] {
+        use Metric::*;
+        match self {
+            TargetKind::Class => &[Accuracy],
+            TargetKind::Gz2Answers => &[Rmse, RmseMeanBaseline, EquivarianceSpread],
+            TargetKind::Votes => &[Rmse, RmseMeanBaseline],
+            TargetKind::Binary => &[Accuracy, RocAuc, PrAuc, F1, LogLoss, EquivarianceSpread],
+        }
+    }
+
+    /// The metrics of a target of this kind when `eval.metrics` is not given.
+    pub fn default_metrics(self) -> Vec<Metric> {
+        use Metric::*;
+        match self {
+            TargetKind::Class => vec![Accuracy],
+            TargetKind::Gz2Answers | TargetKind::Votes => vec![Rmse, RmseMeanBaseline],
+            TargetKind::Binary => vec![Accuracy, RocAuc],
+        }
+    }
+}
+
 /// The metrics a target can be scored by.
 pub fn valid_metrics(target: Target) -> &'static [Metric] {
-    use Metric::*;
-    match target.kind() {
-        TargetKind::Class => &[Accuracy],
-        TargetKind::Gz2Answers => &[Rmse, RmseMeanBaseline, EquivarianceSpread],
-        TargetKind::Votes => &[Rmse, RmseMeanBaseline],
-        TargetKind::Binary => &[Accuracy, RocAuc, PrAuc, F1, LogLoss, EquivarianceSpread],
-    }
+    target.kind().valid_metrics()
 }
 
 /// The metrics of a target when `eval.metrics` is not given.
 pub fn default_metrics(target: Target) -> Vec<Metric> {
-    use Metric::*;
-    match target.kind() {
-        TargetKind::Class => vec![Accuracy],
-        TargetKind::Gz2Answers | TargetKind::Votes => vec![Rmse, RmseMeanBaseline],
-        TargetKind::Binary => vec![Accuracy, RocAuc],
-    }
+    target.kind().default_metrics()
 }
 
 /// What a `train` run records besides its metrics: the reference levels of a constant guess
