@@ -12,7 +12,7 @@
 //! ```
 
 /// Every variant of a registry enum, in declaration order.
-pub fn all<E: clap::ValueEnum>() -> &'static [E] {
+pub fn all<E: clap::ValueEnum + 'static>() -> &'static [E] {
     E::value_variants()
 }
 
@@ -22,7 +22,7 @@ mod tests {
     use crate::spec::{Backbone, Profile, QualityPreset, Strategy, Survey, yaml_name};
 
     /// The command line spells each name as the YAML does.
-    fn same_names<E: clap::ValueEnum + serde::Serialize>() -> usize {
+    fn same_names<E: clap::ValueEnum + serde::Serialize + 'static>() -> usize {
         for v in all::<E>() {
             let clap = v.to_possible_value().expect("no hidden variant");
             assert_eq!(clap.get_name(), yaml_name(v));
