@@ -67,7 +67,7 @@ fn absolute(p: &Path) -> Result<PathBuf, CliError> {
 }
 
 pub(super) fn slurm(a: SlurmArgs) -> Result<(), CliError> {
-    let profile: Profile = a.at.profile.into();
+    let profile: Profile = a.at.profile;
     let (exp, runs) = runner::plan(&a.file, profile).map_err(bad_input)?;
     let runs = spec::on_device(runs, a.device);
     let store = Store::new(&a.at.results);

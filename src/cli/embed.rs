@@ -31,8 +31,8 @@ pub(super) struct EmbedArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Survey the synthetic cutouts imitate.
-    #[arg(long, value_enum, default_value_t = SurveyArg::DecalsLike)]
-    survey: SurveyArg,
+    #[arg(long, value_enum, value_parser = names::<crate::spec::Survey>(), default_value_t = crate::spec::Survey::DecalsLike)]
+    survey: crate::spec::Survey,
     /// Embed the cutouts of this catalogue (.csv or .parquet).
     #[arg(long, value_name = "FILE")]
     catalog: Option<PathBuf>,
@@ -54,9 +54,9 @@ pub(super) struct EmbedArgs {
     /// Image side in pixels (default 64; a checkpoint's run fixes it).
     #[arg(long)]
     size: Option<usize>,
-    /// Backbone: linear, cnn-small, resnet, dieleman, convnext or efficientnet.
-    #[arg(long, default_value = "cnn-small")]
-    backbone: String,
+    /// Backbone.
+    #[arg(long, value_enum, value_parser = names::<crate::spec::Backbone>(), default_value_t = crate::spec::Backbone::CnnSmall)]
+    backbone: crate::spec::Backbone,
     /// Channels per stage (cnn-small).
     #[arg(long, value_delimiter = ',')]
     widths: Option<Vec<usize>>,
@@ -115,10 +115,7 @@ fn job(a: &EmbedArgs) -> Result<Job<'_>, CliError> {
         (_, Some(s)) => s,
         (None, None) => 64,
     };
-    let survey = match a.survey {
-        SurveyArg::SdssLike => crate::spec::Survey::SdssLike,
-        SurveyArg::DecalsLike => crate::spec::Survey::DecalsLike,
-    };
+    let survey = a.survey;
     let images = match (a.synthetic, &a.catalog) {
         (Some(n), None) => Images::Synthetic {
             n,
@@ -144,15 +141,8 @@ fn job(a: &EmbedArgs) -> Result<Job<'_>, CliError> {
         }
         _ => return Err(bad_input("expected --synthetic N or --catalog FILE")),
     };
-    let backbone = serde_yaml::from_str(&a.backbone).map_err(|_| {
-        bad_input(format!(
-            "--backbone {}: unknown backbone; expected linear, cnn-small, resnet, dieleman, \
-             convnext or efficientnet",
-            a.backbone
-        ))
-    })?;
     let mut model = ModelConfig {
-        backbone,
+        backbone: a.backbone,
         ..Default::default()
     };
     if let Some(w) = &a.widths {

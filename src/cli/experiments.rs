@@ -133,13 +133,7 @@ pub(super) fn run(
     };
     let wait = |id: &str| esay!("waiting: another gzbench is computing run {id} in this store");
     let (summary, errors) = runner::run_experiment(
-        file,
-        at.profile.into(),
-        &store,
-        device,
-        opts,
-        &progress,
-        wait,
+        file, at.profile, &store, device, opts, &progress, wait,
     )
     .map_err(|e| match e {
         runner::RunError::Spec(e) => bad_input(e),
@@ -203,7 +197,7 @@ pub(super) fn report(
 ) -> Result<(), CliError> {
     let store = Store::new(&at.results);
     // no complete run (e.g. its real data is not on this machine): keep what was written before
-    let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    let (exp, runs) = runner::plan(file, at.profile).map_err(bad_input)?;
     let runs = spec::on_device(runs, device);
     let (done, stale) = completeness(&store, &runs);
     if stale > 0 {
@@ -223,11 +217,10 @@ pub(super) fn report(
         );
         return Ok(());
     }
-    let w =
-        crate::report::report(file, at.profile.into(), device, &store).map_err(|e| match e {
-            crate::report::ReportError::Spec(e) => bad_input(e),
-            e => failed(e),
-        })?;
+    let w = crate::report::report(file, at.profile, device, &store).map_err(|e| match e {
+        crate::report::ReportError::Spec(e) => bad_input(e),
+        e => failed(e),
+    })?;
     if w.complete < w.runs {
         esay!(
             "note: {} of {} runs are complete; the report covers those",
@@ -267,7 +260,7 @@ fn completeness(store: &Store, runs: &[spec::RunSpec]) -> (usize, usize) {
 
 pub(super) fn list(dir: &Path, at: &ResultsAndProfile, device: DeviceKind) -> Result<(), CliError> {
     let store = Store::new(&at.results);
-    let profile: Profile = at.profile.into();
+    let profile: Profile = at.profile;
     say!(
         "{:<32} {:>10} {:>6} {:>9}  question",
         format!("experiment ({}, {})", profile.as_str(), device.as_str()),
@@ -316,7 +309,7 @@ pub(super) fn frozen(
     let store = Store::new(&at.results);
     let mut short = Vec::new();
     for f in experiment_files(dir)? {
-        let (exp, runs) = runner::plan(&f, at.profile.into()).map_err(bad_input)?;
+        let (exp, runs) = runner::plan(&f, at.profile).map_err(bad_input)?;
         let runs: Vec<_> = spec::on_device(runs, device)
             .into_iter()
             .filter(|r| crate::data::unavailable(r).is_none())
@@ -378,7 +371,7 @@ pub(super) fn reproduce_check(
     let mut names = Vec::new();
     let mut unchecked = Vec::new();
     for f in experiment_files(dir)? {
-        let Ok((exp, runs)) = runner::plan(&f, at.profile.into()) else {
+        let Ok((exp, runs)) = runner::plan(&f, at.profile) else {
             continue;
         };
         match runs.iter().find_map(crate::data::unavailable) {
@@ -406,7 +399,7 @@ pub(super) fn reproduce_check(
     }
     let diffs = crate::report::compare_tables(
         &names,
-        at.profile.into(),
+        at.profile,
         DeviceKind::of(device),
         &Store::new(&at.results),
         &Store::new(&scratch),
@@ -437,7 +430,7 @@ pub(super) fn reproduce(
     let files = experiment_files(dir)?;
     // validate everything first: a typo in the last file should not cost the first file's hours
     for f in &files {
-        runner::plan(f, at.profile.into()).map_err(bad_input)?;
+        runner::plan(f, at.profile).map_err(bad_input)?;
     }
     let mut rows = Vec::new();
     let mut any_failed = false;
@@ -502,7 +495,7 @@ fn prune_superseded(
     device: DeviceKind,
 ) -> Result<(), CliError> {
     let store = Store::new(&at.results);
-    let (exp, runs) = runner::plan(file, at.profile.into()).map_err(bad_input)?;
+    let (exp, runs) = runner::plan(file, at.profile).map_err(bad_input)?;
     let mut removed = 0;
     for r in spec::on_device(runs, device) {
         if !store.is_complete(&run_id(&r)) {

@@ -1,7 +1,8 @@
 //! The command line: arguments, dispatch and exit codes (0 ok, 1 a run failed, 2 bad input).
-//! Errors are turned into messages here and nowhere else. `experiments` holds `validate`, `run`,
-//! `report`, `list` and `reproduce`; `tools` holds `synth`, `grid`, `crowd-sim`, `aggregate` and
-//! `bench`; `cluster` holds `slurm` (the script text is `slurm`'s).
+//! Errors are turned into messages here and nowhere else. [`experiments`] holds `validate`, `run`,
+//! `report`, `list` and `reproduce`; [`tools`] holds `synth`, `grid`, `crowd-sim`, `aggregate` and
+//! `bench` ([`crowd`] does the work of the two crowd commands); [`cluster`] holds `slurm` (the
+//! script text is [`slurm`]'s).
 
 use crate::engine::{self, DeviceChoice};
 use crate::runner::{self, Progress, Summary};
@@ -38,8 +39,8 @@ struct ResultsAndProfile {
     #[arg(long, default_value = "results", global = true)]
     results: PathBuf,
     /// Experiment scale.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Cpu, global = true)]
-    profile: ProfileArg,
+    #[arg(long, value_enum, value_parser = names::<Profile>(), default_value_t = Profile::Cpu, global = true)]
+    profile: Profile,
 }
 
 #[derive(clap::Args, Clone)]
@@ -85,27 +86,49 @@ struct Reading {
     device: DeviceKind,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ProfileArg {
-    Smoke,
-    Cpu,
-    Gpu,
+/// The value parser of an option that takes a registry name of `spec` (`--profile`,
+/// `--survey`, `--backbone`): the enum itself is the list of values (no second enum here), shown
+/// by name only (the variants' doc comments document the YAML, not the option).
+fn names<E: clap::ValueEnum + Clone + Send + Sync + 'static>() -> Names<E> {
+    Names(std::marker::PhantomData)
 }
 
-impl From<ProfileArg> for Profile {
-    fn from(p: ProfileArg) -> Self {
-        match p {
-            ProfileArg::Smoke => Profile::Smoke,
-            ProfileArg::Cpu => Profile::Cpu,
-            ProfileArg::Gpu => Profile::Gpu,
-        }
+#[derive(Clone)]
+struct Names<E>(std::marker::PhantomData<E>);
+
+impl<E: clap::ValueEnum + Clone + Send + Sync + 'static> clap::builder::TypedValueParser
+    for Names<E>
+{
+    type Value = E;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<E, clap::Error> {
+        clap::builder::EnumValueParser::<E>::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            spec::all::<E>()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.help(None::<&'static str>)),
+        ))
     }
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum SurveyArg {
-    SdssLike,
-    DecalsLike,
+/// `aggregate --strategy`'s help: the registered strategies, from the registry itself.
+fn strategy_help() -> String {
+    let names: Vec<String> = spec::all::<spec::Strategy>()
+        .iter()
+        .map(spec::yaml_name)
+        .collect();
+    format!("One of {}", names.join(", "))
 }
 
 #[derive(Subcommand)]
@@ -167,8 +190,8 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         size: usize,
         /// Survey the cutouts imitate.
-        #[arg(long, value_enum, default_value_t = SurveyArg::DecalsLike)]
-        survey: SurveyArg,
+        #[arg(long, value_enum, value_parser = names::<spec::Survey>(), default_value_t = spec::Survey::DecalsLike)]
+        survey: spec::Survey,
         /// Seed of the population and of the pixel noise.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -219,9 +242,7 @@ enum Command {
         out: PathBuf,
     },
     /// Aggregate a classification file into one label and answer probabilities per galaxy with
-    /// a registered strategy (majority-vote, wawa, gz2-weighting, dawid-skene,
-    /// one-coin-dawid-skene, glad, mace, zero-based-skill, m-msr, gold-majority-vote, swap, kos,
-    /// ...; an unknown name lists them all).
+    /// a registered strategy (--strategy).
     ///
     /// Reads the plain CSV `volunteer,galaxy,question,answer[,time]` or a Zooniverse export: the
     /// Panoptes classification CSV export (`classification_id,user_id,created_at,annotations,
@@ -236,7 +257,7 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Aggregate {
         input: PathBuf,
-        #[arg(long)]
+        #[arg(long, help = strategy_help())]
         strategy: String,
         /// Which question of the file (needed when it holds several); for a Panoptes
         /// classification export, the task id (T0, T1, ...).
@@ -313,8 +334,8 @@ enum BenchWhat {
 /// What `bench train-step` times.
 #[derive(clap::Args)]
 struct TrainStepArgs {
-    #[arg(long, value_enum, default_value_t = BackboneArg::CnnSmall)]
-    backbone: BackboneArg,
+    #[arg(long, value_enum, value_parser = names::<spec::Backbone>(), default_value_t = spec::Backbone::CnnSmall)]
+    backbone: spec::Backbone,
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Image side in pixels (3 channels).
@@ -341,16 +362,6 @@ struct TrainStepArgs {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum BackboneArg {
-    CnnSmall,
-    Linear,
-    Resnet,
-    Dieleman,
-    Convnext,
-    Efficientnet,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
 enum KernelsArg {
     Gzbench,
     Candle,
@@ -373,6 +384,7 @@ macro_rules! esay {
 }
 
 mod cluster;
+pub mod crowd;
 mod embed;
 mod experiments;
 mod repr;
@@ -485,7 +497,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             &input,
             &strategy,
             &format,
-            crate::crowd::tools::AggregateOptions {
+            crowd::AggregateOptions {
                 question: question.as_deref(),
                 positive: positive.as_deref(),
                 gold: gold.as_deref(),
@@ -531,7 +543,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
                     experiments::frozen(&experiments, &at, spec::DeviceKind::of(&device))?;
                 }
                 experiments::reproduce(&experiments, &at, &device, opts)?;
-                match Profile::from(at.profile) {
+                match at.profile {
                     // the paper quotes the committed cpu-profile tables
                     Profile::Cpu => {
                         let grid = at.results.join("universe/figures/universe_grid.png");

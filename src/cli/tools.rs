@@ -29,16 +29,19 @@ pub(super) fn crowd_sim(
     seed: u64,
     out: &Path,
 ) -> Result<(), CliError> {
-    let preset: crate::spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
+    let preset: spec::QualityPreset = serde_yaml::from_str(crowd).map_err(|_| {
+        let names: Vec<String> = spec::all::<spec::QualityPreset>()
+            .iter()
+            .map(spec::yaml_name)
+            .collect();
+        let (last, rest) = names.split_last().expect("presets");
         bad_input(format!(
-            "--crowd {crowd}: unknown crowd; expected good, default, noisy, class-confusion, \
-             galaxy-difficulty or spammers"
+            "--crowd {crowd}: unknown crowd; expected {} or {last}",
+            rest.join(", ")
         ))
     })?;
-    let n = crate::crowd::tools::simulate_to_csv(
-        out, question, galaxies, votes, volunteers, preset, seed,
-    )
-    .map_err(bad_input)?;
+    let n = super::crowd::simulate_to_csv(out, question, galaxies, votes, volunteers, preset, seed)
+        .map_err(bad_input)?;
     say!("wrote {n} classifications to {}", out.display());
     Ok(())
 }
@@ -70,24 +73,10 @@ fn train_step(args: TrainStepArgs) -> Result<(), CliError> {
     }
     let device = engine::device(device).map_err(bad_input)?;
     engine::use_candle_kernels(matches!(kernels, KernelsArg::Candle));
-    let backbone_name = match backbone {
-        BackboneArg::CnnSmall => "cnn-small",
-        BackboneArg::Linear => "linear",
-        BackboneArg::Resnet => "resnet",
-        BackboneArg::Dieleman => "dieleman",
-        BackboneArg::Convnext => "convnext",
-        BackboneArg::Efficientnet => "efficientnet",
-    };
+    let backbone_name = spec::yaml_name(&backbone);
     let b = crate::train::bench::StepBench {
         model: spec::ModelConfig {
-            backbone: match backbone {
-                BackboneArg::CnnSmall => spec::Backbone::CnnSmall,
-                BackboneArg::Linear => spec::Backbone::Linear,
-                BackboneArg::Resnet => spec::Backbone::Resnet,
-                BackboneArg::Dieleman => spec::Backbone::Dieleman,
-                BackboneArg::Convnext => spec::Backbone::Convnext,
-                BackboneArg::Efficientnet => spec::Backbone::Efficientnet,
-            },
+            backbone,
             widths,
             width_multiplier,
             ..Default::default()
@@ -162,7 +151,7 @@ fn parity(fixture: &std::path::Path, device: DeviceChoice) -> Result<(), CliErro
 pub(super) fn synth(
     n: usize,
     size: usize,
-    survey: SurveyArg,
+    survey: spec::Survey,
     seed: u64,
     out: PathBuf,
 ) -> Result<(), CliError> {
@@ -172,10 +161,7 @@ pub(super) fn synth(
             "--size must be at least 8 pixels, got {size}"
         )));
     }
-    let survey = match survey {
-        SurveyArg::SdssLike => crate::universe::Survey::SdssLike,
-        SurveyArg::DecalsLike => crate::universe::Survey::DecalsLike,
-    };
+    let survey = crate::data::synthetic::survey(survey);
     let bar = ProgressBar::new(n as u64).with_style(
         ProgressStyle::with_template("[{bar:30}] {pos}/{len} galaxies, {per_sec}, eta {eta}")
             .expect("valid template")
@@ -208,10 +194,10 @@ pub(super) fn aggregate(
     input: &Path,
     strategy: &str,
     format: &str,
-    opts: crate::crowd::tools::AggregateOptions,
+    opts: super::crowd::AggregateOptions,
     timed: bool,
 ) -> Result<(), CliError> {
-    use crate::crowd::tools::InputFormat;
+    use crate::crowd::exports::InputFormat;
     let s = crate::spec::Strategy::parse(strategy)
         .map_err(|e| bad_input(format!("--strategy {strategy}: {e}")))?;
     let format = InputFormat::from_name(format).ok_or_else(|| {
@@ -219,8 +205,8 @@ pub(super) fn aggregate(
             "--format {format}: unknown format; expected auto, csv or zooniverse"
         ))
     })?;
-    let opts = crate::crowd::tools::AggregateOptions { format, ..opts };
-    let a = crate::crowd::tools::aggregate_file(input, s, &opts).map_err(bad_input)?;
+    let opts = super::crowd::AggregateOptions { format, ..opts };
+    let a = super::crowd::aggregate_file(input, s, &opts).map_err(bad_input)?;
     if timed {
         say!(
             "{{\"strategy\":\"{strategy}\",\"seconds\":{},\"read_seconds\":{},\"votes\":{},\"galaxies\":{},\"repeats\":{},\"threads\":{}}}",

@@ -122,7 +122,7 @@ fn read_csv_general(path: &Path, bytes: &[u8]) -> Result<Classifications, CrowdE
 
 /// Reads a gold file (`galaxy,answer` or `galaxy,label` columns, names as in the
 /// classifications) into per-galaxy known labels of `votes`.
-pub(super) fn read_gold(
+pub fn read_gold(
     path: &Path,
     cls: &Classifications,
     q: u32,

@@ -80,6 +80,10 @@ impl Aggregator for GoldMajorityVote {
         "gold-majority-vote"
     }
 
+    fn needs_gold(&self) -> bool {
+        true
+    }
+
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         let skills = self.skills(votes)?;
         Ok(weighted_vote(votes, &skills))

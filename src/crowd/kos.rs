@@ -166,6 +166,10 @@ impl Aggregator for Kos {
         "kos"
     }
 
+    fn binary_only(&self) -> bool {
+        true
+    }
+
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         let fit = self.fit(votes)?;
         let probs = fit

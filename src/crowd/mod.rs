@@ -7,11 +7,8 @@
 //! * [`classifications`] holds raw classifications as dense index arrays ([`Classifications`]) and the
 //!   per-question view ([`QuestionVotes`]) every strategy consumes.
 //! * One file per aggregation strategy, all behind [`Aggregator`], chosen by name through the
-//!   [`Strategy`] registry (`majority-vote`, `wawa`, `gz2-weighting`,
-//!   `dawid-skene`, `one-coin-dawid-skene`, `swap`, `redshift-debias`, `gz2-pipeline`, `mace`,
-//!   `zero-based-skill`, `m-msr`, `kos`, `gold-majority-vote`, `glad`, and the reference
-//!   `majority-class`). `vote-fraction` was removed: the vote fractions are
-//!   `majority-vote`'s probabilities.
+//!   [`Strategy`] registry (its variants are the list; `registry` says what adding one takes).
+//!   `vote-fraction` was removed: the vote fractions are `majority-vote`'s probabilities.
 //! * [`experts`] simulates a small expert panel labelling a subset of the galaxies (the
 //!   `expert_agreement` metric, GZ2's ">90 % agreement with experts").
 //! * [`metrics`] scores aggregated labels against the truth; [`run`] is the experiment entry
@@ -58,7 +55,6 @@ mod registry;
 pub mod run;
 mod swap;
 pub(crate) mod swap_eval;
-pub mod tools;
 pub mod volunteers;
 mod wawa;
 mod zero_based_skill;
@@ -142,6 +138,15 @@ pub trait Aggregator {
     fn name(&self) -> &'static str;
     /// Aggregates the votes of one question.
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError>;
+    /// Whether the strategy only handles binary questions (a question with more answers is
+    /// binarized as "this answer vs the rest" by the crowd runner).
+    fn binary_only(&self) -> bool {
+        false
+    }
+    /// Whether the strategy needs gold galaxies (`crowd.gold_fraction > 0`).
+    fn needs_gold(&self) -> bool {
+        false
+    }
 }
 
 /// Runs `f` on a rayon pool of `threads` threads (the crowd tests' check that results do not

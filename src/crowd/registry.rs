@@ -1,14 +1,17 @@
-//! The strategy registry: one serde name (kebab-case) per aggregation strategy, mapped to its
-//! implementation with default parameters. Adding a strategy = one file + one line here.
+//! The strategy registry: each [`Strategy`] (one kebab-case name in YAML and on the command
+//! line) mapped to its implementation with default parameters, in one exhaustive match.
+//!
+//! Adding a strategy takes exactly: its file `crowd/<name>.rs` implementing [`Aggregator`] (with
+//! `binary_only` / `needs_gold` there when they apply) and its `mod <name>;` line in
+//! `crowd/mod.rs`; a variant of [`Strategy`] in `spec/crowd.rs`; and its arm in
+//! [`StrategyImpl::aggregator`] below. The list of strategies is the enum itself
+//! (`clap::ValueEnum::value_variants()`, derived), so there is no list to forget: a variant
+//! without an arm does not compile, and `tests/registries.rs` runs every variant through
+//! `gzbench validate` and `gzbench aggregate`.
 
 pub use crate::spec::Strategy;
 
-use super::Glad;
-use super::{
-    Aggregator, DawidSkene, Gz2Pipeline, Gz2Weighting, MajorityClass, MajorityVote,
-    OneCoinDawidSkene, RedshiftDebias, Swap, Wawa,
-};
-use super::{GoldMajorityVote, Kos, MMsr, Mace, ZeroBasedSkill};
+use super::Aggregator;
 
 /// The implementation side of the [`Strategy`] registry (the names live in `spec`).
 pub trait StrategyImpl: Sized {
@@ -26,6 +29,7 @@ pub trait StrategyImpl: Sized {
 
 impl StrategyImpl for Strategy {
     fn aggregator(self) -> Box<dyn Aggregator + Send + Sync> {
+        use super::*;
         match self {
             Strategy::MajorityVote => Box::new(MajorityVote),
             Strategy::Wawa => Box::new(Wawa),
@@ -50,30 +54,46 @@ impl StrategyImpl for Strategy {
     }
 
     fn from_name(name: &str) -> Option<Strategy> {
-        Strategy::ALL.into_iter().find(|s| s.name() == name)
+        crate::spec::all::<Strategy>()
+            .iter()
+            .copied()
+            .find(|s| s.name() == name)
     }
 
     fn binary_only(self) -> bool {
-        matches!(self, Strategy::Swap | Strategy::Kos)
+        self.aggregator().binary_only()
     }
 
     fn needs_gold(self) -> bool {
-        self == Strategy::GoldMajorityVote
+        self.aggregator().needs_gold()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::all;
 
     #[test]
-    fn names_round_trip_through_serde() {
-        for s in Strategy::ALL {
+    fn names_round_trip_through_serde_and_clap() {
+        for &s in all::<Strategy>() {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.name()));
             assert_eq!(serde_json::from_str::<Strategy>(&json).unwrap(), s);
             assert_eq!(Strategy::from_name(s.name()), Some(s));
+            let clap = clap::ValueEnum::to_possible_value(&s).unwrap();
+            assert_eq!(clap.get_name(), s.name());
         }
         assert!(serde_json::from_str::<Strategy>("\"nope\"").is_err());
+        assert_eq!(all::<Strategy>().len(), 15);
+        let flagged = |f: fn(Strategy) -> bool| -> Vec<&str> {
+            all::<Strategy>()
+                .iter()
+                .filter(|&&s| f(s))
+                .map(|s| s.name())
+                .collect()
+        };
+        assert_eq!(flagged(Strategy::binary_only), ["swap", "kos"]);
+        assert_eq!(flagged(Strategy::needs_gold), ["gold-majority-vote"]);
     }
 }

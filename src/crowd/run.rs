@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn every_strategy_runs_and_is_deterministic_across_threads() {
-        for s in Strategy::ALL {
+        for &s in crate::spec::all::<Strategy>() {
             let gold_fraction = if s.needs_gold() { 0.2 } else { 0.0 };
             let cfg = CrowdRunConfig {
                 gold_fraction,

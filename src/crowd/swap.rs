@@ -186,6 +186,10 @@ impl Aggregator for Swap {
         "swap"
     }
 
+    fn binary_only(&self) -> bool {
+        true
+    }
+
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         if votes.n_classes != 2 || self.positive > 1 {
             return Err(CrowdError::Strategy {

@@ -74,11 +74,7 @@ impl GroupNorm {
 
 /// A `k x k` "same" convolution with bias.
 fn conv(p: &Params, name: &str, inp: usize, out: usize, k: usize, dev: &Device) -> Result<Conv2d> {
-    let spec = ConvSpec {
-        bias: true,
-        ..ConvSpec::same(inp, out, k)
-    };
-    Conv2d::with_spec(p, name, spec, dev)
+    Conv2d::with_spec(p, name, ConvSpec::new(inp, out, k).bias(true), dev)
 }
 
 /// The residual block with the embedding added between its two convolutions.
@@ -167,11 +163,7 @@ impl UNet {
         for (l, &c) in ch.iter().enumerate() {
             let res = ResBlock::new(p, &format!("unet.down{l}.res"), (prev, c, emb), g, dev)?;
             let ds = if l < last {
-                let s = ConvSpec {
-                    stride: 2,
-                    bias: true,
-                    ..ConvSpec::same(c, c, 3)
-                };
+                let s = ConvSpec::new(c, c, 3).stride(2).bias(true);
                 Some(Conv2d::with_spec(p, &format!("unet.down{l}.down"), s, dev)?)
             } else {
                 None

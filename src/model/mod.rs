@@ -11,9 +11,9 @@
 //! about training.
 //!
 //! Files: `layers` (conv, norms, linear, dropout), `params` (store, safetensors), one file per
-//! backbone (`linear`, `cnn_small`, `resnet`, `dieleman`, `convnext`, `efficientnet`), `heads`,
-//! `loss`, `invariance` (exact rotation / flip views; the `multiview` and `cyclic-pool`
-//! wrappers).
+//! backbone (the [`Backbone`] registry, built in [`backbone`]; its doc says what adding one
+//! takes), `heads`, `loss`, `invariance` (exact rotation / flip views; the `multiview` and
+//! `cyclic-pool` wrappers).
 
 mod cnn_small;
 mod convnext;
@@ -230,18 +230,25 @@ mod tests {
         );
     }
 
+    /// The feature width of each backbone at its standard size on 3 x 64 x 64 images (a new
+    /// backbone must state its own: the match is exhaustive).
+    fn standard_features(b: Backbone) -> usize {
+        match b {
+            Backbone::Linear => 3 * 64 * 64,
+            Backbone::CnnSmall => 32,
+            Backbone::Resnet => 512,
+            Backbone::Dieleman => 2048,
+            Backbone::Convnext => 640,
+            Backbone::Efficientnet => 1280,
+        }
+    }
+
     #[test]
     fn every_backbone_at_standard_size_on_64x64() {
         let dev = Device::Cpu;
         let x = input(2, 64);
-        for (b, features) in [
-            (Backbone::Linear, 3 * 64 * 64),
-            (Backbone::CnnSmall, 32),
-            (Backbone::Resnet, 512),
-            (Backbone::Dieleman, 2048),
-            (Backbone::Convnext, 640),
-            (Backbone::Efficientnet, 1280),
-        ] {
+        for &b in crate::spec::all::<Backbone>() {
+            let features = standard_features(b);
             let p = Params::new(1);
             let m = Model::build(&cfg(b), 3, 64, &p, &dev).unwrap();
             assert_eq!(m.features_len(), features, "{b:?}");
@@ -263,12 +270,11 @@ mod tests {
             dense_units: 16,
             ..cfg(b)
         };
-        for b in [
-            Backbone::Resnet,
-            Backbone::Dieleman,
-            Backbone::Convnext,
-            Backbone::Efficientnet,
-        ] {
+        // every backbone with parameters (cnn-small's widths are not scaled: it is tested above)
+        let scaled = crate::spec::all::<Backbone>()
+            .iter()
+            .filter(|&&b| !matches!(b, Backbone::Linear | Backbone::CnnSmall));
+        for &b in scaled {
             let run = |seed| {
                 let p = Params::new(seed);
                 let m = Model::build(&small(b), 3, 48, &p, &dev).unwrap();

@@ -37,48 +37,59 @@ pub fn run(path: &Path, dev: &Device) -> Result<Vec<Check>> {
     Ok(out)
 }
 
-/// The fixture's networks: key, configuration, image side.
+/// The fixture's networks: key, configuration, image side, for every backbone that has one.
 fn nets() -> Vec<(&'static str, ModelConfig, usize)> {
-    vec![
-        (
+    crate::spec::all::<Backbone>()
+        .iter()
+        .filter_map(|&b| net(b))
+        .collect()
+}
+
+/// The fixture's network of backbone `b` (key, configuration, image side), or `None` where
+/// `benches/peers/torch_parity.py` has none: a new backbone must say which (the match is
+/// exhaustive).
+fn net(b: Backbone) -> Option<(&'static str, ModelConfig, usize)> {
+    let cfg = ModelConfig {
+        backbone: b,
+        ..Default::default()
+    };
+    Some(match b {
+        Backbone::Linear | Backbone::Efficientnet => return None,
+        Backbone::CnnSmall => (
             "cnn",
             ModelConfig {
-                backbone: Backbone::CnnSmall,
                 widths: vec![4, 8],
-                ..Default::default()
+                ..cfg
             },
             16,
         ),
-        (
+        Backbone::Resnet => (
             "resnet",
             ModelConfig {
-                backbone: Backbone::Resnet,
                 width_multiplier: 1.0 / 32.0,
-                ..Default::default()
+                ..cfg
             },
             16,
         ),
-        (
+        Backbone::Convnext => (
             "convnext",
             ModelConfig {
-                backbone: Backbone::Convnext,
                 depths: Some(vec![1, 1]),
                 dims: Some(vec![4, 8]),
-                ..Default::default()
+                ..cfg
             },
             16,
         ),
-        (
+        Backbone::Dieleman => (
             "dieleman",
             ModelConfig {
-                backbone: Backbone::Dieleman,
                 width_multiplier: 0.125,
                 dense_units: 8,
-                ..Default::default()
+                ..cfg
             },
             45,
         ),
-    ]
+    })
 }
 
 fn get<'a>(f: &'a HashMap<String, Tensor>, k: &str) -> Result<&'a Tensor> {

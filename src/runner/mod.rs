@@ -6,6 +6,7 @@
 
 mod crowd;
 mod select;
+pub mod task;
 mod train;
 mod votes;
 

@@ -1,11 +1,8 @@
 //! Kind `train`: build the data splits, load the pretrained backbone if the run has a `pretrain:`
 //! source, train the model, evaluate the requested metrics on the test set.
 //!
-//! The target decides the head and the loss: a binary target gets one logit and BCE; the 37 GZ2
-//! answers get Dieleman's tree-normalised head and MSE on the weighted vote fractions (the Kaggle
-//! Galaxy Challenge setup); vote counts of a catalogue get Zoobot's Dirichlet head and the
-//! Dirichlet-multinomial loss, and the metrics see the expected vote fractions of the questions
-//! each galaxy was asked; classes get a softmax head, cross-entropy and multi-class accuracy.
+//! The target's [`Task`] decides the head, the loss, what the metrics see and how they and the
+//! constant-guess baselines are computed (`runner::task`; nothing here matches on the target).
 //! `model.invariance: augment` augments every training batch; `eval.tta_views` averages test
 //! predictions over exact rotations/flips. A frozen backbone on a binary or class target gets a
 //! converged linear probe (`train::probe`) instead of gradient steps on its head.
@@ -16,15 +13,12 @@
 //! (`pretrain_*`), and 200 bootstrap resamples of each metric over the test galaxies. A metric
 //! that is not finite fails the run.
 
-use crate::eval::bootstrap;
+use super::task::Task;
 use crate::eval::rotation::{dataset_equivariance_spread, predict_tta};
-use crate::model::heads::expected_fractions;
-use crate::model::{HeadSpec, Model, Params, TreeName, loss};
-use crate::spec::{Invariance, Metric, RunSpec, Target};
+use crate::model::{Model, Params};
+use crate::spec::{Invariance, Metric, RunSpec};
 use crate::store::{Bootstrap, Metrics};
-use crate::train::{Net, Outputs};
-use crate::tree::Tree;
-use crate::{data, eval, train};
+use crate::{data, train};
 use candle_core::{Device, Tensor};
 use std::path::Path;
 
@@ -38,30 +32,10 @@ pub fn run(
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<(Metrics, Bootstrap)> {
     let splits = data::build(spec)?;
-    let binary = spec.task.target.is_binary();
-    let votes = (spec.task.target == Target::Votes).then(Tree::decals);
-    let classes = (spec.task.target == Target::Class)
-        .then(|| spec.data.catalog.as_ref().and_then(|c| c.classes.as_ref()))
-        .flatten()
-        .map(|c| c.len());
-    let head = match (binary, &votes) {
-        (true, _) => HeadSpec::default(),
-        (false, _) if classes.is_some() => HeadSpec::MultiClass {
-            classes: classes.unwrap_or(2),
-            dropout: 0.0,
-        },
-        (false, Some(_)) => HeadSpec::Dirichlet {
-            tree: TreeName::Decals,
-            dropout: 0.0,
-        },
-        (false, None) => HeadSpec::Dieleman {
-            tree: TreeName::Gz2,
-            dropout: 0.0,
-        },
-    };
+    let task = Task::of(spec)?;
     let params = Params::new(spec.seed);
     let (c, size) = (splits.train.channels, splits.train.size);
-    let mut model = Model::with_head(&spec.model, &head, c, size, &params, device)?;
+    let mut model = Model::with_head(&spec.model, &task.head(), c, size, &params, device)?;
     let (pretrain, data) = (&spec.pretrain, &spec.data);
     let pretrain = train::pretrain::seeded(pretrain, spec.seed);
     let loaded =
@@ -70,29 +44,20 @@ pub fn run(
     let checkpoint_dir = dir
         .filter(|_| spec.train.checkpoint)
         .map(|d| d.join(crate::store::CHECKPOINT));
-    let outputs = Outputs(&model);
-    let answers = |o: &Tensor, y: &Tensor| match (&votes, classes) {
-        (Some(tree), _) => loss::dirichlet_multinomial_loss(o, y, tree),
-        (None, Some(_)) => loss::cross_entropy(o, y),
-        (None, None) => loss::mse(o, y),
-    };
-    let (net, loss_fn): (&dyn Net, train::Loss) = if binary {
-        (&model, &train::bce_with_logits)
-    } else {
-        (&outputs, &answers)
-    };
+    let net = task.net(&model);
+    let loss_fn = |o: &Tensor, y: &Tensor| task.loss(o, y);
     // head-only on a binary or class target: a converged linear probe, not gradient steps
     let probe_fit = spec.train.freeze_backbone
-        && (binary || classes.is_some())
+        && task.fits_probe()
         && spec.model.invariance != Invariance::Augment;
     let (history, probe) = if probe_fit {
         let fit = train::probe::fit_head(&model, &params, &splits.train, &splits.val, device)?;
         (train::History::default(), Some(fit))
     } else {
         let h = train::fit(
-            net,
+            &net,
             &params,
-            loss_fn,
+            &loss_fn,
             &splits.train,
             &spec.train,
             device,
@@ -107,15 +72,7 @@ pub fn run(
         (h, None)
     };
     // what the metrics see: probabilities for a binary target, answer fractions otherwise
-    let shown = |x: &Tensor| -> candle_core::Result<Tensor> {
-        let y = model.forward_outputs(x, false)?;
-        match (binary, &votes) {
-            (true, _) => candle_nn::ops::sigmoid(&y),
-            (false, Some(tree)) => expected_fractions(&y, tree),
-            (false, None) if classes.is_some() => candle_nn::ops::softmax_last_dim(&y),
-            (false, None) => Ok(y),
-        }
-    };
+    let shown = |x: &Tensor| task.outputs(&model, x);
     let rows = match spec.eval.tta_views {
         Some(v) => predict_tta(&shown, &splits.test, v, EVAL_BATCH, device)?,
         None => {
@@ -127,58 +84,25 @@ pub fn run(
             rows
         }
     };
-    let p: Vec<f32> = rows.concat();
-    // vote counts: compare fractions, on the questions each galaxy was asked
-    let (p, targets) = match &votes {
-        Some(tree) => eval::asked_fractions(&p, &splits.test.targets, tree),
-        None => (p, splits.test.targets.clone()),
-    };
+    let pred = task.predictions(rows, &splits.test);
     let mut m = Metrics::new();
     // bootstrap replicates over test galaxies, resampled by the data seed (paired across runs)
-    let (mut boot, seed, y) = (Bootstrap::new(), spec.data.data_seed, &splits.test.targets);
+    let (mut boot, seed) = (Bootstrap::new(), spec.data.data_seed);
     let metrics = match spec.eval.metrics.is_empty() {
-        true => crate::spec::task::default_metrics(spec.task.target),
+        true => task.kind().default_metrics(),
         false => spec.eval.metrics.clone(),
     };
     for &metric in &metrics {
-        let v = match metric {
-            Metric::EquivarianceSpread => {
-                dataset_equivariance_spread(&shown, &splits.test, EVAL_BATCH, device)?
-            }
-            Metric::RmseMeanBaseline => {
-                let t = splits.test.target_len;
-                match &votes {
-                    // in the units of `rmse`: fractions of the questions each galaxy was asked
-                    Some(tree) => {
-                        let base = eval::mean_fraction_baseline(&splits.train.targets, tree);
-                        let base = base.repeat(splits.test.len());
-                        let (b, y) = eval::asked_fractions(&base, &splits.test.targets, tree);
-                        eval::rmse(&b, &y)
-                    }
-                    None => {
-                        let base = eval::mean_baseline(&splits.train.targets, t, splits.test.len());
-                        eval::rmse(&base, &splits.test.targets)
-                    }
-                }
-            }
-            Metric::Accuracy if classes.is_some() => {
-                let reps = bootstrap::replicates_multiclass(&rows, y, seed);
-                boot.insert(metric.as_str().to_string(), reps);
-                eval::multiclass_accuracy(&rows, y)
-            }
-            _ => {
-                let v = eval::try_compute(metric, &p, &targets)?;
-                let reps = match &votes {
-                    Some(t) => bootstrap::replicates_asked(metric, &rows.concat(), y, t, seed)?,
-                    None => {
-                        let k = splits.test.target_len;
-                        bootstrap::replicates(metric, &p, &targets, k, seed)?
-                    }
-                };
-                boot.insert(metric.as_str().to_string(), reps);
-                v
-            }
+        let (v, reps) = match metric {
+            Metric::EquivarianceSpread => (
+                dataset_equivariance_spread(&shown, &splits.test, EVAL_BATCH, device)?,
+                None,
+            ),
+            _ => task.score(metric, &pred, &splits, seed)?,
         };
+        if let Some(reps) = reps {
+            boot.insert(metric.as_str().to_string(), reps);
+        }
         if !v.is_finite() {
             anyhow::bail!(
                 "metric `{}` is {v} on {} test galaxies; expected a finite value (a constant \
@@ -190,7 +114,7 @@ pub fn run(
         }
         m.insert(metric.as_str().to_string(), v);
     }
-    m.extend(baselines(&splits, binary, classes));
+    m.extend(task.baselines(&splits.test));
     m.extend(training_record(&history, probe.as_ref()));
     if let train::pretrain::Loaded::Pretrained(record) = &loaded {
         m.extend(record.metrics());
@@ -200,32 +124,6 @@ pub fn run(
     }
     boot.retain(|k, r| m.contains_key(k) && !r.is_empty() && r.iter().all(|x| x.is_finite()));
     Ok((m, boot))
-}
-
-/// What a constant guess scores, for the reference lines of tables and figures: the
-/// majority-class accuracy of the test set (binary and class targets) and the positive
-/// prevalence (binary: the PR-AUC of a random ranking).
-fn baselines(splits: &data::Splits, binary: bool, classes: Option<usize>) -> Metrics {
-    let mut m = Metrics::new();
-    let y = &splits.test.targets;
-    if y.is_empty() {
-        return m;
-    }
-    if binary {
-        let prevalence = y.iter().filter(|&&t| t >= 0.5).count() as f64 / y.len() as f64;
-        m.insert("prevalence".into(), prevalence);
-        m.insert("majority_accuracy".into(), prevalence.max(1.0 - prevalence));
-    } else if let Some(k) = classes {
-        let mut counts = vec![0usize; k];
-        for &t in y {
-            if let Some(c) = counts.get_mut(t as usize) {
-                *c += 1;
-            }
-        }
-        let top = counts.iter().copied().max().unwrap_or(0);
-        m.insert("majority_accuracy".into(), top as f64 / y.len() as f64);
-    }
-    m
 }
 
 /// How training went: the final training loss, the validation loss of the kept weights, the

@@ -4,9 +4,15 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// An aggregation strategy by name. Deserialized by [`Strategy::parse`] (every variant must be in
-/// [`Strategy::ALL`]); `vote-fraction`, removed, is refused with a pointer to `majority-vote`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+/// An aggregation strategy by name: the strategy registry. Every variant is registered by being
+/// here: `clap::ValueEnum::value_variants()` lists them all (derived, never written by hand), the
+/// serde name is the YAML and CLI name, and `crowd::registry` maps each variant to its
+/// implementation in an exhaustive match. Adding a strategy = its file in `crowd/` (plus its
+/// `mod` line in `crowd/mod.rs`), a variant here and its match arm in `crowd/registry.rs`; the
+/// compiler refuses the variant without the arm, and `tests/registries.rs` runs every variant
+/// through `validate` and `aggregate`. Deserialized by [`Strategy::parse`]; `vote-fraction`,
+/// removed, is refused with a pointer to `majority-vote`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// The most common answer (ties to the first answer).
@@ -47,30 +53,13 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 15] = [
-        Strategy::MajorityVote,
-        Strategy::Wawa,
-        Strategy::Gz2Weighting,
-        Strategy::DawidSkene,
-        Strategy::OneCoinDawidSkene,
-        Strategy::Swap,
-        Strategy::RedshiftDebias,
-        Strategy::Gz2Pipeline,
-        Strategy::MajorityClass,
-        Strategy::Mace,
-        Strategy::ZeroBasedSkill,
-        Strategy::MMsr,
-        Strategy::Kos,
-        Strategy::GoldMajorityVote,
-        Strategy::Glad,
-    ];
-
     /// Parses a serde (kebab-case) name, with a clear error for unknown and removed names.
     pub fn parse(name: &str) -> Result<Strategy, String> {
         let key = |s: Strategy| serde_json::to_value(s).ok();
-        if let Some(s) = Strategy::ALL
-            .into_iter()
-            .find(|&s| key(s).as_ref().and_then(|v| v.as_str()) == Some(name))
+        let all = super::all::<Strategy>();
+        if let Some(&s) = all
+            .iter()
+            .find(|&&s| key(s).as_ref().and_then(|v| v.as_str()) == Some(name))
         {
             return Ok(s);
         }
@@ -81,9 +70,9 @@ impl Strategy {
                     .into(),
             );
         }
-        let names: Vec<String> = Strategy::ALL
-            .into_iter()
-            .filter_map(|s| key(s).and_then(|v| v.as_str().map(String::from)))
+        let names: Vec<String> = all
+            .iter()
+            .filter_map(|&s| key(s).and_then(|v| v.as_str().map(String::from)))
             .collect();
         Err(format!(
             "unknown strategy `{name}`; expected one of {}",
@@ -103,7 +92,7 @@ impl<'de> Deserialize<'de> for Strategy {
 /// Zoo-like mixture (skill spread, spammers, a confusion pattern that grows with galaxy
 /// difficulty); the other three are regimes that each match one aggregation model's assumption
 /// (parameters in `crowd::CrowdQuality::preset`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum QualityPreset {
     /// Experienced crowd: 2 % spammers, mean accuracy 0.92.

@@ -20,6 +20,7 @@ mod detector;
 mod invariance;
 mod load;
 mod pretrain;
+mod registry;
 mod repr;
 mod stream;
 mod sweep;
@@ -33,6 +34,7 @@ pub use detector::{DetectorConfig, DetectorConfigError};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, read_text, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
+pub use registry::all;
 pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};
 pub use sweep::{DeviceKind, RUN_FORMAT_VERSION, RunSpec, expand, on_device, run_id};
@@ -97,7 +99,20 @@ fn default_seeds() -> Vec<u64> {
 }
 
 /// Scale of a run: `smoke` (seconds, tests and CI), `cpu` (minutes on 2 cores), `gpu` (paper scale).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+/// Also the CLI's `--profile` (the variants, by their serde names, are the accepted values).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     Smoke,
@@ -181,8 +196,9 @@ pub enum DataSource {
     Catalog,
 }
 
-/// Registry of survey profiles the synthetic universe imitates (implemented in `universe`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Registry of survey profiles the synthetic universe imitates (implemented in `universe`); also
+/// the CLI's `--survey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Survey {
     /// Shallower, Gaussian ~1.4" PSF.
@@ -321,7 +337,7 @@ pub enum Target {
 impl Target {
     /// Whether the target is one binary label (else a vector of answers).
     pub fn is_binary(self) -> bool {
-        !matches!(self, Target::Gz2Answers | Target::Votes | Target::Class)
+        self.kind() == task::TargetKind::Binary
     }
 }
 
@@ -335,8 +351,12 @@ pub struct TaskConfig {
     pub question: Option<String>,
 }
 
-/// Registry of backbones (implemented in `model`, one file each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Registry of backbones (implemented in `model`, one file each; the list is the variants, see
+/// [`all`]). Adding one = its file in `model/` and `mod` line in `model/mod.rs`, a variant here,
+/// and the arms the compiler then asks for: `model::backbone`, its feature width (`model`'s
+/// tests), its PyTorch parity net or `None` (`model::parity::net`). `tests/registries.rs`
+/// validates and trains every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backbone {
     /// No hidden layer: logistic regression on the pixels.

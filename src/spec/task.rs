@@ -1,9 +1,11 @@
-//! What each target kind may be scored by: its valid and default `eval.metrics`, and the names a
-//! run of each experiment kind records (what `report.metrics` may ask for).
+//! What each target kind may be scored by: the kind of each target ([`TargetKind`]), its valid
+//! and default `eval.metrics`, and the names a run of each experiment kind records (what
+//! `report.metrics` may ask for).
 //!
 //! Only names live here, so `validate` can reject `eval.metrics: [accuracy]` for vote fractions
 //! or a misspelt `report.metrics` entry with file:line:col before anything runs; the runners
-//! record exactly these names (their tests check it).
+//! record exactly these names (their tests check it). What a kind computes (head, loss, outputs,
+//! metrics, baseline) is its `runner::task::Task`, matched on the same [`TargetKind`].
 //!
 //! ```
 //! use gzbench::spec::{Metric, Target, task};
@@ -14,26 +16,75 @@
 
 use super::{ExperimentKind, Metric, Target};
 
+/// What kind of prediction a target asks for. Every target has one kind, and each kind is one
+/// `runner::task::Task` (head, loss, outputs, metrics, baseline); the matches on it here and
+/// there are exhaustive, so a new kind cannot be half-implemented (and `runner::task`'s tests
+/// score every valid metric of every kind, listed by `spec::all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetKind {
+    /// One binary label (one logit).
+    Binary,
+    /// The 37 weighted GZ2 vote fractions (the Kaggle Galaxy Challenge targets).
+    Gz2Answers,
+    /// Vote counts of every answer of the GZ DECaLS tree.
+    Votes,
+    /// One of several classes.
+    Class,
+}
+
+impl Target {
+    /// The kind of prediction the target asks for.
+    pub fn kind(self) -> TargetKind {
+        match self {
+            Target::Elongated
+            | Target::Ring
+            | Target::RingPhysical
+            | Target::Bar
+            | Target::BarPhysical
+            | Target::EdgeOn
+            | Target::Featured
+            | Target::Merger
+            | Target::Clumpy
+            | Target::ClumpyPhysical
+            | Target::Label => TargetKind::Binary,
+            Target::Gz2Answers => TargetKind::Gz2Answers,
+            Target::Votes => TargetKind::Votes,
+            Target::Class => TargetKind::Class,
+        }
+    }
+}
+
+impl TargetKind {
+    /// The metrics a target of this kind can be scored by.
+    pub fn valid_metrics(self) -> &'static [Metric] {
+        use Metric::*;
+        match self {
+            TargetKind::Class => &[Accuracy],
+            TargetKind::Gz2Answers => &[Rmse, RmseMeanBaseline, EquivarianceSpread],
+            TargetKind::Votes => &[Rmse, RmseMeanBaseline],
+            TargetKind::Binary => &[Accuracy, RocAuc, PrAuc, F1, LogLoss, EquivarianceSpread],
+        }
+    }
+
+    /// The metrics of a target of this kind when `eval.metrics` is not given.
+    pub fn default_metrics(self) -> Vec<Metric> {
+        use Metric::*;
+        match self {
+            TargetKind::Class => vec![Accuracy],
+            TargetKind::Gz2Answers | TargetKind::Votes => vec![Rmse, RmseMeanBaseline],
+            TargetKind::Binary => vec![Accuracy, RocAuc],
+        }
+    }
+}
+
 /// The metrics a target can be scored by.
 pub fn valid_metrics(target: Target) -> &'static [Metric] {
-    use Metric::*;
-    match target {
-        Target::Class => &[Accuracy],
-        Target::Gz2Answers => &[Rmse, RmseMeanBaseline, EquivarianceSpread],
-        Target::Votes => &[Rmse, RmseMeanBaseline],
-        t if t.is_binary() => &[Accuracy, RocAuc, PrAuc, F1, LogLoss, EquivarianceSpread],
-        _ => &[],
-    }
+    target.kind().valid_metrics()
 }
 
 /// The metrics of a target when `eval.metrics` is not given.
 pub fn default_metrics(target: Target) -> Vec<Metric> {
-    use Metric::*;
-    match target {
-        Target::Class => vec![Accuracy],
-        Target::Gz2Answers | Target::Votes => vec![Rmse, RmseMeanBaseline],
-        _ => vec![Accuracy, RocAuc],
-    }
+    target.kind().default_metrics()
 }
 
 /// What a `train` run records besides its metrics: the reference levels of a constant guess

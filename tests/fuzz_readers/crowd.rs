@@ -1,14 +1,14 @@
 //! The classification readers of `gzbench aggregate` (`crowd::exports::read_classifications`
 //! in every format: the plain CSV through its fast and its general path, Panoptes flat JSON
-//! lines, the Panoptes classification export; `crowd::tools::aggregate_file` with a gold file),
+//! lines, the Panoptes classification export; `cli::crowd::aggregate_file` with a gold file),
 //! fed mutations of valid files and arbitrary bytes. Errors must name the file and the line.
 
 use crate::mutate::{
     Records, Shown, apply, blank_lines, cell, mutations, with_blank_lines, with_cell,
 };
 use crate::{Scratch, config, n_lines};
+use gzbench::cli::crowd::{AggregateOptions, aggregate_file};
 use gzbench::crowd::exports::{InputFormat, read_classifications};
-use gzbench::crowd::tools::{AggregateOptions, aggregate_file};
 use gzbench::crowd::{CrowdError, Strategy as Aggregation};
 use proptest::prelude::*;
 use proptest::sample::Index;
