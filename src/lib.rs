@@ -1,9 +1,11 @@
 //! gzbench: a reproducible benchmark harness for deep learning on galaxy images.
 //!
-//! Data flows one way (each module uses only those before it):
+//! Data flows one way: each module uses only those before it (checked by `tests/layers.rs`):
 //!
 //! ```text
-//! spec -> tree -> universe -> crowd -> data -> model -> train -> eval -> gzx -> repr -> clumps -> runner -> store -> report
+//! atomic, csv_line, rng, geom, shared_data, simd, engine -> tree -> spec -> store -> universe
+//!   -> crowd -> data -> model -> eval -> train -> diffusion -> gzx -> repr -> clumps -> runner
+//!   -> report -> cli
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
@@ -19,7 +21,9 @@
 //!   terrestrial proxy images.
 //! * [`crowd`]: simulated volunteers and the strategies that aggregate their votes.
 //! * [`data`]: datasets and splits from a registered source.
-//! * [`model`], [`train`], [`eval`]: backbones and heads, the training loop, metrics.
+//! * [`model`], [`eval`], [`train`]: backbones and heads, metrics, the training loop.
+//! * [`diffusion`]: a class-conditional denoising diffusion model (generative augmentation).
+//! * [`simd`]: which vector instructions the run-time-dispatched kernels may use.
 //! * [`gzx`]: Galaxy Zoo Express: a simulated stream of clicks with SWAP retirement and a
 //!   machine classifier trained on the retired galaxies.
 //! * [`repr`]: embeddings of a backbone, similarity search and anomaly ranking.

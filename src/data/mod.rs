@@ -9,6 +9,7 @@
 //! (`data.val_fraction`) of the labelled training galaxies, or a separate draw of `data.val_size`.
 
 pub mod augment;
+pub mod batches;
 pub mod catalog;
 pub mod clump_catalog;
 pub mod fits;

@@ -26,7 +26,7 @@
 
 use crate::data::Dataset;
 use crate::model::rotate::dihedral;
-use crate::train::for_each_batch;
+use crate::data::batches::for_each_batch;
 use candle_core::{DType, Device, Result, Tensor};
 
 /// A network as evaluation sees it: images -> outputs (`N` or `N x O`).

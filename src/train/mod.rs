@@ -21,7 +21,9 @@ pub mod probe;
 
 pub mod bench;
 
+pub use crate::data::batches::{batch, for_each_batch};
 use crate::data::Dataset;
+use crate::data::batches::{host_batch, targets};
 use crate::engine::prefetch;
 use crate::model::{Model, Params};
 use crate::rng::stream;
@@ -125,38 +127,6 @@ pub struct FitOptions<'a> {
     /// Dieleman's augmentation of every training image, drawn per (seed, epoch, image).
     pub augment: bool,
     pub on_epoch: OnEpoch<'a>,
-}
-
-/// A batch of the dataset as tensors on `device`: images `N x C x H x W`, targets `N` (one per
-/// image) or `N x K`.
-pub fn batch(data: &Dataset, idx: &[usize], device: &Device) -> Result<(Tensor, Tensor)> {
-    let (x, shape, y) = host_batch(data, idx, None)?;
-    let x = Tensor::from_vec(x, shape, device)?;
-    Ok((x, targets(data, y, idx.len(), device)?))
-}
-
-/// The training batch of epoch `epoch` on the host, augmented if asked: flat images, their
-/// shape, targets.
-fn host_batch(
-    data: &Dataset,
-    idx: &[usize],
-    augment: Option<(u64, usize)>,
-) -> Result<prefetch::HostBatch> {
-    let (mut x, y) = data.gather(idx);
-    if let Some((seed, epoch)) = augment {
-        x = crate::data::augment::augment(&x, data.channels, data.size, seed, epoch, idx)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    }
-    Ok((x, (idx.len(), data.channels, data.size, data.size), y))
-}
-
-/// Targets as `N` (one per image) or `N x K`.
-fn targets(data: &Dataset, y: Vec<f32>, n: usize, device: &Device) -> Result<Tensor> {
-    if data.target_len == 1 {
-        Tensor::from_vec(y, n, device)
-    } else {
-        Tensor::from_vec(y, (n, data.target_len), device)
-    }
 }
 
 /// The optimizer of `cfg` over the trainable parameters of `params` (only the `head.` ones with
@@ -326,22 +296,6 @@ pub fn precise_batchnorm(
     }
     for (sum, (_, v)) in sums.iter().zip(&buffers) {
         v.set(&(sum / batches.len() as f64)?)?;
-    }
-    Ok(())
-}
-
-/// Calls `f(indices, images, targets)` for consecutive batches of `batch_size` covering every
-/// image of `data` in order (the evaluation loop every metric and prediction shares).
-pub fn for_each_batch(
-    data: &Dataset,
-    batch_size: usize,
-    device: &Device,
-    mut f: impl FnMut(&[usize], &Tensor, &Tensor) -> Result<()>,
-) -> Result<()> {
-    let all: Vec<usize> = (0..data.len()).collect();
-    for idx in all.chunks(batch_size.max(1)) {
-        let (x, y) = batch(data, idx, device)?;
-        f(idx, &x, &y)?;
     }
     Ok(())
 }
