@@ -7,9 +7,29 @@ use std::path::Path;
 
 /// Lowest first.
 const LAYERS: &[&str] = &[
-    "atomic", "csv_line", "rng", "geom", "shared_data", "simd", "engine", "tree", "spec", "store",
-    "universe", "crowd", "data", "model", "eval", "train", "diffusion", "gzx", "repr", "clumps",
-    "runner", "report", "cli",
+    "atomic",
+    "csv_line",
+    "rng",
+    "geom",
+    "shared_data",
+    "simd",
+    "engine",
+    "tree",
+    "spec",
+    "store",
+    "universe",
+    "crowd",
+    "data",
+    "model",
+    "eval",
+    "train",
+    "diffusion",
+    "gzx",
+    "repr",
+    "clumps",
+    "runner",
+    "report",
+    "cli",
 ];
 
 /// The `crate::<module>` names a source text uses (paths and `crate::{a, b::c}` groups), with
@@ -68,20 +88,31 @@ fn every_module_uses_only_the_layers_below_it() {
         let is_test = name == "tests.rs"
             || name.ends_with("_tests.rs")
             || rel.components().any(|c| c.as_os_str() == "tests");
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let top = top.trim_end_matches(".rs");
         if is_test || top == "lib" || top == "main" {
             continue;
         }
         let Some(&own) = rank.get(top) else {
-            bad.push(format!("{}: module `{top}` is not placed in LAYERS", rel.display()));
+            bad.push(format!(
+                "{}: module `{top}` is not placed in LAYERS",
+                rel.display()
+            ));
             continue;
         };
         for used in uses(&std::fs::read_to_string(f).unwrap()) {
             if let Some(&r) = rank.get(used.as_str())
                 && r > own
             {
-                bad.push(format!("{}: `{top}` uses `{used}`, a layer above it", rel.display()));
+                bad.push(format!(
+                    "{}: `{top}` uses `{used}`, a layer above it",
+                    rel.display()
+                ));
             }
         }
     }

@@ -274,10 +274,12 @@ pub(super) fn list(dir: &Path, at: &ResultsAndProfile, device: DeviceKind) -> Re
             Ok((exp, runs)) => {
                 let runs = spec::on_device(runs, device);
                 let (done, stale) = completeness(&store, &runs);
+                // `+ 0.0`: an empty sum is -0.0, printed "-0"
                 let secs: f64 = runs
                     .iter()
                     .filter_map(|r| super::runs::seconds(&store, &run_id(r)))
-                    .sum();
+                    .sum::<f64>()
+                    + 0.0;
                 total += secs;
                 say!(
                     "{:<32} {:>10} {:>6} {:>9.0}  {}",

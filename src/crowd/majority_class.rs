@@ -15,6 +15,10 @@ impl Aggregator for MajorityClass {
         "majority-class"
     }
 
+    fn is_reference(&self) -> bool {
+        true
+    }
+
     fn aggregate(&self, votes: &QuestionVotes) -> Result<Aggregate, CrowdError> {
         let k = votes.n_classes;
         let mut counts = vec![0.0; k];

@@ -147,6 +147,11 @@ pub trait Aggregator {
     fn needs_gold(&self) -> bool {
         false
     }
+    /// Whether it is a reference that ignores which galaxy a vote is on (`majority-class`), not
+    /// an aggregation: the tests hold every other strategy to an accuracy floor.
+    fn is_reference(&self) -> bool {
+        false
+    }
 }
 
 /// Runs `f` on a rayon pool of `threads` threads (the crowd tests' check that results do not

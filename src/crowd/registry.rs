@@ -2,12 +2,15 @@
 //! line) mapped to its implementation with default parameters, in one exhaustive match.
 //!
 //! Adding a strategy takes exactly: its file `crowd/<name>.rs` implementing [`Aggregator`] (with
-//! `binary_only` / `needs_gold` there when they apply) and its `mod <name>;` line in
-//! `crowd/mod.rs`; a variant of [`Strategy`] in `spec/crowd.rs`; and its arm in
-//! [`StrategyImpl::aggregator`] below. The list of strategies is the enum itself
-//! (`clap::ValueEnum::value_variants()`, derived), so there is no list to forget: a variant
-//! without an arm does not compile, and `tests/registries.rs` runs every variant through
-//! `gzbench validate` and `gzbench aggregate`.
+//! `binary_only` / `needs_gold` / `is_reference` there when they apply); its `mod <name>;` and
+//! `pub use <name>::<Type>;` lines in `crowd/mod.rs`; a variant of [`Strategy`] in
+//! `spec/crowd.rs`; and its arm in [`StrategyImpl::aggregator`] below. The list of strategies is
+//! the enum itself (`clap::ValueEnum::value_variants()`, derived), so there is no list to forget:
+//! a variant without an arm does not compile, `tests/registries.rs` runs every variant through
+//! `gzbench validate`, a smoke crowd run and `gzbench aggregate`, and the crowd tests hold every
+//! non-reference strategy to an accuracy floor. `Aggregator::aggregate` is not given the
+//! experiment's seed: a randomised strategy draws from a stream named for itself (one sequence
+//! for every seed), a limit of the interface.
 
 pub use crate::spec::Strategy;
 
@@ -85,7 +88,8 @@ mod tests {
             assert_eq!(clap.get_name(), s.name());
         }
         assert!(serde_json::from_str::<Strategy>("\"nope\"").is_err());
-        assert_eq!(all::<Strategy>().len(), 15);
+        // at least the strategies of today (adding one needs no edit here)
+        assert!(all::<Strategy>().len() >= 15);
         let flagged = |f: fn(Strategy) -> bool| -> Vec<&str> {
             all::<Strategy>()
                 .iter()

@@ -25,8 +25,8 @@
 //! perfectly invariant: it gets NaN, which the runner reports as a failed metric.
 
 use crate::data::Dataset;
-use crate::model::rotate::dihedral;
 use crate::data::batches::for_each_batch;
+use crate::model::rotate::dihedral;
 use candle_core::{DType, Device, Result, Tensor};
 
 /// A network as evaluation sees it: images -> outputs (`N` or `N x O`).

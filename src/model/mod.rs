@@ -70,6 +70,12 @@ pub const BACKBONE: &str = "backbone";
 pub const HEAD: &str = "head";
 
 /// Build the backbone of `cfg` for `channels x size x size` inputs, parameters under `backbone.`.
+///
+/// Adding a backbone takes: its file `model/<name>.rs` and `mod <name>;` above; a variant of
+/// [`Backbone`] in `spec/mod.rs`; its arm below (the compiler asks); and, asked for only when the
+/// tests are built (`cargo test`), its feature width in this module's tests and its arm in
+/// `parity::net` (a PyTorch fixture, or `None`). `tests/registries.rs` validates every variant and
+/// trains it for a smoke run.
 pub fn backbone(
     cfg: &ModelConfig,
     channels: usize,

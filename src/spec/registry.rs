@@ -32,10 +32,11 @@ mod tests {
 
     #[test]
     fn cli_names_are_the_yaml_names() {
-        assert_eq!(same_names::<Strategy>(), 15);
-        assert_eq!(same_names::<Backbone>(), 6);
-        assert_eq!(same_names::<Profile>(), 3);
-        assert_eq!(same_names::<Survey>(), 2);
-        assert_eq!(same_names::<QualityPreset>(), 6);
+        // at least the names of today (adding one needs no edit here)
+        assert!(same_names::<Strategy>() >= 15);
+        assert!(same_names::<Backbone>() >= 6);
+        assert!(same_names::<Profile>() >= 3);
+        assert!(same_names::<Survey>() >= 2);
+        assert!(same_names::<QualityPreset>() >= 6);
     }
 }

@@ -21,8 +21,8 @@ pub mod probe;
 
 pub mod bench;
 
-pub use crate::data::batches::{batch, for_each_batch};
 use crate::data::Dataset;
+pub use crate::data::batches::{batch, for_each_batch};
 use crate::data::batches::{host_batch, targets};
 use crate::engine::prefetch;
 use crate::model::{Model, Params};
