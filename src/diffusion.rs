@@ -166,7 +166,7 @@ impl Trainer {
 
     /// Optimizer steps taken.
     pub fn steps(&self) -> u64 {
-        self.optim.state().1
+        self.optim.steps()
     }
 
     /// One step on a batch `x0` (`N x C x H x W` in `[-1, 1]`) with conditions `cond`

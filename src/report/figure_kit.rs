@@ -152,14 +152,21 @@ pub(super) fn write_facets<F: Render>(
     Ok(out)
 }
 
+/// The row's value of sweep key `key` (e.g. `report.series`), as it is printed.
+pub(super) fn point_value(row: &Row, key: &Option<String>) -> Option<String> {
+    key.as_ref().and_then(|k| row.point.get(k)).map(value_str)
+}
+
 /// The label of a row: its `report.x` value, then its `report.series` value; the experiment's
 /// name when it has neither.
 pub(super) fn name(exp: &Experiment, row: &Row) -> String {
-    let value = |k: &Option<String>| k.as_ref().and_then(|k| row.point.get(k)).map(value_str);
-    let parts: Vec<String> = [value(&exp.report.x), value(&exp.report.series)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let parts: Vec<String> = [
+        point_value(row, &exp.report.x),
+        point_value(row, &exp.report.series),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if parts.is_empty() {
         exp.name.clone()
     } else {
@@ -395,13 +402,7 @@ pub(super) fn lines(exp: &Experiment, rows: &[Row], x: &str, metric: &str) -> Ve
         else {
             continue;
         };
-        let name = exp
-            .report
-            .series
-            .as_ref()
-            .and_then(|k| r.point.get(k))
-            .map(value_str)
-            .unwrap_or_else(|| style::label(metric));
+        let name = point_value(r, &exp.report.series).unwrap_or_else(|| style::label(metric));
         let p = Point {
             x: xv,
             mean: s.mean,

@@ -13,7 +13,7 @@
 
 use super::figure_kit::{
     Area, DrawResult, ENTRY_H, LEGEND_TOP, Render, colour, draw_mesh, label_font, legend_dashed,
-    legend_key, legend_line, legend_notes, split_legend, write_facets,
+    legend_key, legend_line, legend_notes, point_value, split_legend, write_facets,
 };
 use super::tables::value_str;
 use super::{ReportError, Row, style};
@@ -113,13 +113,7 @@ fn panels(exp: &Experiment, rows: &[Row]) -> Vec<Panel> {
                 continue;
             }
             let Some(bins) = bins(r) else { continue };
-            let name = exp
-                .report
-                .series
-                .as_ref()
-                .and_then(|k| r.point.get(k))
-                .map(value_str)
-                .unwrap_or_else(|| "SWAP".into());
+            let name = point_value(r, &exp.report.series).unwrap_or_else(|| "SWAP".into());
             curves.push(Curve { name, bins });
         }
         if curves.is_empty() {

@@ -2,29 +2,21 @@
 //! kernel (EM, GLAD, exact search).
 
 use super::*;
-use crate::crowd::{Aggregator, DawidSkene, Glad, QuestionVotes};
+use crate::crowd::volunteers::{Crowd, simulate_fixed};
+use crate::crowd::{Aggregator, CrowdQuality, DawidSkene, Glad, QualityPreset, QuestionVotes};
 use crate::repr::search::Exact;
+use crate::universe::{PopulationConfig, Question, sample_population};
 use rand::Rng;
 
+/// One question's votes of the project's simulated crowd (1,500 galaxies, 40 volunteers, 7 votes
+/// each, three answers).
 fn votes() -> QuestionVotes {
-    let mut rng = crate::rng::stream(5, "test/simd-votes");
-    let (k, n_gal, n_vol) = (3, 1500, 40);
-    let (mut g, mut v, mut a) = (Vec::new(), Vec::new(), Vec::new());
-    for gi in 0..n_gal {
-        let truth = rng.random_range(0..k as u32);
-        for _ in 0..7 {
-            let vi = rng.random_range(0..n_vol);
-            let right = rng.random::<f64>() < 0.5 + 0.45 * (vi as f64 / n_vol as f64);
-            g.push(gi as u32);
-            v.push(vi as u32);
-            a.push(if right {
-                truth
-            } else {
-                rng.random_range(0..k as u32)
-            });
-        }
-    }
-    QuestionVotes::new(k, n_gal, n_vol, g, v, a).unwrap()
+    let galaxies = sample_population(5, 1500, &PopulationConfig::default());
+    let crowd = Crowd::sample(5, 40, &CrowdQuality::preset(QualityPreset::Default)).unwrap();
+    simulate_fixed(5, &galaxies, &crowd, Question::SmoothOrFeatured, 7)
+        .unwrap()
+        .for_question(0)
+        .unwrap()
 }
 
 #[test]

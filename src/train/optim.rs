@@ -88,6 +88,11 @@ impl Optim {
         self.lr = lr;
     }
 
+    /// Completed steps.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
     /// Backpropagate `loss` and update every parameter that received a gradient.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let grads = loss.backward()?;
