@@ -9,6 +9,7 @@
 //! `diffusion/sample#i` (its starting noise), so a resumed training continues bit for bit and a
 //! sample does not depend on which others were drawn with it (for a given batch size).
 
+pub mod saved;
 pub mod schedule;
 pub mod unet;
 

@@ -19,7 +19,8 @@ use crate::model::layers::{Conv2d, ConvSpec, Linear, Params};
 use candle_core::{D, Device, Result, Tensor};
 
 /// The shape of a U-Net.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UNetSpec {
     /// Image channels in and out.
     pub channels: usize,

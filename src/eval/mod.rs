@@ -57,6 +57,8 @@ pub fn try_compute(metric: Metric, p: &[f32], y: &[f32]) -> Result<f64, EvalErro
         Metric::RocAuc => roc_auc(p, y),
         Metric::PrAuc => pr_auc(p, y),
         Metric::F1 => f1(p, y),
+        Metric::Completeness => completeness(p, y),
+        Metric::Purity => purity(p, y),
         Metric::LogLoss => log_loss(p, y),
         Metric::Rmse => rmse(p, y),
         Metric::EquivarianceSpread | Metric::RmseMeanBaseline => f64::NAN, // rejected above
@@ -233,7 +235,8 @@ pub fn pr_auc(p: &[f32], y: &[f32]) -> f64 {
     ap
 }
 
-pub fn f1(p: &[f32], y: &[f32]) -> f64 {
+/// (true positives, false positives, false negatives) at probability 0.5.
+fn confusion(p: &[f32], y: &[f32]) -> (f64, f64, f64) {
     let (mut tp, mut fp, mut fn_) = (0f64, 0f64, 0f64);
     for (&p, &y) in p.iter().zip(y) {
         match (p >= 0.5, y >= 0.5) {
@@ -243,6 +246,23 @@ pub fn f1(p: &[f32], y: &[f32]) -> f64 {
             _ => {}
         }
     }
+    (tp, fp, fn_)
+}
+
+/// Recall of the positive class at 0.5; NaN without positives.
+pub fn completeness(p: &[f32], y: &[f32]) -> f64 {
+    let (tp, _, fn_) = confusion(p, y);
+    tp / (tp + fn_)
+}
+
+/// Precision of the positive class at 0.5; 0 when nothing is predicted positive.
+pub fn purity(p: &[f32], y: &[f32]) -> f64 {
+    let (tp, fp, _) = confusion(p, y);
+    if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) }
+}
+
+pub fn f1(p: &[f32], y: &[f32]) -> f64 {
+    let (tp, fp, fn_) = confusion(p, y);
     if tp == 0.0 {
         0.0
     } else {
@@ -276,6 +296,13 @@ mod tests {
         assert!((roc_auc(&p, &y) - 0.75).abs() < 1e-12);
         // tp=2 (0.9, 0.6) fp=1 fn=1 -> 4/6
         assert!((f1(&p, &y) - 2.0 / 3.0).abs() < 1e-12);
+        assert!((completeness(&p, &y) - 2.0 / 3.0).abs() < 1e-12);
+        assert!((purity(&p, &y) - 2.0 / 3.0).abs() < 1e-12);
+        // 0.9 and 0.6 of [1, 0, 0]: tp 1, fp 1, fn 0
+        assert_eq!(completeness(&[0.9, 0.6, 0.1], &[1.0, 0.0, 0.0]), 1.0);
+        assert_eq!(purity(&[0.9, 0.6, 0.1], &[1.0, 0.0, 0.0]), 0.5);
+        assert_eq!(purity(&[0.1, 0.2], &[1.0, 0.0]), 0.0);
+        assert!(completeness(&[0.1, 0.2], &[0.0, 0.0]).is_nan());
         let ll =
             -((0.9f64).ln() + (0.4f64).ln() + (0.4f64).ln() + (0.8f64).ln() + (0.6f64).ln()) / 5.0;
         assert!((log_loss(&p, &y) - ll).abs() < 1e-6);

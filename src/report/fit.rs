@@ -143,7 +143,10 @@ pub fn bootstrap(points: &[(f64, f64, f64)], draws: usize) -> Option<Bootstrap> 
 
 /// Whether `metric` is a score whose error is `1 - metric` (else the metric is the error).
 fn is_score(metric: &str) -> bool {
-    matches!(metric, "accuracy" | "roc_auc" | "pr_auc" | "f1")
+    matches!(
+        metric,
+        "accuracy" | "roc_auc" | "pr_auc" | "f1" | "completeness" | "purity"
+    )
 }
 
 /// The error a metric's value stands for; also its inverse (the metric of an error).

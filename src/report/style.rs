@@ -52,6 +52,10 @@ pub fn label(key: &str) -> String {
         "crowd.votes_per_galaxy" => "votes per galaxy".into(),
         "rmse" => "RMSE over the 37 GZ2 answers".into(),
         "pr_auc" => "PR AUC".into(),
+        "completeness" => "completeness (recall at p = 0.5)".into(),
+        "purity" => "purity (precision at p = 0.5)".into(),
+        "fid" => "Frechet distance to real positives (pretrained features)".into(),
+        "condition_accuracy" => "condition accuracy (real-trained classifier)".into(),
         "equivariance_spread" => "equivariance spread (over 8 views / over galaxies)".into(),
         "rmse_mean_baseline" => "RMSE of the mean baseline".into(),
         "majority_accuracy" => "majority-class accuracy".into(),
@@ -90,6 +94,10 @@ pub fn bounds(metric: &str) -> (f64, f64) {
         | "roc_auc"
         | "pr_auc"
         | "f1"
+        | "completeness"
+        | "purity"
+        | "condition_accuracy"
+        | "condition_accuracy_real"
         | "brier"
         | "ece"
         | "majority_accuracy"
@@ -101,7 +109,8 @@ pub fn bounds(metric: &str) -> (f64, f64) {
         | "swap_beats_mv_at_40"
         | "expert_agreement"
         | "expert_accuracy" => (0.0, 1.0),
-        "rmse" | "rmse_mean_baseline" | "log_loss" | "savings_factor" | "savings_vs_40" => {
+        "rmse" | "rmse_mean_baseline" | "log_loss" | "savings_factor" | "savings_vs_40" | "fid"
+        | "fid_real" => {
             (0.0, f64::INFINITY)
         }
         _ => (f64::NEG_INFINITY, f64::INFINITY),

@@ -20,6 +20,7 @@ mod detector;
 mod invariance;
 mod load;
 mod pretrain;
+mod rare;
 mod registry;
 mod repr;
 mod stream;
@@ -34,6 +35,7 @@ pub use detector::{DetectorConfig, DetectorConfigError};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, read_text, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
+pub use rare::{DiffusionConfig, ExtraSource, RareConfig};
 pub use registry::all;
 pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};
@@ -84,6 +86,10 @@ pub struct Experiment {
     /// Kind `train`: pretrain the backbone before training on the task (cached per spec).
     #[serde(default)]
     pub pretrain: PretrainConfig,
+    /// Kind `train`, a rare binary class: extra positive training images (real-only, classic
+    /// augmentation, diffusion samples, oracle renders). Absent = none, and absent from the runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rare: Option<RareConfig>,
     /// Dotted key (e.g. `data.train_size`) -> values; the grid is the product of all lists.
     #[serde(default)]
     pub sweep: BTreeMap<String, Vec<Value>>,
@@ -510,6 +516,13 @@ pub enum Metric {
     /// targets, where its chance level is the prevalence.
     PrAuc,
     F1,
+    /// Completeness (recall) of the positive class at probability 0.5: the share of true
+    /// positives predicted positive.
+    Completeness,
+    /// Purity (precision) of the positive class at probability 0.5: the share of predicted
+    /// positives that are true positives; 0 when none is predicted (scikit-learn's
+    /// `zero_division=0`).
+    Purity,
     /// Mean binary cross-entropy of the predicted probabilities.
     LogLoss,
     /// Kaggle Galaxy Zoo RMSE: root of the mean over galaxies and answers of the squared error
@@ -534,6 +547,8 @@ impl Metric {
             Metric::RocAuc => "roc_auc",
             Metric::PrAuc => "pr_auc",
             Metric::F1 => "f1",
+            Metric::Completeness => "completeness",
+            Metric::Purity => "purity",
             Metric::LogLoss => "log_loss",
             Metric::Rmse => "rmse",
             Metric::EquivarianceSpread => "equivariance_spread",

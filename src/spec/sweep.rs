@@ -2,6 +2,7 @@
 
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
+    RareConfig,
     CrowdRunConfig, DataConfig, DetectConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
     PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
 };
@@ -37,6 +38,8 @@ pub struct RunSpec {
     pub detect: Option<DetectConfig>,
     #[serde(default, skip_serializing_if = "PretrainConfig::is_none")]
     pub pretrain: PretrainConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rare: Option<RareConfig>,
     pub gzbench: String,
     pub run_format: u32,
     /// Where the run is computed. Part of the id so GPU runs (not bit-identical to CPU ones) never
@@ -116,6 +119,8 @@ struct Sections {
     repr: ReprConfig,
     detect: DetectConfig,
     pretrain: PretrainConfig,
+    #[serde(default)]
+    rare: RareConfig,
 }
 
 /// Every run of the experiment: the product of the sweep lists, times the seeds (seed varies fastest).
@@ -131,6 +136,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
         repr: exp.repr.clone(),
         detect: exp.detect.clone(),
         pretrain: exp.pretrain.clone(),
+        rare: exp.rare.clone().unwrap_or_default(),
     };
     let base = serde_yaml::to_value(&base).expect("sections serialise");
     // Check each sweep value on its own first, so an error names exactly the key and value at fault.
@@ -195,7 +201,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 ),
             }
         })?;
-        check_sizes(&s, exp.kind, text, file)?;
+        check_sizes(&s, exp.kind, exp.rare.is_some(), text, file)?;
         let mut s = s;
         if exp.kind == ExperimentKind::Train {
             check_metrics(&s, text, file)?;
@@ -220,6 +226,7 @@ pub fn expand(exp: &Experiment, text: &str, file: &str) -> Result<Vec<RunSpec>, 
                 repr: (exp.kind == ExperimentKind::Representations).then(|| s.repr.clone()),
                 detect: (exp.kind == ExperimentKind::Detection).then(|| s.detect.clone()),
                 pretrain: s.pretrain.clone(),
+                rare: exp.rare.is_some().then(|| s.rare.clone()),
                 gzbench: env!("CARGO_PKG_VERSION").to_string(),
                 run_format: RUN_FORMAT_VERSION,
                 device: DeviceKind::Cpu,
@@ -258,6 +265,7 @@ fn check_metrics(s: &Sections, text: &str, file: &str) -> Result<(), SpecError> 
 fn check_sizes(
     s: &Sections,
     kind: ExperimentKind,
+    rare: bool,
     text: &str,
     file: &str,
 ) -> Result<(), SpecError> {
@@ -394,6 +402,16 @@ fn check_sizes(
             "data.positive_fraction applies to binary targets only",
         ),
         (
+            "rare",
+            !rare
+                || (kind == ExperimentKind::Train
+                    && s.data.source == crate::spec::DataSource::Synthetic
+                    && s.task.target.is_binary()),
+            "rare: needs kind `train` on a binary target of data.source `synthetic` (its \
+             `oracle` arm renders new positives and its `generated` arm conditions on the \
+             universe's Galaxy Zoo answers)",
+        ),
+        (
             "step_every",
             s.train.step_every >= 1,
             "train.step_every must be at least 1 epoch",
@@ -446,6 +464,12 @@ fn check_sizes(
         ExperimentKind::Detection => s.detect.check().map(|c| ("detect", c)),
         _ => None,
     };
+    let section = section.or_else(|| {
+        s.rare
+            .check()
+            .map(|c| ("rare", c))
+            .filter(|_| rare)
+    });
     if let Some((name, (key, msg))) = section {
         let (line, col) = super::load::locate_in(text, name, key, None);
         return Err(SpecError::At {

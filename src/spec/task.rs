@@ -62,7 +62,16 @@ impl TargetKind {
             TargetKind::Class => &[Accuracy],
             TargetKind::Gz2Answers => &[Rmse, RmseMeanBaseline, EquivarianceSpread],
             TargetKind::Votes => &[Rmse, RmseMeanBaseline],
-            TargetKind::Binary => &[Accuracy, RocAuc, PrAuc, F1, LogLoss, EquivarianceSpread],
+            TargetKind::Binary => &[
+                Accuracy,
+                RocAuc,
+                PrAuc,
+                F1,
+                Completeness,
+                Purity,
+                LogLoss,
+                EquivarianceSpread,
+            ],
         }
     }
 
