@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! atomic, csv_line, rng, geom, shared_data, simd, engine -> tree -> spec -> store -> universe
-//!   -> crowd -> data -> model -> eval -> train -> diffusion -> gzx -> repr -> clumps -> runner
+//!   -> crowd -> data -> model -> eval -> train -> diffusion -> generative -> gzx -> repr -> clumps -> runner
 //!   -> report -> cli
 //! ```
 //!
@@ -23,6 +23,8 @@
 //! * [`data`]: datasets and splits from a registered source.
 //! * [`model`], [`eval`], [`train`]: backbones and heads, metrics, the training loop.
 //! * [`diffusion`]: a class-conditional denoising diffusion model (generative augmentation).
+//! * [`generative`]: extra positives for a rare class (classic copies, diffusion samples) and
+//!   how close generated galaxies are to real ones.
 //! * [`simd`]: which vector instructions the run-time-dispatched kernels may use.
 //! * [`gzx`]: Galaxy Zoo Express: a simulated stream of clicks with SWAP retirement and a
 //!   machine classifier trained on the retired galaxies.
@@ -44,6 +46,7 @@ pub mod data;
 pub mod diffusion;
 pub mod engine;
 pub mod eval;
+pub mod generative;
 pub mod geom;
 pub mod gzx;
 pub mod model;

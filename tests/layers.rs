@@ -24,6 +24,7 @@ const LAYERS: &[&str] = &[
     "eval",
     "train",
     "diffusion",
+    "generative",
     "gzx",
     "repr",
     "clumps",

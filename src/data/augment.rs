@@ -67,7 +67,12 @@ impl Transform {
 
     /// The transform of dataset image `index` in `epoch` under `seed`, for `size x size` images.
     pub fn draw(seed: u64, epoch: usize, index: u64, size: usize) -> Transform {
-        let mut r = item_stream(seed, &format!("data/augment/epoch-{epoch}"), index);
+        Self::draw_from(seed, &format!("data/augment/epoch-{epoch}"), index, size)
+    }
+
+    /// The transform of item `index` of the stream `(seed, name)`, for `size x size` images.
+    pub fn draw_from(seed: u64, name: &str, index: u64, size: usize) -> Transform {
+        let mut r = item_stream(seed, name, index);
         let max_shift = MAX_SHIFT_AT_64 * size as f64 / 64.0;
         let log_zoom = MAX_ZOOM.ln();
         let angle_deg = r.random_range(0.0..360.0);

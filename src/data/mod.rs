@@ -15,6 +15,7 @@ pub mod clump_catalog;
 pub mod fits;
 mod memo;
 pub mod pretrain;
+pub mod rare;
 mod shapes;
 pub mod synthetic;
 pub mod synthetic_catalog;

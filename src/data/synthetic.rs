@@ -118,9 +118,15 @@ pub(super) struct Draw {
 
 /// `n` galaxies starting at id `start` (kept by class quota if `positive_fraction` is set).
 pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataError> {
+    Ok(dataset(d, &select(d, start, n)?))
+}
+
+/// The galaxies [`generate`] renders: ids `start..start + n`, or, with `positive_fraction`
+/// set, the first ones from `start` on that fit their class's quota.
+pub(super) fn select(d: &Draw, start: u64, n: usize) -> Result<Vec<Galaxy>, DataError> {
     let pop = PopulationConfig::default();
     let cfg = RenderConfig::new(d.size, survey(d.survey));
-    let galaxies = match d.positive_fraction {
+    Ok(match d.positive_fraction {
         None => (start..start + n as u64)
             .into_par_iter()
             .map(|id| sample_galaxy(d.seed, id, &pop))
@@ -159,7 +165,12 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
             }
             kept
         }
-    };
+    })
+}
+
+/// `galaxies` rendered as [`generate`] does, labelled for `d.target`.
+pub(super) fn dataset(d: &Draw, galaxies: &[Galaxy]) -> Dataset {
+    let cfg = RenderConfig::new(d.size, survey(d.survey));
     let (targets, target_len) = if d.target == Target::Gz2Answers {
         let tree = crate::tree::Tree::gz2();
         let link = TreeLink::new(&tree).expect("the GZ2 tree is linked");
@@ -174,13 +185,13 @@ pub(super) fn generate(d: &Draw, start: u64, n: usize) -> Result<Dataset, DataEr
             .map(|g| label(g, d.target, &cfg) as u8 as f32);
         (t.collect(), 1)
     };
-    Ok(Dataset {
+    Dataset {
         target_len,
         channels: 3,
         size: d.size,
-        images: display_images(&galaxies, &cfg, d.seed),
+        images: display_images(galaxies, &cfg, d.seed),
         targets,
-    })
+    }
 }
 
 #[cfg(test)]

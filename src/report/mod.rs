@@ -8,6 +8,7 @@ mod aggregate;
 mod bars;
 mod clump_consensus;
 mod clump_examples;
+mod generated_samples;
 mod clump_pr;
 mod compare;
 mod figure_kit;
@@ -104,6 +105,12 @@ pub fn report(
         &dir.join("figures"),
     )?);
     files.extend(clump_pr::write(&exp, &runs, store, &dir.join("figures"))?);
+    files.extend(generated_samples::write(
+        &exp,
+        &runs,
+        store,
+        &dir.join("figures"),
+    )?);
     files.extend(clump_consensus::write(
         &exp,
         &runs,

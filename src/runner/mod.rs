@@ -5,6 +5,7 @@
 //! independent, so `--jobs N` computes N at once; each run's result depends only on its spec.
 
 mod crowd;
+mod rare;
 mod select;
 pub mod task;
 mod train;

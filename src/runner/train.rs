@@ -32,6 +32,33 @@ pub fn run(
     on_epoch: &mut dyn FnMut(usize, f64, f64),
 ) -> anyhow::Result<(Metrics, Bootstrap)> {
     let splits = data::build(spec)?;
+    match &spec.rare {
+        Some(rare) => super::rare::run(spec, rare, splits, dir, cache, device, on_epoch),
+        None => {
+            let fitted = fit(spec, &splits, dir, cache, device, on_epoch)?;
+            score(spec, &fitted, &splits, device)
+        }
+    }
+}
+
+/// A trained model of a run and how its training went.
+pub(super) struct Fitted {
+    task: Task,
+    model: Model,
+    history: train::History,
+    probe: Option<train::probe::ProbeFit>,
+    loaded: train::pretrain::Loaded,
+}
+
+/// Train the run's model on `splits.train` (validated on `splits.val`; checkpoints under `dir`).
+pub(super) fn fit(
+    spec: &RunSpec,
+    splits: &data::Splits,
+    dir: Option<&Path>,
+    cache: Option<&Path>,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(usize, f64, f64),
+) -> anyhow::Result<Fitted> {
     let task = Task::of(spec)?;
     let params = Params::new(spec.seed);
     let (c, size) = (splits.train.channels, splits.train.size);
@@ -71,18 +98,44 @@ pub fn run(
         )?;
         (h, None)
     };
+    Ok(Fitted {
+        task,
+        model,
+        history,
+        probe,
+        loaded,
+    })
+}
+
+/// What the metrics see of every image of `data`: probabilities for a binary target, answer
+/// fractions otherwise, one row per image.
+pub(super) fn predict(
+    f: &Fitted,
+    data: &data::Dataset,
+    device: &Device,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut rows = Vec::with_capacity(data.len());
+    train::for_each_batch(data, EVAL_BATCH, device, |_, x, _| {
+        rows.extend(f.task.outputs(&f.model, x)?.to_vec2::<f32>()?);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// The run's metrics of the fitted model on `splits.test`, with their bootstrap replicates,
+/// the constant-guess baselines and how training went.
+pub(super) fn score(
+    spec: &RunSpec,
+    f: &Fitted,
+    splits: &data::Splits,
+    device: &Device,
+) -> anyhow::Result<(Metrics, Bootstrap)> {
+    let (task, model) = (&f.task, &f.model);
     // what the metrics see: probabilities for a binary target, answer fractions otherwise
     let shown = |x: &Tensor| task.outputs(&model, x);
     let rows = match spec.eval.tta_views {
         Some(v) => predict_tta(&shown, &splits.test, v, EVAL_BATCH, device)?,
-        None => {
-            let mut rows = Vec::with_capacity(splits.test.len());
-            train::for_each_batch(&splits.test, EVAL_BATCH, device, |_, x, _| {
-                rows.extend(shown(x)?.to_vec2::<f32>()?);
-                Ok(())
-            })?;
-            rows
-        }
+        None => predict(f, &splits.test, device)?,
     };
     let pred = task.predictions(rows, &splits.test);
     let mut m = Metrics::new();
@@ -115,8 +168,8 @@ pub fn run(
         m.insert(metric.as_str().to_string(), v);
     }
     m.extend(task.baselines(&splits.test));
-    m.extend(training_record(&history, probe.as_ref()));
-    if let train::pretrain::Loaded::Pretrained(record) = &loaded {
+    m.extend(training_record(&f.history, f.probe.as_ref()));
+    if let train::pretrain::Loaded::Pretrained(record) = &f.loaded {
         m.extend(record.metrics());
     }
     if let Some((k, v)) = m.iter().find(|(_, v)| !v.is_finite()) {

@@ -112,6 +112,15 @@ pub const TRAIN_RECORDS: &[&str] = &[
     "pretrain_train_loss",
     "pretrain_val_loss",
     "pretrain_val_score",
+    "train_positives",
+    "n_extra",
+    "diffusion_loss",
+    "diffusion_steps",
+    "fid",
+    "fid_real",
+    "fid_classic",
+    "condition_accuracy",
+    "condition_accuracy_real",
 ];
 
 /// What a `crowd` run records.
