@@ -3,9 +3,9 @@
 //! Data flows one way: each module uses only those before it (checked by `tests/layers.rs`):
 //!
 //! ```text
-//! atomic, csv_line, rng, geom, shared_data, simd, engine -> tree -> spec -> store -> universe
-//!   -> crowd -> data -> model -> eval -> train -> diffusion -> generative -> gzx -> repr -> clumps -> runner
-//!   -> report -> cli
+//! atomic, csv_line, rng, geom, linalg, shared_data, simd, engine -> tree -> spec -> store
+//!   -> universe -> crowd -> data -> model -> eval -> train -> diffusion -> generative -> gzx
+//!   -> repr -> clumps -> runner -> report -> cli
 //! ```
 //!
 //! * [`spec`]: experiment YAML -> typed, validated experiments; grid expansion into runs.
@@ -13,6 +13,7 @@
 //! * `csv_line` (crate-private): the line a CSV record starts on, for readers' errors.
 //! * [`rng`]: named, seeded random streams (the only source of randomness).
 //! * [`geom`]: boxes and points in pixels (clump truth, marks, detections).
+//! * [`linalg`]: the symmetric eigensolver (PCA, the Fréchet distance's matrix square roots).
 //! * [`shared_data`]: where the real Galaxy Zoo fixtures beside the repository are, and whether
 //!   their absence skips or fails a test.
 //! * [`engine`]: the compute boundary (CPU / CUDA); nothing above it names a device.
@@ -49,6 +50,7 @@ pub mod eval;
 pub mod generative;
 pub mod geom;
 pub mod gzx;
+pub mod linalg;
 pub mod model;
 pub mod report;
 pub mod repr;

@@ -11,6 +11,7 @@ const LAYERS: &[&str] = &[
     "csv_line",
     "rng",
     "geom",
+    "linalg",
     "shared_data",
     "simd",
     "engine",

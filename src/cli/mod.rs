@@ -2,7 +2,8 @@
 //! Errors are turned into messages here and nowhere else. [`experiments`] holds `validate`, `run`,
 //! `report`, `list` and `reproduce`; [`tools`] holds `synth`, `grid`, `crowd-sim`, `aggregate` and
 //! `bench` ([`crowd`] does the work of the two crowd commands); [`cluster`] holds `slurm` (the
-//! script text is [`slurm`]'s).
+//! script text is [`slurm`]'s); [`generate`] holds `generate` (galaxies from a trained diffusion
+//! model, in `synth`'s layout).
 
 use crate::engine::{self, DeviceChoice};
 use crate::runner::{self, Progress, Summary};
@@ -199,6 +200,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    Generate(Box<generate::GenerateArgs>),
     /// Lay out the first cutouts of a catalogue CSV (real or synthetic) as a captioned grid PNG,
     /// e.g. `gzbench grid ../shared/data/gz-decals-rings/catalog.csv --label ring --out rings.png`.
     Grid {
@@ -387,6 +389,7 @@ mod cluster;
 pub mod crowd;
 mod embed;
 mod experiments;
+mod generate;
 mod repr;
 mod runs;
 mod slurm;
@@ -466,6 +469,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
             seed,
             out,
         } => tools::synth(n, size, survey, seed, out),
+        Command::Generate(args) => generate::generate(*args),
         Command::Grid {
             catalogue,
             image_column,

@@ -125,7 +125,10 @@ fn read_conditions(path: &Path, meta: &SavedModel) -> Result<Vec<ConditionRow>, 
     let mut lines = text.lines();
     let header = format!("id,{},{}", meta.label, meta.condition_names.join(","));
     if lines.next() != Some(header.as_str()) {
-        return Err(err(path, "line 1: the header does not match model.json's condition names"));
+        return Err(err(
+            path,
+            "line 1: the header does not match model.json's condition names",
+        ));
     }
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
@@ -138,7 +141,9 @@ fn read_conditions(path: &Path, meta: &SavedModel) -> Result<Vec<ConditionRow>, 
                 2 + meta.condition_names.len()
             )));
         }
-        let id = cells[0].parse().map_err(|_| at(format!("id `{}` is not an integer", cells[0])))?;
+        let id = cells[0]
+            .parse()
+            .map_err(|_| at(format!("id `{}` is not an integer", cells[0])))?;
         let label = match cells[1] {
             "0" => false,
             "1" => true,
@@ -146,7 +151,10 @@ fn read_conditions(path: &Path, meta: &SavedModel) -> Result<Vec<ConditionRow>, 
         };
         let values = cells[2..]
             .iter()
-            .map(|c| c.parse::<f32>().map_err(|_| at(format!("`{c}` is not a number"))))
+            .map(|c| {
+                c.parse::<f32>()
+                    .map_err(|_| at(format!("`{c}` is not a number")))
+            })
             .collect::<Result<_, _>>()?;
         rows.push(ConditionRow { id, label, values });
     }
@@ -184,16 +192,32 @@ mod tests {
             train_steps: 0,
         };
         let rows = vec![
-            ConditionRow { id: 7, label: true, values: vec![0.25, 1.0] },
-            ConditionRow { id: 9, label: false, values: vec![0.0, 0.5] },
+            ConditionRow {
+                id: 7,
+                label: true,
+                values: vec![0.25, 1.0],
+            },
+            ConditionRow {
+                id: 9,
+                label: false,
+                values: vec![0.0, 0.5],
+            },
         ];
         let dir = tempfile::tempdir().unwrap();
         save(dir.path(), &model, &meta, &rows).unwrap();
         let (back, meta_back, rows_back) = load(dir.path(), 3, &dev).unwrap();
         assert_eq!((meta_back, rows_back), (meta, rows));
         let cond = candle_core::Tensor::new(&[[0.25f32, 1.0]], &dev).unwrap();
-        let a = model.sample(&cond, 0, 5, 2.0, [3, 8, 8]).unwrap().flatten_all().unwrap();
-        let b = back.sample(&cond, 0, 5, 2.0, [3, 8, 8]).unwrap().flatten_all().unwrap();
+        let a = model
+            .sample(&cond, 0, 5, 2.0, [3, 8, 8])
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let b = back
+            .sample(&cond, 0, 5, 2.0, [3, 8, 8])
+            .unwrap()
+            .flatten_all()
+            .unwrap();
         assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
         std::fs::write(dir.path().join(CONDITIONS), "id,ring,a,b\n1,2,0,0\n").unwrap();
         let e = load(dir.path(), 3, &dev).err().unwrap().to_string();

@@ -1,12 +1,14 @@
 //! Metrics of predictions against targets: binary ones on probabilities (accuracy, ROC AUC, F1,
 //! log loss), the Kaggle Galaxy Zoo RMSE on vote fractions, and (in [`rotation`]) test-time
-//! augmentation and the rotation-equivariance spread, which need the network itself.
+//! augmentation and the rotation-equivariance spread, which need the network itself; [`frechet`]
+//! compares two sets of features (the Fréchet distance of generated and real images).
 //!
 //! Pure functions on host vectors, computed in f64; each is checked against a hand-computed case.
 //! Nothing here trains or changes a model.
 
 pub mod bootstrap;
 pub mod detection;
+pub mod frechet;
 pub mod rotation;
 
 use crate::spec::Metric;

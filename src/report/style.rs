@@ -110,9 +110,7 @@ pub fn bounds(metric: &str) -> (f64, f64) {
         | "expert_agreement"
         | "expert_accuracy" => (0.0, 1.0),
         "rmse" | "rmse_mean_baseline" | "log_loss" | "savings_factor" | "savings_vs_40" | "fid"
-        | "fid_real" => {
-            (0.0, f64::INFINITY)
-        }
+        | "fid_real" => (0.0, f64::INFINITY),
         _ => (f64::NEG_INFINITY, f64::INFINITY),
     }
 }

@@ -2,9 +2,8 @@
 
 use super::load::{SpecError, explain, locate, set_path};
 use super::{
-    RareConfig,
     CrowdRunConfig, DataConfig, DetectConfig, EvalConfig, Experiment, ExperimentKind, ModelConfig,
-    PretrainConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
+    PretrainConfig, RareConfig, ReprConfig, StreamConfig, TaskConfig, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
@@ -464,12 +463,7 @@ fn check_sizes(
         ExperimentKind::Detection => s.detect.check().map(|c| ("detect", c)),
         _ => None,
     };
-    let section = section.or_else(|| {
-        s.rare
-            .check()
-            .map(|c| ("rare", c))
-            .filter(|_| rare)
-    });
+    let section = section.or_else(|| s.rare.check().map(|c| ("rare", c)).filter(|_| rare));
     if let Some((name, (key, msg))) = section {
         let (line, col) = super::load::locate_in(text, name, key, None);
         return Err(SpecError::At {
