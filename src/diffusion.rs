@@ -22,6 +22,7 @@ use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use rand_distr::StandardNormal;
 use schedule::Schedule;
+use std::collections::HashMap;
 use std::path::Path;
 use unet::{UNet, UNetSpec};
 
@@ -140,10 +141,15 @@ impl Diffusion {
 }
 
 /// Training: AdamW on the noise-prediction loss, checkpointed with [`crate::train::checkpoint`].
+/// With [`Trainer::with_ema`], an exponential moving average of the weights is kept beside them
+/// (Ho et al. 2020 sample from it; decay `min(decay, (1 + s) / (10 + s))` after step `s`, the
+/// warm-up of diffusers' `EMAModel`) and saved in the checkpoint's second weight set.
 pub struct Trainer {
     pub model: Diffusion,
     optim: Optim,
     pub history: History,
+    ema_decay: f64,
+    ema: Option<HashMap<String, Tensor>>,
 }
 
 impl Trainer {
@@ -157,7 +163,32 @@ impl Trainer {
             model,
             optim,
             history: History::default(),
+            ema_decay: 0.0,
+            ema: None,
         }
+    }
+
+    /// Keep an exponential moving average of the weights with this decay (0 = none).
+    pub fn with_ema(self, decay: f64) -> Self {
+        Trainer {
+            ema_decay: decay,
+            ..self
+        }
+    }
+
+    /// The model to sample from: the moving average of the weights if one is kept, else the
+    /// trained weights.
+    pub fn into_sampler(self) -> Result<Diffusion> {
+        let Some(ema) = self.ema else {
+            return Ok(self.model);
+        };
+        let m = self.model;
+        for (name, t) in ema {
+            if let Some(v) = m.params.var(&name) {
+                v.set(&t)?;
+            }
+        }
+        Ok(m)
     }
 
     /// The learning rate of the next steps (a schedule is the caller's).
@@ -204,12 +235,26 @@ impl Trainer {
         self.optim.backward_step(&loss)?;
         self.history.train_loss.push(value);
         self.history.steps += 1;
+        if self.ema_decay > 0.0 {
+            let s = self.steps() as f64;
+            let d = self.ema_decay.min((1.0 + s) / (10.0 + s));
+            let ema = self.ema.get_or_insert_with(HashMap::new);
+            for (name, var) in self.model.params.trainable_named() {
+                let p = var.as_tensor();
+                let next = match ema.get(&name) {
+                    Some(e) => ((e * d)? + (p * (1.0 - d))?)?,
+                    None => p.copy()?,
+                };
+                ema.insert(name, next);
+            }
+        }
         Ok(value)
     }
 
     /// Write the weights, the optimizer state and the loss history into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::train::checkpoint::save(dir, &self.model.params, &self.optim, &self.history, None)
+        let ema = self.ema.as_ref().map(|e| (self.ema_decay, e));
+        crate::train::checkpoint::save(dir, &self.model.params, &self.optim, &self.history, ema)
     }
 
     /// Continue from the checkpoint in `dir`, if there is one; whether it was loaded.
@@ -218,6 +263,7 @@ impl Trainer {
         match crate::train::checkpoint::load(dir, &self.model.params, &mut self.optim, &dev)? {
             Some(loaded) => {
                 self.history = loaded.meta.history;
+                self.ema = loaded.best;
                 Ok(true)
             }
             None => Ok(false),

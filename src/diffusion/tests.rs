@@ -204,22 +204,32 @@ fn a_resumed_training_continues_bit_for_bit() {
             })
             .collect()
     };
-    let mut straight = Trainer::new(tiny(7, 1e-3, 0.3));
-    for _ in 0..6 {
-        straight.step(&x, &c).unwrap();
+    // with and without a moving average of the weights (kept in the checkpoint)
+    for ema in [0.0, 0.9] {
+        let make = || Trainer::new(tiny(7, 1e-3, 0.3)).with_ema(ema);
+        let mut straight = make();
+        for _ in 0..6 {
+            straight.step(&x, &c).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = make();
+        for _ in 0..3 {
+            first.step(&x, &c).unwrap();
+        }
+        first.save(dir.path()).unwrap();
+        let mut resumed = make();
+        assert!(resumed.resume(dir.path()).unwrap());
+        assert_eq!(resumed.steps(), 3);
+        for _ in 0..3 {
+            resumed.step(&x, &c).unwrap();
+        }
+        assert_eq!(resumed.history.train_loss, straight.history.train_loss);
+        assert!(weights(&resumed) == weights(&straight));
+        let (live, a, b) = (weights(&straight), straight.into_sampler(), resumed.into_sampler());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let sampler = |m: Diffusion| Trainer::new(m);
+        let (a, b) = (weights(&sampler(a)), weights(&sampler(b)));
+        assert!(a == b, "the moving averages agree after a resume");
+        assert_eq!(a == live, ema == 0.0, "the sampler is the average only when one is kept");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut first = Trainer::new(tiny(7, 1e-3, 0.3));
-    for _ in 0..3 {
-        first.step(&x, &c).unwrap();
-    }
-    first.save(dir.path()).unwrap();
-    let mut resumed = Trainer::new(tiny(7, 1e-3, 0.3));
-    assert!(resumed.resume(dir.path()).unwrap());
-    assert_eq!(resumed.steps(), 3);
-    for _ in 0..3 {
-        resumed.step(&x, &c).unwrap();
-    }
-    assert_eq!(resumed.history.train_loss, straight.history.train_loss);
-    assert!(weights(&resumed) == weights(&straight));
 }

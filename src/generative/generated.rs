@@ -7,7 +7,8 @@
 //! replacement; the rest from the whole split), with a cosine learning-rate decay, and
 //! checkpoints every [`CHECKPOINT_EVERY`] steps under the run's checkpoint folder, so an
 //! interrupted run resumes bit for bit. Step `s`'s batch comes from the stream
-//! `rare/diffusion-batch#s` of the run seed.
+//! `rare/diffusion-batch#s` of the run seed. Samples come from the moving average of the weights
+//! (`diffusion.ema`).
 
 use crate::data::Dataset;
 use crate::diffusion::saved::{self, ConditionRow, SavedModel};
@@ -85,7 +86,7 @@ pub fn generated(
         p_uncond: d.p_uncond,
         lr: d.lr,
     };
-    let mut trainer = Trainer::new(Diffusion::new(&spec, seed, device)?);
+    let mut trainer = Trainer::new(Diffusion::new(&spec, seed, device)?).with_ema(d.ema);
     if let Some(dir) = checkpoint {
         trainer.resume(dir)?;
     }
@@ -121,7 +122,7 @@ pub fn generated(
         tail.iter().sum::<f64>() / tail.len().max(1) as f64,
     );
     record.insert("diffusion_steps".into(), trainer.steps() as f64);
-    let model = trainer.model;
+    let model = trainer.into_sampler()?;
     let l = train.image_len();
     let mut images = Vec::with_capacity(cfg.extra * l);
     for first in (0..cfg.extra).step_by(d.batch_size.max(1)) {

@@ -51,6 +51,9 @@ pub struct DiffusionConfig {
     pub sample_steps: usize,
     /// Classifier-free guidance weight (1 = the plain conditional model).
     pub guidance: f64,
+    /// Decay of the moving average of the weights that samples are drawn from (0 = sample from
+    /// the trained weights).
+    pub ema: f64,
 }
 
 impl Default for DiffusionConfig {
@@ -67,6 +70,7 @@ impl Default for DiffusionConfig {
             positive_share: 0.5,
             sample_steps: 50,
             guidance: 2.0,
+            ema: 0.999,
         }
     }
 }
@@ -155,6 +159,11 @@ impl RareConfig {
                     "diffusion.sample_steps = {}; expected 1 ..= noise_steps ({})",
                     d.sample_steps, d.noise_steps
                 ),
+            ),
+            (
+                "ema",
+                !(0.0..1.0).contains(&d.ema),
+                format!("diffusion.ema = {}; expected in [0, 1)", d.ema),
             ),
             (
                 "guidance",

@@ -1,6 +1,8 @@
 //! Checkpoints: `checkpoint.safetensors` (every parameter and buffer by name, the optimizer state
-//! as `opt.<i>.m|v`, and the best weights so far as `best.<name>`) plus `checkpoint.json` (the
-//! histories, the best validation loss and the optimizer step). Both are written atomically; the
+//! as `opt.<i>.m|v`, and a second weight set as `best.<name>`: early stopping's best weights so
+//! far, or a diffusion model's moving average of its weights) plus `checkpoint.json` (the
+//! histories, the second set's score — the best validation loss, or the moving average's decay —
+//! and the optimizer step). Both are written atomically; the
 //! JSON is written last and names the tensor file's SHA-256, so a crash between the two writes
 //! is detected and the checkpoint ignored rather than half-loaded.
 
