@@ -98,7 +98,7 @@ fn lanes_portable(
 #[target_feature(enable = "avx2")]
 fn lanes_avx2(a: &[f32], b: &[f32], m: Option<f64>, s: &mut [f64; LANES], t: &mut [f64; LANES]) {
     use std::arch::x86_64::*;
-    debug_assert!(a.len() % LANES == 0 && b.len() == a.len());
+    debug_assert!(a.len().is_multiple_of(LANES) && b.len() == a.len());
     // SAFETY: every load reads 4 floats at `i` or `i + 4` with `i + 8 <= len` (whole groups);
     // the stores write the 8-double lane arrays.
     unsafe {
