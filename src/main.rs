@@ -2,5 +2,6 @@
 
 fn main() -> std::process::ExitCode {
     gzbench::engine::keep_freed_memory();
+    gzbench::engine::candle_ops_on_caller();
     gzbench::cli::main()
 }

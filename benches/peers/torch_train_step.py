@@ -6,8 +6,10 @@ global average pool; Linear(width, 1)) and `resnet` (resnet-18 basic blocks, 3x3
 no max-pool, widths 64..512 times --width-multiplier).
 Step: forward, BCE-with-logits loss, backward, AdamW (lr 1e-3, weight decay 1e-2, betas
 0.9/0.999, eps 1e-8; PyTorch's default multi-tensor implementation on CUDA), on one fixed random
-batch. TF32 is off for convolutions and matrix products (`--tf32` turns it on), because gzbench
-computes in full fp32 (cuDNN FMA math). Prints mean ms/step and a final `ms_per_step=` line.
+batch; with `--forward-only`, the evaluation forward pass instead (eval-mode batch norm, no
+gradients). TF32 is off for convolutions and matrix products (`--tf32` turns it on), because
+gzbench computes in full fp32 (cuDNN FMA math). Prints mean ms/step and a final `ms_per_step=`
+line.
 
 Install: pip install torch --index-url https://download.pytorch.org/whl/cpu
 """
@@ -50,6 +52,11 @@ def main():
     p.add_argument("--backbone", default="cnn-small", help="cnn-small or resnet")
     p.add_argument("--width-multiplier", type=float, default=1.0)
     p.add_argument("--tf32", action="store_true")
+    p.add_argument(
+        "--forward-only",
+        action="store_true",
+        help="time the evaluation forward pass (model.eval(), torch.no_grad()) instead",
+    )
     a = p.parse_args()
     torch.backends.cudnn.allow_tf32 = a.tf32
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
@@ -57,7 +64,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = build(a).to(dev)
-    model.train()
+    model.train(not a.forward_only)
     x = torch.rand(a.batch, 3, a.size, a.size, device=dev)
     y = torch.randint(0, 2, (a.batch,), device=dev).float()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, betas=(0.9, 0.999), eps=1e-8)
@@ -66,16 +73,20 @@ def main():
     loss = None
     for i in range(a.warmup + a.steps):
         t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        loss = loss.item()  # synchronises the device
+        if a.forward_only:
+            with torch.no_grad():
+                loss = model(x).mean().item()  # synchronises the device
+        else:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            loss = loss.item()  # synchronises the device
         if i >= a.warmup:
             ms.append((time.perf_counter() - t) * 1e3)
     mean = sum(ms) / len(ms)
     print(
-        f"torch {torch.__version__} train-step {a.backbone} batch {a.batch} 3x{a.size}x{a.size} "
+        f"torch {torch.__version__} {'eval-forward' if a.forward_only else 'train-step'} {a.backbone} batch {a.batch} 3x{a.size}x{a.size} "
         f"on {a.device} ({torch.get_num_threads()} threads): mean {mean:.1f} ms/step, "
         f"median {statistics.median(ms):.1f} ({a.steps} steps after {a.warmup} warm-up; loss {loss:.4f})"
     )

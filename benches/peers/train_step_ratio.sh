@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Times the cnn-small training step (batch 32, 3x64x64, AdamW) in gzbench and in PyTorch in one run,
-# on the same machine with the same thread count, and prints ms/step for each and the ratio
-# gzbench / PyTorch (goal: <= 1.0). Also times gzbench with candle's own kernels (the "before").
+# Times gzbench against PyTorch in one run, on the same machine with the same thread count, and
+# prints ms/step for each and the ratio gzbench / PyTorch per case (the issue's goals: a training
+# step <= 0.8x, an evaluation forward pass <= 0.7x). Cases (3x64x64 images, AdamW, one fixed
+# random batch; `benches/peers/torch_train_step.py` is the PyTorch side):
+#   cnn-small train, batch 32 and 128; resnet train, batch 32 and 128;
+#   cnn-small and resnet eval forward (eval-mode batch norm, no gradients), batch 256.
+# With CANDLE=1 it also times cnn-small batch 32 with candle's own kernels (the "before").
 #
 # Usage: benches/peers/train_step_ratio.sh [STEPS]
-#   env: THREADS=2, ROUNDS=3, PYTHON=python3, GZBENCH=path/to/gzbench (else cargo builds it)
+#   env: THREADS=2, ROUNDS=3, PYTHON=python3, GZBENCH=path/to/gzbench (else cargo builds it),
+#        CASES="cnn32 cnn128 res32 res128 cnn-eval res-eval" (a subset to run),
+#        RESNET_STEPS=3 (resnet steps are seconds each; warm-up 1)
 # Needs: cargo (builds the release binary unless GZBENCH is set) and a python with torch
 # (pip install torch --index-url https://download.pytorch.org/whl/cpu).
 set -euo pipefail
@@ -12,33 +18,64 @@ cd "$(dirname "$0")/../.."
 STEPS="${1:-20}"
 THREADS="${THREADS:-2}"
 PYTHON="${PYTHON:-python3}"
+ROUNDS="${ROUNDS:-3}"
+RESNET_STEPS="${RESNET_STEPS:-3}"
+CASES="${CASES:-cnn32 cnn128 res32 res128 cnn-eval res-eval}"
 if [ -z "${GZBENCH:-}" ]; then
   cargo build --release --quiet
   GZBENCH="${CARGO_TARGET_DIR:-target}/release/gzbench"
 fi
-args=(--batch 32 --size 64 --steps "$STEPS" --warmup 3)
-ms() { grep '^ms_per_step=' | tail -1 | cut -d= -f2; }
 
-# Rounds interleave the three engines, so a neighbour's load hits all of them alike; each
-# engine's figure is the median over rounds of its mean ms/step.
-ROUNDS="${ROUNDS:-3}"
-g_all=(); c_all=(); t_all=()
-for r in $(seq 1 "$ROUNDS"); do
-  g_out=$(RAYON_NUM_THREADS="$THREADS" "$GZBENCH" bench train-step --backbone cnn-small "${args[@]}" --kernels gzbench)
-  c_out=$(RAYON_NUM_THREADS="$THREADS" "$GZBENCH" bench train-step --backbone cnn-small "${args[@]}" --kernels candle)
-  t_out=$(OMP_NUM_THREADS="$THREADS" "$PYTHON" benches/peers/torch_train_step.py "${args[@]}" --threads "$THREADS")
-  echo "round $r/$ROUNDS"
-  echo "  $(echo "$g_out" | head -1)"
-  echo "  $(echo "$c_out" | head -1)"
-  echo "  $(echo "$t_out" | head -1)"
-  g_all+=("$(echo "$g_out" | ms)"); c_all+=("$(echo "$c_out" | ms)"); t_all+=("$(echo "$t_out" | ms)")
-done
+# name -> arguments shared by both sides
+case_args() {
+  case "$1" in
+    cnn32) echo "--backbone cnn-small --batch 32 --steps $STEPS --warmup 3" ;;
+    cnn128) echo "--backbone cnn-small --batch 128 --steps $(((STEPS + 3) / 4)) --warmup 2" ;;
+    res32) echo "--backbone resnet --batch 32 --steps $RESNET_STEPS --warmup 1" ;;
+    res128) echo "--backbone resnet --batch 128 --steps $RESNET_STEPS --warmup 1" ;;
+    cnn-eval) echo "--backbone cnn-small --batch 256 --steps $(((STEPS + 3) / 4)) --warmup 2 --forward-only" ;;
+    res-eval) echo "--backbone resnet --batch 256 --steps $RESNET_STEPS --warmup 1 --forward-only" ;;
+    *) echo "unknown case $1 (expected cnn32 cnn128 res32 res128 cnn-eval res-eval)" >&2; exit 2 ;;
+  esac
+}
+ms() { grep '^ms_per_step=' | tail -1 | cut -d= -f2; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-g=$(median "${g_all[@]}"); c=$(median "${c_all[@]}"); t=$(median "${t_all[@]}")
+
+# Rounds interleave the engines within each case, so a neighbour's load hits all of them
+# alike; each figure is the median over rounds of the mean ms/step.
+declare -A G T
+C_all=()
+for r in $(seq 1 "$ROUNDS"); do
+  echo "round $r/$ROUNDS"
+  for c in $CASES; do
+    read -r -a args <<<"$(case_args "$c") --size 64"
+    g_out=$(RAYON_NUM_THREADS="$THREADS" "$GZBENCH" bench train-step "${args[@]}" --kernels gzbench)
+    t_out=$(OMP_NUM_THREADS="$THREADS" "$PYTHON" benches/peers/torch_train_step.py "${args[@]}" --threads "$THREADS")
+    echo "  $(echo "$g_out" | head -1)"
+    echo "  $(echo "$t_out" | head -1)"
+    G[$c]="${G[$c]:-} $(echo "$g_out" | ms)"
+    T[$c]="${T[$c]:-} $(echo "$t_out" | ms)"
+  done
+  if [ "${CANDLE:-0}" = 1 ]; then
+    read -r -a args <<<"$(case_args cnn32) --size 64"
+    c_out=$(RAYON_NUM_THREADS="$THREADS" "$GZBENCH" bench train-step "${args[@]}" --kernels candle)
+    echo "  $(echo "$c_out" | head -1)"
+    C_all+=("$(echo "$c_out" | ms)")
+  fi
+done
+
 echo
-printf '%-34s %10s %8s\n' "median of $ROUNDS rounds, $THREADS threads" "ms/step" "x torch"
-awk -v g="$g" -v c="$c" -v t="$t" 'BEGIN {
-  printf "%-34s %10.1f %8.2f\n", "gzbench (fused kernels)", g, g / t;
-  printf "%-34s %10.1f %8.2f\n", "gzbench (candle kernels, before)", c, c / t;
-  printf "%-34s %10.1f %8.2f\n", "pytorch", t, 1.0;
-}'
+printf '%-30s %12s %12s %8s %8s\n' "median of $ROUNDS rounds, $THREADS threads" "gzbench ms" "torch ms" "x torch" "goal"
+for c in $CASES; do
+  # shellcheck disable=SC2086
+  g=$(median ${G[$c]}); t=$(median ${T[$c]})
+  goal=0.8; case "$c" in *eval) goal=0.7 ;; esac
+  awk -v n="$c" -v g="$g" -v t="$t" -v goal="$goal" 'BEGIN {
+    printf "%-30s %12.1f %12.1f %8.2f %8s\n", n, g, t, g / t, "<= " goal }'
+done
+if [ "${#C_all[@]}" -gt 0 ]; then
+  c=$(median "${C_all[@]}")
+  # shellcheck disable=SC2086
+  t=$(median ${T[cnn32]:-nan})
+  awk -v c="$c" -v t="$t" 'BEGIN { printf "%-30s %12.1f %12.1f %8.2f\n", "cnn32, candle kernels (before)", c, t, c / t }'
+fi

@@ -355,6 +355,9 @@ struct TrainStepArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Time the evaluation forward pass only (eval-mode batch norm, no loss, no backward).
+    #[arg(long)]
+    forward_only: bool,
     /// `gzbench`: the fused kernels of `engine`; `candle`: candle's own conv and composed
     /// batch-norm (the "before").
     #[arg(long, value_enum, default_value_t = KernelsArg::Gzbench)]

@@ -53,7 +53,7 @@ pub(super) fn bench(what: BenchWhat) -> Result<(), CliError> {
     }
 }
 
-/// `bench train-step`: ms per training step.
+/// `bench train-step`: ms per training step (or per evaluation forward pass).
 fn train_step(args: TrainStepArgs) -> Result<(), CliError> {
     let TrainStepArgs {
         backbone,
@@ -63,6 +63,7 @@ fn train_step(args: TrainStepArgs) -> Result<(), CliError> {
         width_multiplier,
         steps,
         warmup,
+        forward_only,
         kernels,
         device,
     } = args;
@@ -87,10 +88,16 @@ fn train_step(args: TrainStepArgs) -> Result<(), CliError> {
         warmup,
         steps,
         seed: 0,
+        forward_only,
     };
     let t = crate::train::bench::time_train_step(&b, &device).map_err(failed)?;
     say!(
-        "train-step {backbone_name} batch {batch} 3x{size}x{size} kernels {} on {}: mean {:.1} ms/step, median {:.1} ({steps} steps after {warmup} warm-up; loss {:.4})",
+        "{} {backbone_name} batch {batch} 3x{size}x{size} kernels {} on {}: mean {:.1} ms/step, median {:.1} ({steps} steps after {warmup} warm-up; loss {:.4})",
+        if forward_only {
+            "eval-forward"
+        } else {
+            "train-step"
+        },
         match kernels {
             KernelsArg::Gzbench => "gzbench",
             KernelsArg::Candle => "candle",

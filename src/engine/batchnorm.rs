@@ -23,12 +23,18 @@
 //! assert_eq!(out.mean.to_vec1::<f32>().unwrap(), vec![5.5, 9.5]);
 //! ```
 
+mod act;
+mod sums;
+
+pub use act::Act;
+
 use super::f32_slice;
 #[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var, bail};
 use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};
+use sums::{Sums, channel_sums};
 
 /// What training-mode batch norm returns.
 pub struct BatchNormOut {
@@ -88,6 +94,60 @@ pub fn batch_norm_train_update(
     eps: f64,
     running: &Running,
 ) -> Result<Tensor> {
+    batch_norm_train_act(x, gamma, beta, eps, running, Act::None)
+}
+
+/// [`batch_norm_train_update`] followed by `act`: in the same op on the CPU (see [`act`]), as
+/// separate ops elsewhere ([`super::pool::relu_max_pool2d`], candle's `relu`).
+pub fn batch_norm_train_act(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    running: &Running,
+    act: Act,
+) -> Result<Tensor> {
+    if act != Act::None && x.device().is_cpu() && fused(x, gamma, beta) {
+        let (c, _) = check(x, gamma, beta)?;
+        act.out_shape(x.shape())?;
+        let saved = Arc::new(OnceLock::new());
+        let op = BnTrain {
+            eps,
+            saved: saved.clone(),
+            running: None,
+            act,
+        };
+        let y = x
+            .contiguous()?
+            .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+        let Some(Saved::Cpu { mean, var, .. }) = saved.get() else {
+            bail!("batch_norm: statistics were not computed")
+        };
+        let out = BatchNormOut {
+            y,
+            mean: Tensor::from_vec(mean.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?,
+            var: Tensor::from_vec(var.iter().map(|&v| v as f32).collect(), c, &Device::Cpu)?,
+            count: x.elem_count() / c.max(1),
+        };
+        update_running_stats(&running.mean, &running.var, &out, running.momentum)?;
+        return Ok(out.y);
+    }
+    let y = batch_norm_train_update_plain(x, gamma, beta, eps, running)?;
+    match act {
+        Act::None => Ok(y),
+        Act::Relu => y.relu(),
+        Act::ReluMaxPool(k) => super::pool::relu_max_pool2d(&y, k),
+    }
+}
+
+/// Training-mode batch norm without an activation, updating `running`.
+fn batch_norm_train_update_plain(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    running: &Running,
+) -> Result<Tensor> {
     if x.device().is_cuda()
         && fused(x, gamma, beta)
         && [&running.mean, &running.var]
@@ -99,6 +159,7 @@ pub fn batch_norm_train_update(
             eps,
             saved: Arc::new(OnceLock::new()),
             running: Some(running.clone()),
+            act: Act::None,
         };
         return x
             .contiguous()?
@@ -125,6 +186,7 @@ pub fn batch_norm_train(
         eps,
         saved: saved.clone(),
         running: None,
+        act: Act::None,
     };
     let y = x
         .contiguous()?
@@ -229,6 +291,9 @@ enum Saved {
         mean: Vec<f64>,
         var: Vec<f64>,
         invstd: Vec<f64>,
+        /// `y = x·a + b` per channel, as the forward computed it.
+        a: Vec<f32>,
+        b: Vec<f32>,
     },
     #[cfg(feature = "cuda")]
     Cuda(super::cuda::bn::Stats),
@@ -243,43 +308,6 @@ fn nci(s: &Shape) -> Result<(usize, usize, usize)> {
     Ok((d[0], d[1], d[2..].iter().product()))
 }
 
-/// Lanes of the per-channel `f64` sums: a fixed split, so the result never depends on threads.
-const LANES: usize = 8;
-
-/// Per channel, `(sum f(a_i, b_i), sum g(a_i, b_i))` over all images and positions, each channel
-/// summed by one thread in a fixed order.
-fn channel_sums<F>(n: usize, c: usize, inner: usize, a: &[f32], b: &[f32], f: F) -> Vec<(f64, f64)>
-where
-    F: Fn(usize, f64, f64) -> (f64, f64) + Sync,
-{
-    (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let mut s = [0f64; LANES];
-            let mut t = [0f64; LANES];
-            for img in 0..n {
-                let at = (img * c + ch) * inner;
-                let (ar, br) = (&a[at..at + inner], &b[at..at + inner]);
-                let mut ac = ar.chunks_exact(LANES);
-                let mut bc = br.chunks_exact(LANES);
-                for (x, y) in (&mut ac).zip(&mut bc) {
-                    for l in 0..LANES {
-                        let (u, v) = f(ch, x[l] as f64, y[l] as f64);
-                        s[l] += u;
-                        t[l] += v;
-                    }
-                }
-                for (l, (x, y)) in ac.remainder().iter().zip(bc.remainder()).enumerate() {
-                    let (u, v) = f(ch, *x as f64, *y as f64);
-                    s[l] += u;
-                    t[l] += v;
-                }
-            }
-            (s.iter().sum(), t.iter().sum())
-        })
-        .collect()
-}
-
 /// Training-mode forward: `(x, gamma, beta) -> y`; saves the statistics.
 struct BnTrain {
     eps: f64,
@@ -287,6 +315,8 @@ struct BnTrain {
     /// Updated in place by the forward on a GPU (the CPU forward never sees it).
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     running: Option<Running>,
+    /// Applied to the output in the same op (CPU only; `Act::None` on a GPU).
+    act: Act,
 }
 
 impl CustomOp3 for BnTrain {
@@ -308,7 +338,7 @@ impl CustomOp3 for BnTrain {
         let beta = f32_slice(s3, l3, self.name())?;
         let (n, c, inner) = nci(l1.shape())?;
         let m = (n * inner) as f64;
-        let sums = channel_sums(n, c, inner, x, x, |_, v, _| (v, v * v));
+        let sums = channel_sums(n, c, inner, Sums::Stats { x });
         let mean: Vec<f64> = sums.iter().map(|s| s.0 / m).collect();
         let var: Vec<f64> = sums
             .iter()
@@ -322,21 +352,16 @@ impl CustomOp3 for BnTrain {
         let b: Vec<f32> = (0..c)
             .map(|ch| (beta[ch] as f64 - mean[ch] * gamma[ch] as f64 * invstd[ch]) as f32)
             .collect();
-        let mut y = vec![0f32; x.len()];
-        if inner > 0 {
-            y.par_chunks_mut(inner)
-                .zip(x.par_chunks(inner))
-                .enumerate()
-                .for_each(|(i, (yo, xi))| {
-                    let (a, b) = (a[i % c], b[i % c]);
-                    for (o, v) in yo.iter_mut().zip(xi) {
-                        *o = v * a + b;
-                    }
-                });
-        }
+        let (y, shape) = act::forward(self.act, x, l1.shape(), &a, &b)?;
         // The op runs once per instance; a second run would recompute identical statistics.
-        let _ = self.saved.set(Saved::Cpu { mean, var, invstd });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
+        let _ = self.saved.set(Saved::Cpu {
+            mean,
+            var,
+            invstd,
+            a,
+            b,
+        });
+        Ok((CpuStorage::F32(y), shape))
     }
 
     #[cfg(feature = "cuda")]
@@ -383,12 +408,17 @@ impl CustomOp3 for BnTrain {
         let numel = x.elem_count();
         let dy = dy.contiguous()?;
         let packed = match self.saved.get() {
-            Some(Saved::Cpu { mean, invstd, .. }) => x.apply_op3_no_bwd(
+            Some(Saved::Cpu {
+                mean, invstd, a, b, ..
+            }) => x.apply_op3_no_bwd(
                 &dy,
                 gamma,
                 &BnBwd {
                     mean: mean.clone(),
                     invstd: invstd.clone(),
+                    act: self.act,
+                    a: a.clone(),
+                    b: b.clone(),
                 },
             )?,
             #[cfg(feature = "cuda")]
@@ -413,6 +443,10 @@ impl CustomOp3 for BnTrain {
 struct BnBwd {
     mean: Vec<f64>,
     invstd: Vec<f64>,
+    /// The forward's activation, and its `x·a + b` to recompute the activation's input.
+    act: Act,
+    a: Vec<f32>,
+    b: Vec<f32>,
 }
 
 impl CustomOp3 for BnBwd {
@@ -433,13 +467,18 @@ impl CustomOp3 for BnBwd {
         let dy = f32_slice(s2, l2, self.name())?;
         let gamma = f32_slice(s3, l3, self.name())?;
         let (n, c, inner) = nci(l1.shape())?;
-        if dy.len() != x.len() || gamma.len() != c || self.mean.len() != c {
+        if gamma.len() != c || self.mean.len() != c || self.a.len() != c {
+            bail!("gzbench-batchnorm-bwd: unexpected shapes")
+        }
+        let dy = act::grad_in(self.act, x, l1.shape(), &self.a, &self.b, dy)?;
+        let dy = &dy[..];
+        if dy.len() != x.len() {
             bail!("gzbench-batchnorm-bwd: unexpected shapes")
         }
         let m = (n * inner) as f64;
         let mean = &self.mean;
         // sum dy, sum dy·(x - mean)
-        let sums = channel_sums(n, c, inner, dy, x, |ch, g, v| (g, g * (v - mean[ch])));
+        let sums = channel_sums(n, c, inner, Sums::Grad { dy, x, mean });
         let mut out = vec![0f32; x.len() + 2 * c];
         let (dx, tail) = out.split_at_mut(x.len());
         // dx = k·(dy - mean(dy) - xhat·mean(dy·xhat)) with k = gamma·invstd, written as
@@ -463,9 +502,11 @@ impl CustomOp3 for BnBwd {
                 .enumerate()
                 .for_each(|(i, (o, (g, v)))| {
                     let (p, q, r) = coef[i % c];
-                    for ((o, g), v) in o.iter_mut().zip(g).zip(v) {
-                        *o = g * p + v * q + r;
-                    }
+                    super::vectorised(|| {
+                        for ((o, g), v) in o.iter_mut().zip(g).zip(v) {
+                            *o = g * p + v * q + r;
+                        }
+                    })
                 });
         }
         let len = out.len();

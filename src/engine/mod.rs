@@ -8,7 +8,8 @@
 //! * [`conv`]: 2-D convolution (im2col + `gemm`, rayon over images) with its backward;
 //! * [`depthwise`]: depthwise convolution (EfficientNet's): shifted multiply-adds on the CPU,
 //!   cuDNN through [`conv`] on a GPU;
-//! * [`batchnorm`]: training-mode batch norm with its backward, eval mode, running statistics;
+//! * [`batchnorm`]: training-mode batch norm with its backward (and the ReLU / ReLU + max-pool
+//!   after it, in the same op), eval mode, running statistics;
 //! * [`pool`]: ReLU + max-pool in one op with its backward;
 //! * [`special`]: `lgamma` and `digamma` (the Dirichlet-multinomial loss needs both);
 //! * [`adamw`]: the AdamW update of all parameters in one fused step;
@@ -62,6 +63,35 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result
     }
 }
 
+/// `f()` compiled for the widest vectors [`crate::simd::level`] allows (AVX-512F, AVX2, or the
+/// baseline build's SSE2). The engine's element-wise loops and per-channel `f64` sums run
+/// through it. No FMA is enabled and Rust never contracts `a * b + c` or reassociates, so every
+/// path gives the same bits; only the instructions' width changes.
+#[inline(always)]
+fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::simd::{Level, level};
+
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx512f")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        match level() {
+            // SAFETY: `simd::level` detected the feature on this CPU.
+            Level::Avx512 => return unsafe { avx512(f) },
+            // SAFETY: as above.
+            Level::Avx2 => return unsafe { avx2(f) },
+            Level::Portable => {}
+        }
+    }
+    f()
+}
+
 /// Whether the project's own kernels run on `device` (the CPU always; a GPU when built with
 /// `cuda`); elsewhere the ops fall back to candle's.
 pub fn own_kernels_on(device: &Device) -> bool {
@@ -108,6 +138,24 @@ pub fn keep_freed_memory() {
         // 32 MiB is glibc's upper bound for the mmap threshold on 64-bit.
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+/// Run candle's own element-wise CPU ops (`add`, `mul`, unary maps) on the calling thread
+/// instead of candle's barrier pool, unless `CANDLE_NUM_THREADS` is already set.
+///
+/// candle 0.11 splits large element-wise ops over a pool of its own (`CANDLE_NUM_THREADS - 1`
+/// spinning workers, by default one per core) next to rayon's pool that runs the project's
+/// kernels. On a small machine the two pools' threads spin against each other: the backward
+/// pass's gradient sums waited on a descheduled candle worker (about a tenth of a CPU training
+/// step of cnn-small at batch 32 was spent spinning). Element-wise ops give the same bits
+/// however they are split, so this changes no result. Call once at the start of a binary,
+/// before any other thread exists.
+pub fn candle_ops_on_caller() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called at the start of `main`, before any other thread exists, so nothing
+        // reads the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
 }
 

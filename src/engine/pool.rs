@@ -59,9 +59,54 @@ fn geometry(s: &Shape, k: usize) -> Result<(usize, usize, usize, usize, Shape)> 
     Ok((h, w, oh, ow, (n, c, oh, ow).into()))
 }
 
-/// For each output of one plane, the index in the plane of the first window maximum, or `None`
-/// where the ReLU output is zero.
-fn for_each_window(
+/// For each output `o` of one plane, `f(o, window maximum, index in the plane of the window's
+/// first maximum)` (`-inf` and index 0 for a window of NaNs).
+#[inline(always)]
+pub(super) fn for_each_window(
+    x: &[f32],
+    w: usize,
+    oh: usize,
+    ow: usize,
+    k: usize,
+    f: impl FnMut(usize, f32, usize),
+) {
+    // The 2x2 pool of every CNN here, with the window size known to the compiler.
+    match k {
+        2 => windows::<2>(x, w, oh, ow, f),
+        _ => windows_of(x, w, oh, ow, k, f),
+    }
+}
+
+/// [`for_each_window`] for a `K x K` window.
+#[inline(always)]
+fn windows<const K: usize>(
+    x: &[f32],
+    w: usize,
+    oh: usize,
+    ow: usize,
+    mut f: impl FnMut(usize, f32, usize),
+) {
+    for oy in 0..oh {
+        let rows: [&[f32]; K] = std::array::from_fn(|dy| &x[(oy * K + dy) * w..][..ow * K]);
+        for ox in 0..ow {
+            let mut best = f32::NEG_INFINITY;
+            let mut at = 0;
+            for (dy, r) in rows.iter().enumerate() {
+                for dx in 0..K {
+                    let v = r[ox * K + dx];
+                    if v > best {
+                        best = v;
+                        at = (oy * K + dy) * w + ox * K + dx;
+                    }
+                }
+            }
+            f(oy * ow + ox, best, at);
+        }
+    }
+}
+
+/// [`for_each_window`] for any window size.
+fn windows_of(
     x: &[f32],
     w: usize,
     oh: usize,

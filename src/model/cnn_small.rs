@@ -3,6 +3,7 @@
 
 use super::FeatureNet;
 use super::layers::{BatchNorm, Conv2d, Params};
+use crate::engine::batchnorm::Act;
 use candle_core::{Device, Result, Tensor};
 
 struct Stage {
@@ -45,12 +46,12 @@ impl FeatureNet for CnnSmall {
     fn feature_map(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for s in &self.stages {
-            h = s.bn.forward(&s.conv.forward(&h)?, train)?;
-            h = if h.dim(2)? >= 2 && h.dim(3)? >= 2 {
-                crate::engine::pool::relu_max_pool2d(&h, 2)?
+            let act = if h.dim(2)? >= 2 && h.dim(3)? >= 2 {
+                Act::ReluMaxPool(2)
             } else {
-                h.relu()?
+                Act::Relu
             };
+            h = s.bn.forward_act(&s.conv.forward(&h)?, train, act)?;
         }
         Ok(h)
     }

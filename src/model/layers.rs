@@ -278,18 +278,35 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        use crate::engine::batchnorm as bn;
+        self.forward_act(x, train, crate::engine::batchnorm::Act::None)
+    }
+
+    /// [`BatchNorm::forward`] then `act` (ReLU, or ReLU + max-pool): one op in training on the
+    /// CPU (the same bits as the separate ops, without their autograd passes).
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        train: bool,
+        act: crate::engine::batchnorm::Act,
+    ) -> Result<Tensor> {
+        use crate::engine::batchnorm::{self as bn, Act};
         if train {
-            return bn::batch_norm_train_update(
+            return bn::batch_norm_train_act(
                 x,
                 &self.weight,
                 &self.bias,
                 Self::EPS,
                 &self.running,
+                act,
             );
         }
         let (mean, var) = (self.running.mean.as_tensor(), self.running.var.as_tensor());
-        bn::batch_norm_eval(x, mean, var, &self.weight, &self.bias, Self::EPS)
+        let y = bn::batch_norm_eval(x, mean, var, &self.weight, &self.bias, Self::EPS)?;
+        match act {
+            Act::None => Ok(y),
+            Act::Relu => y.relu(),
+            Act::ReluMaxPool(k) => crate::engine::pool::relu_max_pool2d(&y, k),
+        }
     }
 }
 

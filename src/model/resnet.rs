@@ -15,6 +15,7 @@
 
 use super::FeatureNet;
 use super::layers::{BatchNorm, Conv2d, ConvSpec, Params, max_pool2d_padded};
+use crate::engine::batchnorm::Act;
 use crate::spec::{ModelConfig, Stem};
 use candle_core::{Device, Result, Tensor};
 
@@ -62,7 +63,9 @@ impl Block {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let h = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        let h = self
+            .bn1
+            .forward_act(&self.conv1.forward(x)?, train, Act::Relu)?;
         let h = self.bn2.forward(&self.conv2.forward(&h)?, train)?;
         let shortcut = match &self.downsample {
             Some((conv, bn)) => bn.forward(&conv.forward(x)?, train)?,
@@ -153,7 +156,9 @@ impl FeatureNet for Resnet {
     }
 
     fn feature_map(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        let mut h = self
+            .bn1
+            .forward_act(&self.conv1.forward(x)?, train, Act::Relu)?;
         if self.stem_pool {
             h = max_pool2d_padded(&h, 3, 2, 1)?;
         }

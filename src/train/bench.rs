@@ -1,5 +1,5 @@
-//! Timing of the real training step (forward, BCE loss, backward, the trainer's AdamW step) on
-//! seeded random images, for `gzbench bench train-step`. `benches/peers/torch_train_step.py` times the same
+//! Timing of the real training step (forward, BCE loss, backward, the trainer's AdamW step), or of
+//! the evaluation forward pass, on seeded random images, for `gzbench bench train-step`. `benches/peers/torch_train_step.py` times the same
 //! model in PyTorch; `benches/peers/train_step_ratio.sh` runs both and prints the ratio.
 //! Only measures: nothing here is stored or reported as a result of an experiment.
 
@@ -22,6 +22,9 @@ pub struct StepBench {
     pub warmup: usize,
     pub steps: usize,
     pub seed: u64,
+    /// Time the evaluation forward pass instead (eval-mode batch norm, no backward); the
+    /// "loss" reported is then the mean logit.
+    pub forward_only: bool,
 }
 
 /// Milliseconds per timed step, in order.
@@ -65,10 +68,14 @@ pub fn time_train_step(b: &StepBench, device: &Device) -> Result<StepTimes> {
     let mut last_loss = f32::NAN;
     for i in 0..b.warmup + b.steps {
         let t = Instant::now();
-        let logits = model.forward(&x, true)?;
-        let loss = candle_nn::loss::binary_cross_entropy_with_logit(&logits, &y)?;
-        opt.backward_step(&loss)?;
-        last_loss = loss.to_scalar::<f32>()?;
+        if b.forward_only {
+            last_loss = model.forward(&x, false)?.mean_all()?.to_scalar::<f32>()?;
+        } else {
+            let logits = model.forward(&x, true)?;
+            let loss = candle_nn::loss::binary_cross_entropy_with_logit(&logits, &y)?;
+            opt.backward_step(&loss)?;
+            last_loss = loss.to_scalar::<f32>()?;
+        }
         if i >= b.warmup {
             ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
@@ -95,6 +102,7 @@ mod tests {
             warmup: 1,
             steps: 3,
             seed: 0,
+            forward_only: false,
         };
         let t = time_train_step(&b, &Device::Cpu).unwrap();
         assert_eq!(t.ms.len(), 3);

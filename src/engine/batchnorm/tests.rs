@@ -123,3 +123,61 @@ fn bad_shapes_are_errors() {
     let g = Tensor::ones(3, DType::F32, &Device::Cpu).unwrap();
     assert!(batch_norm_train(&x, &g, &g, 1e-5).is_err());
 }
+
+/// The fused activation against batch norm followed by the separate ops, bit for bit: output,
+/// gradients of `x`, `gamma`, `beta`, and the running statistics.
+#[test]
+fn fused_activation_is_bit_identical_to_separate_ops() {
+    let bits = |t: &Tensor| {
+        t.flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    for (act, shape) in [
+        (Act::Relu, vec![4usize, 3, 5, 7]),
+        (Act::ReluMaxPool(2), vec![3, 4, 8, 9]),
+        (Act::ReluMaxPool(3), vec![2, 3, 7, 6]),
+        (Act::None, vec![2, 3, 4, 4]),
+    ] {
+        let k = case(&format!("act{act:?}"), &shape);
+        let run = |fused: bool| {
+            let running = Running {
+                mean: Var::zeros(shape[1], DType::F32, &Device::Cpu).unwrap(),
+                var: Var::ones(shape[1], DType::F32, &Device::Cpu).unwrap(),
+                momentum: 0.1,
+            };
+            let y = if fused {
+                batch_norm_train_act(&k.x, &k.g, &k.b, 1e-5, &running, act).unwrap()
+            } else {
+                let z = batch_norm_train_update(&k.x, &k.g, &k.b, 1e-5, &running).unwrap();
+                match act {
+                    Act::None => z,
+                    Act::Relu => z.relu().unwrap(),
+                    Act::ReluMaxPool(w) => crate::engine::pool::relu_max_pool2d(&z, w).unwrap(),
+                }
+            };
+            let probe = randn("test/bn/act-probe", y.dims(), 0.0, 1.0);
+            let gs = probe_grads(&y, &probe);
+            let g = |v: &Var| bits(gs.get(v).unwrap());
+            [
+                bits(&y),
+                g(&k.x),
+                g(&k.g),
+                g(&k.b),
+                bits(running.mean.as_tensor()),
+                bits(running.var.as_tensor()),
+            ]
+        };
+        let (fused, separate) = (run(true), run(false));
+        for (i, what) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var"]
+            .iter()
+            .enumerate()
+        {
+            assert!(fused[i] == separate[i], "{act:?} {shape:?}: {what} differs");
+        }
+    }
+}
