@@ -20,6 +20,7 @@ fn bench(c: &mut Criterion) {
             groups: 8,
         },
         steps: 1000,
+        prediction: gzbench::diffusion::Prediction::V,
         p_uncond: 0.1,
         lr: 2e-4,
     };

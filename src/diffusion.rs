@@ -15,6 +15,7 @@ pub mod unet;
 
 use crate::model::Params;
 use crate::rng::item_stream;
+pub use crate::spec::Prediction;
 use crate::spec::TrainConfig;
 use crate::train::History;
 use crate::train::optim::Optim;
@@ -32,6 +33,7 @@ pub struct DiffusionSpec {
     pub unet: UNetSpec,
     /// Noise steps `T`.
     pub steps: usize,
+    pub prediction: Prediction,
     /// Probability that a training example's condition is dropped (the null condition).
     pub p_uncond: f64,
     /// AdamW learning rate.
@@ -77,7 +79,8 @@ impl Diffusion {
     }
 
     /// Predicted noise with classifier-free guidance `w` (`eps_u + w (eps_c - eps_u)`; `w = 1`
-    /// is the plain conditional model, `w = 0` the unconditional one).
+    /// is the plain conditional model, `w = 0` the unconditional one). A `v` model's outputs are
+    /// guided the same way and turned into noise (`eps = sqrt(1 - ab) x + sqrt(ab) v`).
     pub fn guided_eps(&self, x: &Tensor, t: usize, cond: &Tensor, w: f64) -> Result<Tensor> {
         let n = x.dim(0)?;
         let dev = x.device();
@@ -89,14 +92,21 @@ impl Diffusion {
             ],
             0,
         )?;
-        let eps = self.unet.forward(
+        let out = self.unet.forward(
             &Tensor::cat(&[x, x], 0)?,
             &ts,
             &Tensor::cat(&[cond, cond], 0)?,
             &keep,
         )?;
-        let (c, u) = (eps.narrow(0, 0, n)?, eps.narrow(0, n, n)?);
-        &u + ((c - &u)? * w)?
+        let (c, u) = (out.narrow(0, 0, n)?, out.narrow(0, n, n)?);
+        let guided = (&u + ((c - &u)? * w)?)?;
+        match self.spec.prediction {
+            Prediction::Epsilon => Ok(guided),
+            Prediction::V => {
+                let ab = self.schedule.alpha_bar[t];
+                (x * (1.0 - ab).sqrt())? + (guided * ab.sqrt())?
+            }
+        }
     }
 
     /// DDIM (`eta = 0`) with `steps` evenly spaced noise levels: images `first..first + n` of the
@@ -202,7 +212,8 @@ impl Trainer {
     }
 
     /// One step on a batch `x0` (`N x C x H x W` in `[-1, 1]`) with conditions `cond`
-    /// (`N x cond_dim`): `|eps - eps_theta(x_t, t, c)|^2` averaged; returns the loss.
+    /// (`N x cond_dim`): `|eps - eps_theta(x_t, t, c)|^2` averaged (the velocity in place of
+    /// `eps` for a `v` model); returns the loss.
     pub fn step(&mut self, x0: &Tensor, cond: &Tensor) -> Result<f64> {
         let m = &self.model;
         let n = x0.dim(0)?;
@@ -223,8 +234,12 @@ impl Trainer {
             .collect();
         let keep = Tensor::from_vec(keep, n, dev)?;
         let xt = m.schedule.q_sample(x0, &t, &noise)?;
-        let eps = m.unet.forward(&xt, &t, cond, &keep)?;
-        let loss = (eps - noise)?.sqr()?.mean_all()?;
+        let out = m.unet.forward(&xt, &t, cond, &keep)?;
+        let target = match m.spec.prediction {
+            Prediction::Epsilon => noise,
+            Prediction::V => m.schedule.velocity(x0, &t, &noise)?,
+        };
+        let loss = (out - target)?.sqr()?.mean_all()?;
         let value = loss.to_scalar::<f32>()? as f64;
         if !value.is_finite() {
             candle_core::bail!(

@@ -27,6 +27,7 @@ fn save_model(dir: &Path) {
     let spec = DiffusionSpec {
         unet: unet.clone(),
         steps: 10,
+        prediction: Default::default(),
         p_uncond: 0.1,
         lr: 1e-3,
     };
@@ -34,6 +35,7 @@ fn save_model(dir: &Path) {
     let meta = SavedModel {
         unet,
         noise_steps: 10,
+        prediction: Default::default(),
         image_size: 8,
         condition_names: vec!["Class1.1".into(), "Class1.2".into()],
         label: "ring".into(),

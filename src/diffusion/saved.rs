@@ -24,6 +24,9 @@ pub const CONDITIONS: &str = "conditions.csv";
 pub struct SavedModel {
     pub unet: UNetSpec,
     pub noise_steps: usize,
+    /// What the network predicts (absent in files of `eps` models written before it counted).
+    #[serde(default)]
+    pub prediction: super::Prediction,
     /// Side of the square images (channels: `unet.channels`), values in `[-1, 1]` for the
     /// display stretch `(x + 1) / 2`.
     pub image_size: usize,
@@ -109,6 +112,7 @@ pub fn load(
     let spec = DiffusionSpec {
         unet: meta.unet.clone(),
         steps: meta.noise_steps,
+        prediction: meta.prediction,
         p_uncond: 0.0,
         lr: 1e-3,
     };
@@ -176,6 +180,7 @@ mod tests {
                 groups: 4,
             },
             steps: 10,
+            prediction: crate::diffusion::Prediction::V,
             p_uncond: 0.1,
             lr: 1e-3,
         };
@@ -184,6 +189,7 @@ mod tests {
         let meta = SavedModel {
             unet: spec.unet.clone(),
             noise_steps: 10,
+            prediction: crate::diffusion::Prediction::V,
             image_size: 8,
             condition_names: vec!["a".into(), "b".into()],
             label: "ring".into(),

@@ -44,18 +44,30 @@ impl Schedule {
 
     /// `x_t` for a batch: `x0` and `noise` are `N x ...`, `t` one step per image.
     pub fn q_sample(&self, x0: &Tensor, t: &[usize], noise: &Tensor) -> Result<Tensor> {
-        let n = x0.dim(0)?;
+        let (a, s) = self.coefs(x0, t)?;
+        x0.broadcast_mul(&a)? + noise.broadcast_mul(&s)?
+    }
+
+    /// The velocity `sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0` of each image (Salimans &
+    /// Ho 2022), the target of a `v`-predicting model.
+    pub fn velocity(&self, x0: &Tensor, t: &[usize], noise: &Tensor) -> Result<Tensor> {
+        let (a, s) = self.coefs(x0, t)?;
+        noise.broadcast_mul(&a)? - x0.broadcast_mul(&s)?
+    }
+
+    /// `sqrt(alpha_bar_t)` and `sqrt(1 - alpha_bar_t)` of each image of `x` (`N x ...`),
+    /// shaped to broadcast against it.
+    fn coefs(&self, x: &Tensor, t: &[usize]) -> Result<(Tensor, Tensor)> {
+        let n = x.dim(0)?;
         if t.len() != n {
-            candle_core::bail!("q_sample: {} steps for {n} images", t.len());
+            candle_core::bail!("diffusion: {} steps for {n} images", t.len());
         }
-        let mut bshape = vec![1usize; x0.rank()];
+        let mut bshape = vec![1usize; x.rank()];
         bshape[0] = n;
         let coef = |f: &dyn Fn(f64) -> f64| -> Result<Tensor> {
             let v: Vec<f32> = t.iter().map(|&s| f(self.alpha_bar[s]) as f32).collect();
-            Tensor::from_vec(v, bshape.as_slice(), x0.device())
+            Tensor::from_vec(v, bshape.as_slice(), x.device())
         };
-        let a = coef(&|ab| ab.sqrt())?;
-        let s = coef(&|ab| (1.0 - ab).sqrt())?;
-        x0.broadcast_mul(&a)? + noise.broadcast_mul(&s)?
+        Ok((coef(&|ab| ab.sqrt())?, coef(&|ab| (1.0 - ab).sqrt())?))
     }
 }

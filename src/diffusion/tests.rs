@@ -14,6 +14,7 @@ fn tiny(seed: u64, lr: f64, p_uncond: f64) -> Diffusion {
             groups: 4,
         },
         steps: 100,
+        prediction: Default::default(),
         p_uncond,
         lr,
     };

@@ -83,6 +83,7 @@ pub fn generated(
             groups: d.groups,
         },
         steps: d.noise_steps,
+        prediction: d.prediction,
         p_uncond: d.p_uncond,
         lr: d.lr,
     };
@@ -135,6 +136,7 @@ pub fn generated(
     let meta = SavedModel {
         unet: spec.unet.clone(),
         noise_steps: d.noise_steps,
+        prediction: d.prediction,
         image_size: size,
         condition_names: data.names.to_vec(),
         label: data.label.to_string(),

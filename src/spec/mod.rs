@@ -35,7 +35,7 @@ pub use detector::{DetectorConfig, DetectorConfigError};
 pub use invariance::{CyclicPool, Invariance, SUPPORTED_VIEWS};
 pub use load::{SpecError, load, locate, locate_in, parse_str, read_text, with_profile};
 pub use pretrain::{PretrainConfig, PretrainSource};
-pub use rare::{DiffusionConfig, ExtraSource, RareConfig};
+pub use rare::{DiffusionConfig, ExtraSource, Prediction, RareConfig};
 pub use registry::all;
 pub use repr::ReprConfig;
 pub use stream::{Arm, StreamConfig};

@@ -26,6 +26,20 @@ pub enum ExtraSource {
     Oracle,
 }
 
+/// What the network predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Prediction {
+    /// The noise `eps` (Ho et al. 2020).
+    #[default]
+    Epsilon,
+    /// The velocity `sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0` (Salimans & Ho 2022): at high
+    /// noise it is nearly `-x_0`, so the first sampling steps see the image's mean (a dark sky)
+    /// that an `eps` model, whose `x_0` there is its error divided by `sqrt(alpha_bar) ~ 0.01`,
+    /// loses.
+    V,
+}
+
 /// The diffusion model of the `generated` arm and how it is trained and sampled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +52,8 @@ pub struct DiffusionConfig {
     pub groups: usize,
     /// Noise steps `T` of the schedule.
     pub noise_steps: usize,
+    /// What the network predicts: `v` (the default; see `diffusion::Prediction`) or `epsilon`.
+    pub prediction: Prediction,
     /// Optimizer steps of training.
     pub train_steps: usize,
     pub batch_size: usize,
@@ -63,6 +79,7 @@ impl Default for DiffusionConfig {
             mults: vec![1, 2, 2],
             groups: 8,
             noise_steps: 1000,
+            prediction: Prediction::V,
             train_steps: 2000,
             batch_size: 32,
             lr: 1e-3,
