@@ -79,9 +79,15 @@ mod tests {
         assert_eq!(extra, classic(&train, 5, 7), "seeded");
         // copy 0 is positive row 1 transformed, copy 2 the same galaxy under another transform
         let t0 = Transform::draw_from(7, "rare/classic", 0, 4);
-        assert_eq!(extra.images[..16], apply(&train.images[16..32], 1, 4, &t0).unwrap()[..]);
+        assert_eq!(
+            extra.images[..16],
+            apply(&train.images[16..32], 1, 4, &t0).unwrap()[..]
+        );
         assert_ne!(extra.images[..16], extra.images[32..48]);
-        let none = Dataset { targets: vec![0.0; 3], ..train.clone() };
+        let none = Dataset {
+            targets: vec![0.0; 3],
+            ..train.clone()
+        };
         assert!(classic(&none, 5, 7).is_empty());
         assert_eq!(concat(&train, &extra).len(), 8);
     }

@@ -5,6 +5,10 @@ use super::*;
 use candle_core::DType;
 
 fn tiny(seed: u64, lr: f64, p_uncond: f64) -> Diffusion {
+    tiny_predicting(seed, lr, p_uncond, Prediction::Epsilon)
+}
+
+fn tiny_predicting(seed: u64, lr: f64, p_uncond: f64, prediction: Prediction) -> Diffusion {
     let spec = DiffusionSpec {
         unet: UNetSpec {
             channels: 1,
@@ -14,7 +18,7 @@ fn tiny(seed: u64, lr: f64, p_uncond: f64) -> Diffusion {
             groups: 4,
         },
         steps: 100,
-        prediction: Default::default(),
+        prediction,
         p_uncond,
         lr,
     };
@@ -92,6 +96,12 @@ fn forward_noising_matches_the_closed_form() {
 
 #[test]
 fn a_tiny_model_overfits_one_image_and_samples_it_back() {
+    for prediction in [Prediction::Epsilon, Prediction::V] {
+        overfit(prediction);
+    }
+}
+
+fn overfit(prediction: Prediction) {
     let img = blob();
     let batch = img.repeat((16, 1, 1, 1)).unwrap();
     let cond = Tensor::from_vec(vec![1f32, 0.0], (1, 2), &Device::Cpu).unwrap();
@@ -116,7 +126,7 @@ fn a_tiny_model_overfits_one_image_and_samples_it_back() {
         let sd = |v: &[f32], m: f32| v.iter().map(|x| (x - m).powi(2)).sum::<f32>().sqrt();
         (mse, cov / (sd(&a, ma) * sd(&b, mb)).max(1e-12))
     };
-    let mut tr = Trainer::new(tiny(3, 3e-3, 0.0));
+    let mut tr = Trainer::new(tiny_predicting(3, 3e-3, 0.0, prediction));
     let before = fit(&tr.model);
     let mut losses = Vec::new();
     let steps = 500;
@@ -128,7 +138,9 @@ fn a_tiny_model_overfits_one_image_and_samples_it_back() {
     let after = fit(&tr.model);
     let early: f64 = losses[..20].iter().sum::<f64>() / 20.0;
     let late: f64 = losses[steps - 20..].iter().sum::<f64>() / 20.0;
-    eprintln!("loss {early:.4} -> {late:.4}; samples (mse, r) {before:?} -> {after:?}");
+    eprintln!(
+        "{prediction:?}: loss {early:.4} -> {late:.4}; samples (mse, r) {before:?} -> {after:?}"
+    );
     assert!(late < 0.1 * early, "loss {early} -> {late}");
     // untrained: pure noise (mse ~2, r ~0); trained: the image back
     assert!(
@@ -139,6 +151,37 @@ fn a_tiny_model_overfits_one_image_and_samples_it_back() {
         after.1 > 0.9 && before.1 < 0.5,
         "correlation {before:?} -> {after:?}"
     );
+}
+
+#[test]
+fn the_velocity_gives_back_the_image_and_the_noise() {
+    let s = Schedule::linear(100);
+    let x0 = blob().repeat((3, 1, 1, 1)).unwrap();
+    let noise = Tensor::randn(0f32, 1f32, (3, 1, 8, 8), &Device::Cpu).unwrap();
+    let t = [0, 50, 99];
+    let (xt, v) = (
+        s.q_sample(&x0, &t, &noise).unwrap(),
+        s.velocity(&x0, &t, &noise).unwrap(),
+    );
+    for (i, &ti) in t.iter().enumerate() {
+        let (a, b) = (s.alpha_bar[ti].sqrt(), (1.0 - s.alpha_bar[ti]).sqrt());
+        let (xt, v) = (xt.get(i).unwrap(), v.get(i).unwrap());
+        // x0 = a x_t - b v and eps = b x_t + a v, since a^2 + b^2 = 1
+        let x0_back = ((&xt * a).unwrap() - (&v * b).unwrap()).unwrap();
+        let eps_back = ((&xt * b).unwrap() + (&v * a).unwrap()).unwrap();
+        let err = |p: &Tensor, q: &Tensor| {
+            (p - q)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(err(&x0_back, &x0.get(i).unwrap()) < 1e-5);
+        assert!(err(&eps_back, &noise.get(i).unwrap()) < 1e-5);
+    }
 }
 
 #[test]
@@ -226,11 +269,19 @@ fn a_resumed_training_continues_bit_for_bit() {
         }
         assert_eq!(resumed.history.train_loss, straight.history.train_loss);
         assert!(weights(&resumed) == weights(&straight));
-        let (live, a, b) = (weights(&straight), straight.into_sampler(), resumed.into_sampler());
+        let (live, a, b) = (
+            weights(&straight),
+            straight.into_sampler(),
+            resumed.into_sampler(),
+        );
         let (a, b) = (a.unwrap(), b.unwrap());
         let sampler = |m: Diffusion| Trainer::new(m);
         let (a, b) = (weights(&sampler(a)), weights(&sampler(b)));
         assert!(a == b, "the moving averages agree after a resume");
-        assert_eq!(a == live, ema == 0.0, "the sampler is the average only when one is kept");
+        assert_eq!(
+            a == live,
+            ema == 0.0,
+            "the sampler is the average only when one is kept"
+        );
     }
 }

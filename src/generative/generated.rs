@@ -63,7 +63,9 @@ pub fn generated(
     let (train, d) = (data.train, &cfg.diffusion);
     let pos = super::positive_rows(train);
     if pos.is_empty() {
-        anyhow::bail!("rare.source `generated`: the training split has no positive to condition on");
+        anyhow::bail!(
+            "rare.source `generated`: the training split has no positive to condition on"
+        );
     }
     let (c, size) = (train.channels, train.size);
     let levels = d.mults.len().saturating_sub(1) as u32;
@@ -92,7 +94,10 @@ pub fn generated(
         trainer.resume(dir)?;
     }
     let cond_of = |rows: &[usize]| -> candle_core::Result<Tensor> {
-        let v: Vec<f32> = rows.iter().flat_map(|&r| data.conditions[r].clone()).collect();
+        let v: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| data.conditions[r].clone())
+            .collect();
         Tensor::from_vec(v, (rows.len(), data.names.len()), device)
     };
     let total = d.train_steps as u64;
@@ -129,7 +134,13 @@ pub fn generated(
     for first in (0..cfg.extra).step_by(d.batch_size.max(1)) {
         let end = (first + d.batch_size).min(cfg.extra);
         let rows: Vec<usize> = (first..end).map(|i| pos[i % pos.len()]).collect();
-        let x = model.sample(&cond_of(&rows)?, first as u64, d.sample_steps, d.guidance, [c, size, size])?;
+        let x = model.sample(
+            &cond_of(&rows)?,
+            first as u64,
+            d.sample_steps,
+            d.guidance,
+            [c, size, size],
+        )?;
         let shown = ((x + 1.0)? / 2.0)?.clamp(0f32, 1f32)?;
         images.extend(shown.flatten_all()?.to_vec1::<f32>()?);
     }

@@ -95,7 +95,10 @@ fn generated(
     let real = data::rare::fresh_positives(spec, rare.extra, 0)?;
     let real_only = fit(spec, splits, None, cache, device, &mut |_, _, _| {})?;
     let share = |d: &data::Dataset| -> anyhow::Result<f64> {
-        let p: Vec<f32> = predict(&real_only, d, device)?.into_iter().map(|r| r[0]).collect();
+        let p: Vec<f32> = predict(&real_only, d, device)?
+            .into_iter()
+            .map(|r| r[0])
+            .collect();
         Ok(quality::positive_share(&p))
     };
     m.insert("condition_accuracy".into(), share(&g.images)?);
@@ -111,8 +114,17 @@ fn generated(
         crate::train::pretrain::run_model(&features, &head, c, size, cache, device)?;
     let other = data::rare::fresh_positives(spec, rare.extra, 1)?;
     let copies = generative::classic(&splits.train, rare.extra, spec.seed);
-    m.insert("fid".into(), quality::frechet(&backbone, &g.images, &real, device)?);
-    m.insert("fid_real".into(), quality::frechet(&backbone, &other, &real, device)?);
-    m.insert("fid_classic".into(), quality::frechet(&backbone, &copies, &real, device)?);
+    m.insert(
+        "fid".into(),
+        quality::frechet(&backbone, &g.images, &real, device)?,
+    );
+    m.insert(
+        "fid_real".into(),
+        quality::frechet(&backbone, &other, &real, device)?,
+    );
+    m.insert(
+        "fid_classic".into(),
+        quality::frechet(&backbone, &copies, &real, device)?,
+    );
     Ok((g.images, m))
 }

@@ -535,15 +535,32 @@ mod tests {
         let t = format!("{base}rare:\n  extra: 5\nsweep:\n  rare.source: [real-only, generated]\n");
         let e = parse_str(&t, "r.yaml").unwrap();
         let runs = expand(&e, &t, "r.yaml").unwrap();
-        let sources: Vec<_> = runs.iter().map(|r| r.rare.as_ref().unwrap().source).collect();
-        assert_eq!(sources, [crate::spec::ExtraSource::RealOnly, crate::spec::ExtraSource::Generated]);
+        let sources: Vec<_> = runs
+            .iter()
+            .map(|r| r.rare.as_ref().unwrap().source)
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                crate::spec::ExtraSource::RealOnly,
+                crate::spec::ExtraSource::Generated
+            ]
+        );
         assert_ne!(run_id(&runs[0]), run_id(&plain[0]));
         let bad = t.replace("extra: 5", "extra: 5\n  diffusion:\n    sample_steps: 5000");
         let err = parse_str(&bad, "r.yaml").unwrap_err().to_string();
-        assert!(err.starts_with("r.yaml:10:5: rare.diffusion.sample_steps = 5000"), "{err}");
-        let shapes = t.replace("source: synthetic", "source: shapes").replace("ring", "elongated");
+        assert!(
+            err.starts_with("r.yaml:10:5: rare.diffusion.sample_steps = 5000"),
+            "{err}"
+        );
+        let shapes = t
+            .replace("source: synthetic", "source: shapes")
+            .replace("ring", "elongated");
         let err = parse_str(&shapes, "r.yaml").unwrap_err().to_string();
-        assert!(err.contains("rare: needs kind `train` on a binary target"), "{err}");
+        assert!(
+            err.contains("rare: needs kind `train` on a binary target"),
+            "{err}"
+        );
     }
 
     #[test]
