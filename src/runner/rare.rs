@@ -62,6 +62,11 @@ pub fn run(
     let fitted = fit(spec, &splits, dir, cache, device, on_epoch)?;
     let (mut m, boot) = score(spec, &fitted, &splits, device)?;
     m.extend(record);
+    // the diffusion training's checkpoint is for resuming this run only (the model is kept)
+    if let Some(ckpt) = dir.map(diffusion_checkpoint).filter(|c| c.is_dir()) {
+        std::fs::remove_dir_all(&ckpt)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", ckpt.display()))?;
+    }
     Ok((m, boot))
 }
 
@@ -85,7 +90,7 @@ fn generated(
         ids: &ids,
         label: &label,
     };
-    let checkpoint = dir.map(|d| d.join(crate::store::CHECKPOINT).join("diffusion"));
+    let checkpoint = dir.map(diffusion_checkpoint);
     let g = generative::generated(rare, &input, spec.seed, checkpoint.as_deref(), device)?;
     if let Some(dir) = dir {
         generative::keep(&g, &splits.train, dir)?;
@@ -127,4 +132,9 @@ fn generated(
         quality::frechet(&backbone, &copies, &real, device)?,
     );
     Ok((g.images, m))
+}
+
+/// Where the `generated` arm checkpoints its diffusion training.
+fn diffusion_checkpoint(run: &Path) -> std::path::PathBuf {
+    run.join(crate::store::CHECKPOINT).join("diffusion")
 }
