@@ -199,15 +199,7 @@ fn sampling_is_deterministic_for_a_seed() {
         tr.step(&x, &c).unwrap();
     }
     let m = &tr.model;
-    let bits = |t: Tensor| -> Vec<u32> {
-        t.flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect()
-    };
+    let bits = |t: Tensor| crate::engine::testutil::bits(&t);
     let a = bits(m.sample(&c, 0, 10, 2.0, [1, 8, 8]).unwrap());
     assert_eq!(a, bits(m.sample(&c, 0, 10, 2.0, [1, 8, 8]).unwrap()));
     assert_ne!(
@@ -233,20 +225,8 @@ fn a_resumed_training_continues_bit_for_bit() {
     let x = blob().repeat((4, 1, 1, 1)).unwrap();
     let c = Tensor::ones((4, 2), DType::F32, &Device::Cpu).unwrap();
     let weights = |t: &Trainer| -> Vec<Vec<u32>> {
-        t.model
-            .params
-            .trainable()
-            .iter()
-            .map(|v| {
-                v.flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.to_bits())
-                    .collect()
-            })
-            .collect()
+        let p = t.model.params.trainable();
+        p.iter().map(|v| crate::engine::testutil::bits(v)).collect()
     };
     // with and without a moving average of the weights (kept in the checkpoint)
     for ema in [0.0, 0.9] {

@@ -32,7 +32,7 @@ pub mod pool;
 pub mod prefetch;
 pub mod special;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Device, Layout, bail};

@@ -10,6 +10,12 @@ pub fn normal(seed: u64, name: &str, shape: &[usize], mu: f32, sd: f32) -> Tenso
     super::crosscheck::normal(seed, name, shape, mu, sd).expect("valid normal and shape")
 }
 
+/// The bits of every value of an f32 tensor, in order (for bit-identity checks).
+pub fn bits(t: &Tensor) -> Vec<u32> {
+    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
 /// `max |a - b| / max |b|`.
 pub fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
     let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();

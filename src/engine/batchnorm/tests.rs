@@ -128,15 +128,7 @@ fn bad_shapes_are_errors() {
 /// gradients of `x`, `gamma`, `beta`, and the running statistics.
 #[test]
 fn fused_activation_is_bit_identical_to_separate_ops() {
-    let bits = |t: &Tensor| {
-        t.flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect::<Vec<_>>()
-    };
+    let bits = crate::engine::testutil::bits;
     for (act, shape) in [
         (Act::Relu, vec![4usize, 3, 5, 7]),
         (Act::ReluMaxPool(2), vec![3, 4, 8, 9]),
