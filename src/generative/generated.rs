@@ -116,7 +116,7 @@ pub fn generated(
         let progress_frac = s as f64 / total as f64;
         trainer.set_lr(d.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress_frac).cos()));
         trainer.step(&x, &cond_of(&rows)?)?;
-        if let Some(dir) = checkpoint.filter(|_| (s + 1) % CHECKPOINT_EVERY == 0) {
+        if let Some(dir) = checkpoint.filter(|_| (s + 1).is_multiple_of(CHECKPOINT_EVERY)) {
             trainer.save(dir)?;
         }
     }

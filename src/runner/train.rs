@@ -132,7 +132,7 @@ pub(super) fn score(
 ) -> anyhow::Result<(Metrics, Bootstrap)> {
     let (task, model) = (&f.task, &f.model);
     // what the metrics see: probabilities for a binary target, answer fractions otherwise
-    let shown = |x: &Tensor| task.outputs(&model, x);
+    let shown = |x: &Tensor| task.outputs(model, x);
     let rows = match spec.eval.tta_views {
         Some(v) => predict_tta(&shown, &splits.test, v, EVAL_BATCH, device)?,
         None => predict(f, &splits.test, device)?,
@@ -151,7 +151,7 @@ pub(super) fn score(
                 dataset_equivariance_spread(&shown, &splits.test, EVAL_BATCH, device)?,
                 None,
             ),
-            _ => task.score(metric, &pred, &splits, seed)?,
+            _ => task.score(metric, &pred, splits, seed)?,
         };
         if let Some(reps) = reps {
             boot.insert(metric.as_str().to_string(), reps);
