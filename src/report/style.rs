@@ -52,8 +52,6 @@ pub fn label(key: &str) -> String {
         "crowd.votes_per_galaxy" => "votes per galaxy".into(),
         "rmse" => "RMSE over the 37 GZ2 answers".into(),
         "pr_auc" => "PR AUC".into(),
-        "completeness" => "completeness (recall at p = 0.5)".into(),
-        "purity" => "purity (precision at p = 0.5)".into(),
         "fid" => "Frechet distance to real positives (pretrained features)".into(),
         "condition_accuracy" => "condition accuracy (real-trained classifier)".into(),
         "equivariance_spread" => "equivariance spread (over 8 views / over galaxies)".into(),

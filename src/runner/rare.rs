@@ -64,8 +64,7 @@ pub fn run(
     m.extend(record);
     // the diffusion training's checkpoint is for resuming this run only (the model is kept)
     if let Some(ckpt) = dir.map(diffusion_checkpoint).filter(|c| c.is_dir()) {
-        std::fs::remove_dir_all(&ckpt)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", ckpt.display()))?;
+        std::fs::remove_dir_all(&ckpt).map_err(|e| anyhow::anyhow!("{}: {e}", ckpt.display()))?;
     }
     Ok((m, boot))
 }
