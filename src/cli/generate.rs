@@ -219,16 +219,8 @@ fn parse_sets(sets: &[String], meta: &SavedModel) -> Result<Vec<(usize, f32)>, C
 
 /// One image (`channels x size x size`, values in `[-1, 1]`) as RGB PNG bytes.
 fn encode(pixels: &[f32], channels: usize, size: usize) -> Result<Vec<u8>, image::ImageError> {
-    let plane = size * size;
-    let byte = |v: f32| (((v + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
-    let mut rgb = vec![0u8; plane * 3];
-    for p in 0..plane {
-        for c in 0..3 {
-            rgb[p * 3 + c] = byte(pixels[(c % channels) * plane + p]);
-        }
-    }
-    let img =
-        image::RgbImage::from_raw(size as u32, size as u32, rgb).expect("size x size x 3 bytes");
+    let shown: Vec<f32> = pixels.iter().map(|v| (v + 1.0) / 2.0).collect();
+    let img = crate::universe::observe::display_planes_to_rgb8(&shown, channels, size);
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)?;
     Ok(out.into_inner())

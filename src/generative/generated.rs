@@ -179,38 +179,25 @@ pub fn generated(
 
 /// Keep the model in `dir` (`diffusion::saved`) and write `samples.png` beside it: one row per
 /// condition (the first positives of the split), the real positive then the samples drawn with
-/// its answers (samples `i, i + P, ...` of `extra`), tiles of `size` pixels without captions
-/// (the report captions them).
+/// its answers (samples `i, i + P, ...` of `extra`; white where there are fewer), tiles of
+/// `size` pixels without captions (the report captions them).
 pub fn keep(g: &Generated, train: &Dataset, dir: &Path) -> anyhow::Result<()> {
     saved::save(&dir.join("diffusion"), &g.model, &g.meta, &g.rows)?;
     let pos = super::positive_rows(train);
-    let l = train.image_len();
-    let mut tiles: Vec<&[f32]> = Vec::new();
+    let (l, s, c) = (train.image_len(), train.size, train.channels);
+    let tile = |d: &Dataset, i: usize| {
+        let img = d.images.get(i * l..(i + 1) * l)?;
+        Some(crate::universe::observe::display_planes_to_rgb8(img, c, s))
+    };
+    let cols = 1 + GRID_SAMPLES;
+    let rows = pos.len().min(GRID_ROWS);
+    let white = image::Rgb([255u8; 3]);
+    let mut png = image::RgbImage::from_pixel((cols * s) as u32, (rows * s) as u32, white);
     for (j, &row) in pos.iter().take(GRID_ROWS).enumerate() {
-        tiles.push(&train.images[row * l..(row + 1) * l]);
-        for k in 0..GRID_SAMPLES {
-            let i = j + k * pos.len();
-            let img = g.images.images.get(i * l..(i + 1) * l);
-            tiles.push(img.unwrap_or(&train.images[row * l..row * l]));
-        }
-    }
-    let s = train.size as u32;
-    let cols = 1 + GRID_SAMPLES as u32;
-    let rows = tiles.len() as u32 / cols;
-    let mut png = image::RgbImage::new(cols * s, rows * s);
-    for (t, tile) in tiles.iter().enumerate() {
-        let (tx, ty) = ((t as u32 % cols) * s, (t as u32 / cols) * s);
-        for y in 0..s {
-            for x in 0..s {
-                let at = |ch: usize| {
-                    let v = tile.get(ch * (s * s) as usize + (y * s + x) as usize);
-                    (v.copied().unwrap_or(1.0).clamp(0.0, 1.0) * 255.0 + 0.5) as u8
-                };
-                let rgb = match train.channels {
-                    3 => [at(0), at(1), at(2)],
-                    _ => [at(0); 3],
-                };
-                png.put_pixel(tx + x, ty + y, image::Rgb(rgb));
+        let samples = (0..GRID_SAMPLES).map(|k| tile(&g.images, j + k * pos.len()));
+        for (k, t) in std::iter::once(tile(train, row)).chain(samples).enumerate() {
+            if let Some(t) = t {
+                image::imageops::replace(&mut png, &t, (k * s) as i64, (j * s) as i64);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! two image sets in a galaxy-pretrained backbone (FID, Heusel et al. 2017, with the harness's
 //! `astro` backbone in place of Inception: [`frechet`]), and condition accuracy — the share of
 //! images asked to be positive that a classifier trained on real images calls positive
-//! ([`positive_share`]).
+//! ([`condition_accuracy`]).
 
 use crate::data::Dataset;
 use crate::model::Model;
@@ -15,9 +15,10 @@ pub fn frechet(backbone: &Model, a: &Dataset, b: &Dataset, device: &Device) -> a
     Ok(crate::eval::frechet::frechet_distance(&fa, &fb)?)
 }
 
-/// Share of the probabilities `p` at or above 0.5; NaN for none.
-pub fn positive_share(p: &[f32]) -> f64 {
-    p.iter().filter(|&&v| v >= 0.5).count() as f64 / p.len() as f64
+/// Condition accuracy of the probabilities `p` a classifier gives images asked to be positive:
+/// their completeness (the share at or above 0.5); NaN for none.
+pub fn condition_accuracy(p: &[f32]) -> f64 {
+    crate::eval::completeness(p, &vec![1.0; p.len()])
 }
 
 #[cfg(test)]
@@ -25,8 +26,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn positive_share_counts_half_and_above() {
-        assert_eq!(positive_share(&[0.5, 0.49, 0.9, 0.1]), 0.5);
-        assert!(positive_share(&[]).is_nan());
+    fn condition_accuracy_counts_half_and_above() {
+        assert_eq!(condition_accuracy(&[0.5, 0.49, 0.9, 0.1]), 0.5);
+        assert!(condition_accuracy(&[]).is_nan());
     }
 }

@@ -103,7 +103,7 @@ fn generated(
             .into_iter()
             .map(|r| r[0])
             .collect();
-        Ok(quality::positive_share(&p))
+        Ok(quality::condition_accuracy(&p))
     };
     m.insert("condition_accuracy".into(), share(&g.images)?);
     m.insert("condition_accuracy_real".into(), share(&real)?);

@@ -212,6 +212,18 @@ pub fn to_display_planes(img: &Image3) -> Vec<f32> {
     out
 }
 
+/// Planar display values (`channels x size x size` in 0..1, as [`to_display_planes`] makes them
+/// or a generator draws them) back to an RGB image: R, G, B from planes `0, 1, 2` (`c %
+/// channels`, so one plane is grey), clamped to 0..1 and rounded to bytes as [`to_rgb8`] does.
+pub fn display_planes_to_rgb8(planes: &[f32], channels: usize, size: usize) -> image::RgbImage {
+    let n = size * size;
+    let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+    let rgb = (0..n * 3)
+        .map(|k| byte(planes[(k % 3 % channels) * n + k / 3]))
+        .collect();
+    image::RgbImage::from_raw(size as u32, size as u32, rgb).expect("size x size x 3 bytes")
+}
+
 /// Calls `f(pixel index, [r, g, b] in 0..1)` for every pixel (stretch described at [`to_rgb8`]).
 fn for_each_display_pixel(img: &Image3, mut f: impl FnMut(usize, [f32; 3])) {
     let area = (DECALS_PIXEL / img.pixel_scale).powi(2);
