@@ -1,5 +1,6 @@
 //! Each vector level this CPU has, forced in turn, gives the same bits in every dispatched
-//! kernel (EM, GLAD, exact search).
+//! kernel (EM, GLAD, exact search, and the convolution and matrix products, whose AVX-512 level
+//! is the project's own kernel).
 
 use super::*;
 use crate::crowd::volunteers::{Crowd, simulate_fixed};
@@ -17,6 +18,21 @@ fn votes() -> QuestionVotes {
         .unwrap()
         .for_question(0)
         .unwrap()
+}
+
+/// The bits of a convolution (output, input and weight gradients) and of a matrix product.
+fn products() -> Vec<u32> {
+    use crate::engine::testutil::{bits, normal, probe_grads};
+    let x = candle_core::Var::from_tensor(&normal(6, "test/simd-x", &[4, 8, 12, 12], 0.0, 1.0));
+    let w = candle_core::Var::from_tensor(&normal(6, "test/simd-w", &[16, 8, 3, 3], 0.0, 1.0));
+    let (x, w) = (x.unwrap(), w.unwrap());
+    let y = crate::engine::conv::conv2d(&x, &w, 1, 1, 1).unwrap();
+    let grads = probe_grads(&y, &normal(6, "test/simd-p", &[4, 16, 12, 12], 0.0, 1.0));
+    let a = normal(6, "test/simd-a", &[70, 600], 0.0, 1.0);
+    let b = normal(6, "test/simd-b", &[600, 40], 0.0, 1.0);
+    let z = crate::engine::matmul::matmul(&a, &b).unwrap();
+    let (dx, dw) = (grads.get(&x).unwrap(), grads.get(&w).unwrap());
+    [&y, dx, dw, &z].into_iter().flat_map(bits).collect()
 }
 
 #[test]
@@ -38,7 +54,7 @@ fn every_path_gives_the_same_bits() {
             .flatten()
             .map(|(i, d)| (i, d.to_bits()))
             .collect();
-        (bits(&ds), bits(&glad), near)
+        (bits(&ds), bits(&glad), near, products())
     };
     let levels: Vec<Level> = [Level::Portable, Level::Avx2, Level::Avx512]
         .into_iter()

@@ -13,12 +13,13 @@ fn values(seed: u64, name: &str, len: usize) -> Vec<f32> {
         .unwrap()
 }
 
-/// `dst[i][j] = sum_k lhs[i][k] * rhs[k][j]` as `gemm_chunked` promises to compute it: within a
-/// chunk of `K_CHUNK` terms one accumulator, fused multiply-adds in order from 0; the chunks'
-/// sums added to the output in order. IEEE `fma` is exactly rounded, so this is the same on
-/// every machine.
+/// `dst[i][j] = [init[i][j] +] sum_k lhs[i][k] * rhs[k][j]` as `gemm_chunked` promises to compute
+/// it: within a chunk of `K_CHUNK` terms one accumulator, fused multiply-adds in order from 0;
+/// the chunks' sums added to the output in order. IEEE `fma` is exactly rounded, so this is the
+/// same on every machine.
 fn reference(
     (m, n, k): (usize, usize, usize),
+    init: Option<&[f32]>,
     lhs: &[f32],
     lm: Mat,
     rhs: &[f32],
@@ -33,46 +34,136 @@ fn reference(
                 for kk in lo..(lo + K_CHUNK).min(k) {
                     acc = at(lhs, lm, i, kk).mul_add(at(rhs, rm, kk, j), acc);
                 }
-                out[i * n + j] = if c == 0 { acc } else { out[i * n + j] + acc };
+                out[i * n + j] = match (c, init) {
+                    (0, None) => acc,
+                    (0, Some(init)) => init[i * n + j] + acc,
+                    _ => out[i * n + j] + acc,
+                };
             }
         }
     }
     out
 }
 
+/// The kernels [`gemm_chunked`] may run on this CPU, by name.
+#[allow(clippy::type_complexity)]
+fn kernels() -> Vec<(
+    &'static str,
+    fn((usize, usize, usize), &mut [f32], Mat, bool, &[f32], Mat, &[f32], Mat),
+)> {
+    let mut all: Vec<(&'static str, fn(_, &mut [f32], _, _, &[f32], _, &[f32], _))> =
+        vec![("gemm", |d, dst, dm, acc, l, lm, r, rm| {
+            gemm_chunked_on(false, d, dst, dm, acc, l, lm, r, rm)
+        })];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        all.push(("avx512", |d, dst, dm, acc, l, lm, r, rm| {
+            gemm_chunked_on(true, d, dst, dm, acc, l, lm, r, rm)
+        }));
+    }
+    all
+}
+
 #[test]
-fn chunked_gemm_is_a_sequential_fma_sum() {
+fn every_kernel_is_the_sequential_fma_sum() {
     // Shapes on both of gemm's blocking paths (m, n <= 64: fixed kc; larger: kc from the cache
-    // geometry), K below, at and across the chunk size, row-major and transposed operands (the
-    // layouts the convolutions use).
+    // geometry), K below, at and across the chunk size, both tile shapes of the AVX-512 kernel
+    // with partial tiles and more than one block of columns, row-major and transposed operands
+    // (the layouts the convolutions use), written fresh and accumulated into a row-major or a
+    // transposed output.
     for &(m, n, k) in &[
         (48, 40, 300),
         (48, 40, 1200),
         (96, 80, 576),
         (130, 70, 1100),
         (65, 9, 513),
+        (16, 600, 27),
+        (13, 290, 64),
     ] {
         let a = values(1, "test/matmul/ref-a", m * k);
         let b = values(1, "test/matmul/ref-b", k * n);
+        let start = values(1, "test/matmul/ref-dst", m * n);
         for (lm, rm) in [
             (Mat::rows(k), Mat::rows(n)),
             (Mat::transposed(m), Mat::rows(n)),
             (Mat::rows(k), Mat::transposed(k)),
         ] {
-            let mut out = vec![f32::NAN; m * n];
-            gemm_chunked((m, n, k), &mut out, Mat::rows(n), false, &a, lm, &b, rm);
-            let want = reference((m, n, k), &a, lm, &b, rm);
-            let same = out
-                .iter()
-                .zip(&want)
-                .filter(|(x, y)| x.to_bits() == y.to_bits())
-                .count();
-            assert_eq!(
-                same,
-                m * n,
-                "{m}x{n}x{k} {lm:?} {rm:?}: {same} of {} equal",
-                m * n
-            );
+            let fresh = reference((m, n, k), None, &a, lm, &b, rm);
+            let added = reference((m, n, k), Some(&start), &a, lm, &b, rm);
+            for (name, kernel) in kernels() {
+                for (dm, accumulate) in [
+                    (Mat::rows(n), false),
+                    (Mat::rows(n), true),
+                    (Mat::transposed(m), true),
+                ] {
+                    // `start` in dst's layout, else NaN (which a fresh product must overwrite).
+                    let at = |i: usize, j: usize| i * dm.rs as usize + j * dm.cs as usize;
+                    let mut out = vec![f32::NAN; m * n];
+                    if accumulate {
+                        for i in 0..m {
+                            for j in 0..n {
+                                out[at(i, j)] = start[i * n + j];
+                            }
+                        }
+                    }
+                    kernel((m, n, k), &mut out, dm, accumulate, &a, lm, &b, rm);
+                    let want = if accumulate { &added } else { &fresh };
+                    let mut same = 0;
+                    for i in 0..m {
+                        for j in 0..n {
+                            same +=
+                                usize::from(out[at(i, j)].to_bits() == want[i * n + j].to_bits());
+                        }
+                    }
+                    assert_eq!(
+                        same,
+                        m * n,
+                        "{name} {m}x{n}x{k} {lm:?} {rm:?} into {dm:?} accumulate {accumulate}: \
+                         {same} of {} equal",
+                        m * n
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_own_kernel_leaves_gemm_its_other_paths() {
+    // Products `gemm` sums in other orders (matrix-vector: m or n = 1; outer product: k <= 2,
+    // also as the last chunk of k = 513 or 1026; dot products: at most 256 outputs with both
+    // operands contiguous along k) give gemm's bits whichever kernel is chosen.
+    for &(m, n, k) in &[
+        (1, 37, 600),
+        (33, 1, 5),
+        (40, 50, 2),
+        (20, 30, 1026),
+        (12, 20, 700),
+        (1, 1, 9),
+    ] {
+        let a = values(5, "test/matmul/paths-a", m * k);
+        let b = values(5, "test/matmul/paths-b", k * n);
+        for (lm, rm) in [
+            (Mat::rows(k), Mat::rows(n)),
+            (Mat::transposed(m), Mat::rows(n)),
+            (Mat::rows(k), Mat::transposed(k)),
+        ] {
+            let outs: Vec<Vec<f32>> = kernels()
+                .into_iter()
+                .map(|(_, kernel)| {
+                    let mut out = vec![f32::NAN; m * n];
+                    kernel((m, n, k), &mut out, Mat::rows(n), false, &a, lm, &b, rm);
+                    out
+                })
+                .collect();
+            for out in &outs[1..] {
+                let same = out
+                    .iter()
+                    .zip(&outs[0])
+                    .filter(|(x, y)| x.to_bits() == y.to_bits())
+                    .count();
+                assert_eq!(same, m * n, "{m}x{n}x{k} {lm:?} {rm:?}");
+            }
         }
     }
 }
