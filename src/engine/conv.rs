@@ -197,6 +197,10 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
             for kj in 0..g.kw {
                 let row = (c * g.kh + ki) * g.kw + kj;
                 let dst = &mut cols[row * ohw..(row + 1) * ohw];
+                if g.stride == 1 && g.ow == g.w {
+                    shifted_plane(g, xc, (ki, kj), dst);
+                    continue;
+                }
                 let (lo, hi) = g.valid_ox(kj);
                 for oy in 0..g.oh {
                     let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
@@ -217,6 +221,44 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One im2col row of a stride-1 convolution whose output rows are as wide as the input's (a
+/// "same" padding): the plane shifted by `(ki - pad, kj - pad)`, zero outside. The rows inside
+/// the image are one block copy (consecutive output rows read consecutive input rows), after
+/// which the few columns that wrapped around a row's edge are zeroed.
+fn shifted_plane(g: &Geom, xc: &[f32], (ki, kj): (usize, usize), dst: &mut [f32]) {
+    let (w, p) = (g.w, g.pad);
+    // Output rows oy whose input row oy + ki - pad is inside the image.
+    let oy0 = p.saturating_sub(ki).min(g.oh);
+    let oy1 = (g.h + p).saturating_sub(ki).min(g.oh).max(oy0);
+    dst[..oy0 * w].fill(0.0);
+    dst[oy1 * w..].fill(0.0);
+    if oy1 > oy0 {
+        // Element (oy, ox) reads x[(oy + ki - p)·w + ox + kj - p]: one offset for the block.
+        let start = (oy0 + ki - p) * w;
+        let block = &mut dst[oy0 * w..oy1 * w];
+        let len = block.len();
+        if kj >= p {
+            let s = start + kj - p;
+            let n = len.min(xc.len() - s);
+            block[..n].copy_from_slice(&xc[s..s + n]);
+            block[n..].fill(0.0);
+        } else {
+            let shift = p - kj;
+            block[shift..].copy_from_slice(&xc[start..start + len - shift]);
+            block[..shift].fill(0.0);
+        }
+        let (lo, hi) = g.valid_ox(kj);
+        for row in block.chunks_exact_mut(w) {
+            for v in &mut row[..lo] {
+                *v = 0.0;
+            }
+            for v in &mut row[hi..] {
+                *v = 0.0;
             }
         }
     }

@@ -300,13 +300,8 @@ impl BatchNorm {
                 act,
             );
         }
-        let (mean, var) = (self.running.mean.as_tensor(), self.running.var.as_tensor());
-        let y = bn::batch_norm_eval(x, mean, var, &self.weight, &self.bias, Self::EPS)?;
-        match act {
-            Act::None => Ok(y),
-            Act::Relu => y.relu(),
-            Act::ReluMaxPool(k) => crate::engine::pool::relu_max_pool2d(&y, k),
-        }
+        let stats = (self.running.mean.as_tensor(), self.running.var.as_tensor());
+        bn::batch_norm_eval_act(x, stats, &self.weight, &self.bias, Self::EPS, act)
     }
 }
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::engine::testutil::{
-    assert_finite_difference, assert_same_bits_on_threads, max_rel, normal, probe_grads,
+    assert_finite_difference, assert_same_bits_on_threads, bits, max_rel, normal, probe_grads,
 };
 
 fn randn(name: &str, shape: &[usize], mu: f32, sd: f32) -> Tensor {
@@ -57,6 +57,35 @@ fn parity_with_composed_candle_ops() {
         }
         assert_eq!(o1.count, o2.count);
     }
+}
+
+#[test]
+fn fused_eval_mode_is_bit_identical_to_the_composed_ops() {
+    let x = randn("test/bn/evalact-x", &[3, 5, 6, 7], 0.0, 1.0);
+    let mean = randn("test/bn/evalact-m", &[5], 0.0, 1.0);
+    let var = randn("test/bn/evalact-v", &[5], 0.0, 1.0).abs().unwrap();
+    let g = randn("test/bn/evalact-g", &[5], 1.0, 0.2);
+    let b = randn("test/bn/evalact-b", &[5], 0.0, 0.2);
+    for act in [
+        Act::None,
+        Act::Relu,
+        Act::ReluMaxPool(2),
+        Act::ReluMaxPool(3),
+    ] {
+        let fused = batch_norm_eval_act(&x, (&mean, &var), &g, &b, 1e-5, act).unwrap();
+        let y = batch_norm_eval(&x, &mean, &var, &g, &b, 1e-5).unwrap();
+        let composed = match act {
+            Act::None => y,
+            Act::Relu => y.relu().unwrap(),
+            Act::ReluMaxPool(k) => crate::engine::pool::relu_max_pool2d(&y, k).unwrap(),
+        };
+        assert_eq!(fused.dims(), composed.dims(), "{act:?}");
+        assert_eq!(bits(&fused), bits(&composed), "{act:?}");
+    }
+    // No backward: an error, not a silent zero gradient.
+    let w = Var::from_tensor(&x).unwrap();
+    let y = batch_norm_eval_act(w.as_tensor(), (&mean, &var), &g, &b, 1e-5, Act::Relu).unwrap();
+    assert!(y.sum_all().unwrap().backward().is_err());
 }
 
 #[test]

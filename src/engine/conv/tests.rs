@@ -96,3 +96,44 @@ fn bad_shapes_are_errors() {
     // while conv2d sends grouped convolutions on the CPU to candle's
     assert_eq!(conv2d(&x, &w, 1, 1, 4).unwrap().dims(), &[1, 4, 8, 8]);
 }
+
+#[test]
+fn im2col_is_the_padded_window_of_every_output() {
+    // "Same" stride-1 geometries take the block-copy path, the others the row loop; both must
+    // be the textbook definition, element for element.
+    for (xs, ws, stride, pad) in [
+        ([1, 3, 8, 8], [1, 3, 3, 3], 1, 1),
+        ([1, 2, 7, 5], [1, 2, 5, 5], 1, 2),
+        ([1, 2, 6, 5], [1, 2, 1, 3], 1, 1),
+        ([1, 2, 4, 9], [1, 2, 5, 3], 1, 1),
+        ([1, 2, 9, 7], [1, 2, 3, 3], 2, 1),
+        ([1, 2, 6, 6], [1, 2, 3, 3], 1, 0),
+    ] {
+        let g = Geom::new(&xs, &ws, stride, pad, 1).unwrap();
+        let x: Vec<f32> = (0..g.in_img()).map(|i| i as f32 + 1.0).collect();
+        let mut cols = vec![f32::NAN; g.k() * g.ohw()];
+        im2col(&g, &x, &mut cols);
+        for c in 0..g.cin {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let iy = (oy * stride + ki) as isize - pad as isize;
+                            let ix = (ox * stride + kj) as isize - pad as isize;
+                            let inside =
+                                (0..g.h as isize).contains(&iy) && (0..g.w as isize).contains(&ix);
+                            let want = if inside {
+                                x[(c * g.h + iy as usize) * g.w + ix as usize]
+                            } else {
+                                0.0
+                            };
+                            let row = (c * g.kh + ki) * g.kw + kj;
+                            let got = cols[row * g.ohw() + oy * g.ow + ox];
+                            assert_eq!(got, want, "{xs:?} {ws:?} c{c} k{ki},{kj} o{oy},{ox}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
