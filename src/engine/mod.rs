@@ -9,8 +9,12 @@
 //! * [`depthwise`]: depthwise convolution (EfficientNet's): shifted multiply-adds on the CPU,
 //!   cuDNN through [`conv`] on a GPU;
 //! * [`batchnorm`]: training-mode batch norm with its backward (and the ReLU / ReLU + max-pool
-//!   after it, in the same op), eval mode, running statistics;
+//!   after it, in the same op), eval mode (with its activation in one pass on the CPU), running
+//!   statistics;
+//! * [`matmul`]: machine-independent matrix products (`gemm`, or the own AVX-512 kernel);
 //! * [`pool`]: ReLU + max-pool in one op with its backward;
+//! * [`residual`]: a residual block's `relu(a + b)` in one op with its backward (CPU; candle's
+//!   ops on a GPU);
 //! * [`special`]: `lgamma` and `digamma` (the Dirichlet-multinomial loss needs both);
 //! * [`adamw`]: the AdamW update of all parameters in one fused step;
 //! * [`prefetch`]: training batches assembled on a host thread while the device computes;
@@ -30,6 +34,7 @@ pub mod depthwise;
 pub mod matmul;
 pub mod pool;
 pub mod prefetch;
+pub mod residual;
 pub mod special;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -71,7 +71,7 @@ impl Block {
             Some((conv, bn)) => bn.forward(&conv.forward(x)?, train)?,
             None => x.clone(),
         };
-        (h + shortcut)?.relu()
+        crate::engine::residual::add_relu(&h, &shortcut)
     }
 }
 
