@@ -289,7 +289,7 @@ impl BatchNorm {
         train: bool,
         act: crate::engine::batchnorm::Act,
     ) -> Result<Tensor> {
-        use crate::engine::batchnorm::{self as bn, Act};
+        use crate::engine::batchnorm as bn;
         if train {
             return bn::batch_norm_train_act(
                 x,
