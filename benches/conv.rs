@@ -1,11 +1,14 @@
 //! Convolution forward and forward+backward at the cnn-small shapes (batch 32: 3x64x64 -> 32,
-//! 32x32x32 -> 64, 64x16x16 -> 128; 3x3, same padding): the fused engine kernel against candle's
-//! own `conv2d`, measured in the same run, with the allocator set up as in the `gzbench` binary.
+//! 32x32x32 -> 64, 64x16x16 -> 128; 3x3, same padding): the fused engine kernel (`gzbench`: its
+//! products on the own AVX-512 kernel where the CPU has one; `gzbench-avx2`: the same op with
+//! `GZBENCH_SIMD=avx2`, i.e. on `gemm`'s AVX2+FMA kernels) against candle's own `conv2d`,
+//! measured in the same run, with the allocator set up as in the `gzbench` binary.
 
 use candle_core::{Device, Tensor, Var};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gzbench::engine::conv::conv2d;
 use gzbench::rng::stream;
+use gzbench::simd::{Level, set_cap};
 use rand::Rng;
 
 fn rand_tensor(name: &str, shape: &[usize]) -> Tensor {
@@ -28,7 +31,11 @@ fn candle(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 fn bench(c: &mut Criterion) {
     gzbench::engine::keep_freed_memory();
     let layers = [(3usize, 64usize, 32usize), (32, 32, 64), (64, 16, 128)];
-    let engines: [(&str, Conv); 2] = [("gzbench", fused), ("candle", candle)];
+    let engines: [(&str, Conv, Level); 3] = [
+        ("gzbench", fused, Level::Avx512),
+        ("gzbench-avx2", fused, Level::Avx2),
+        ("candle", candle, Level::Avx512),
+    ];
     for (cin, size, cout) in layers {
         let shape = format!("{cin}x{size}x{size}->{cout}");
         let x =
@@ -37,7 +44,8 @@ fn bench(c: &mut Criterion) {
         let probe = rand_tensor("bench/conv/probe", &[32, cout, size, size]);
         let mut group = c.benchmark_group(format!("conv_forward/{shape}"));
         group.sample_size(10);
-        for (name, f) in engines {
+        for (name, f, level) in engines {
+            set_cap(level);
             group.bench_function(name, |b| {
                 b.iter(|| std::hint::black_box(f(x.as_tensor(), w.as_tensor()).expect("conv")))
             });
@@ -45,7 +53,8 @@ fn bench(c: &mut Criterion) {
         group.finish();
         let mut group = c.benchmark_group(format!("conv_forward_backward/{shape}"));
         group.sample_size(10);
-        for (name, f) in engines {
+        for (name, f, level) in engines {
+            set_cap(level);
             group.bench_function(name, |b| {
                 b.iter(|| {
                     let y = f(x.as_tensor(), w.as_tensor()).expect("conv");
