@@ -7,8 +7,8 @@
 //! reassociation, so all paths give the same bits; the switch exists to show it (the test
 //! `every_path_gives_the_same_bits` runs each available one) and to let a user on an unusual
 //! machine rule the vector width out. The matrix products (`engine::matmul`) are `gemm`'s
-//! AVX2+FMA kernels, or at `avx512` the project's own kernel with the same sequence of fused
-//! multiply-adds per output (see there).
+//! AVX2+FMA kernels, or at `avx512` (on CPUs that run it at full width) the project's own
+//! kernel with the same sequence of fused multiply-adds per output (see there).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -11,10 +11,11 @@
 //! split: each output is the same sequence of fused multiply-adds everywhere. `gemm` is built
 //! without its `x86-v4` feature, so it runs its AVX2+FMA kernels on every x86-64-v3 machine.
 //! On AVX-512 machines the products `gemm` would run on its general kernel go to the project's
-//! own AVX-512F kernel (`avx512`), about 1.5x faster: the same sequence of fused multiply-adds
-//! per output on 16-lane vectors, so the same bits (the test
+//! own AVX-512F kernel (`avx512`), about 1.3x faster on an Intel CPU: the same sequence of fused
+//! multiply-adds per output on 16-lane vectors, so the same bits (the test
 //! `every_kernel_is_the_sequential_fma_sum` pins both against a scalar reference, and
-//! `GZBENCH_SIMD=avx2` turns the own kernel off). Machines without FMA, and aarch64 (NEON
+//! `GZBENCH_SIMD=avx2` turns the own kernel off). CPUs that split 512-bit vectors into two
+//! halves (AMD Zen 4) keep `gemm`'s kernel, measured faster there. Machines without FMA, and aarch64 (NEON
 //! kernels), round differently.
 //!
 //! [`matmul`] is a candle op (with its backward through the same op) for 2-D `f32` CPU tensors;
