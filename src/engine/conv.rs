@@ -26,6 +26,7 @@ use super::matmul::{Mat, gemm_chunked as matmul};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// Images per partial sum of the weight gradient (fixed, so the reduction order never depends on
 /// the thread count).
@@ -188,6 +189,26 @@ impl Geom {
     }
 }
 
+thread_local! {
+    /// Each thread's column buffer, kept between ops: every use writes the part it reads.
+    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f` on this thread's column buffer of `k x ohw` floats (empty for 1x1 stride-1 convolutions,
+/// which read the image itself). Its contents are left over from earlier uses; `im2col` and the
+/// products writing it overwrite every element. Nothing inside `f` may call `with_cols` again
+/// (the products run on the calling thread, `Parallelism::None`).
+fn with_cols<R>(g: &Geom, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let len = if g.pointwise() { 0 } else { g.k() * g.ohw() };
+    COLS.with(|cols| {
+        let mut cols = cols.borrow_mut();
+        if cols.len() < len {
+            cols.resize(len, 0.0);
+        }
+        f(&mut cols[..len])
+    })
+}
+
 /// im2col of one image `cin x h x w` into `cols: k x ohw`.
 fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
     let ohw = g.ohw();
@@ -346,9 +367,8 @@ impl CustomOp2 for ConvFwd {
             let dims = (g.cout, g.ohw(), g.k());
             y.par_chunks_mut(g.out_img())
                 .zip(x.par_chunks(g.in_img().max(1)))
-                .for_each_init(
-                    || vec![0f32; if g.pointwise() { 0 } else { g.k() * g.ohw() }],
-                    |cols, (yi, xi)| {
+                .for_each(|(yi, xi)| {
+                    with_cols(&g, |cols| {
                         let c: &[f32] = if g.pointwise() {
                             xi
                         } else {
@@ -357,8 +377,8 @@ impl CustomOp2 for ConvFwd {
                         };
                         let (km, om) = (Mat::rows(g.k()), Mat::rows(g.ohw()));
                         matmul(dims, yi, om, false, w, km, c, om);
-                    },
-                );
+                    })
+                });
         }
         Ok((CpuStorage::F32(y), g.y_shape()))
     }
@@ -432,9 +452,8 @@ impl CustomOp2 for ConvBwdData {
             let dims = (g.k(), g.ohw(), g.cout);
             dx.par_chunks_mut(g.in_img())
                 .zip(dy.par_chunks(g.out_img()))
-                .for_each_init(
-                    || vec![0f32; if g.pointwise() { 0 } else { g.k() * g.ohw() }],
-                    |cols, (dxi, dyi)| {
+                .for_each(|(dxi, dyi)| {
+                    with_cols(&g, |cols| {
                         let wt = Mat::transposed(g.k());
                         let om = Mat::rows(g.ohw());
                         if g.pointwise() {
@@ -443,8 +462,8 @@ impl CustomOp2 for ConvBwdData {
                             matmul(dims, cols, om, false, w, wt, dyi, om);
                             col2im(&g, cols, dxi);
                         }
-                    },
-                );
+                    })
+                });
         }
         Ok((CpuStorage::F32(dx), g.x_shape()))
     }
@@ -498,24 +517,26 @@ impl CustomOp2 for ConvBwdFilter {
         let mut partial = vec![0f32; groups * wlen];
         if wlen > 0 && g.out_img() > 0 {
             let dims = (g.cout, g.k(), g.ohw());
-            partial.par_chunks_mut(wlen).enumerate().for_each_init(
-                || vec![0f32; if g.pointwise() { 0 } else { g.k() * g.ohw() }],
-                |cols, (gi, part)| {
-                    let first = gi * GROUP;
-                    for i in first..(first + GROUP).min(g.n) {
-                        let xi = &x[i * g.in_img()..(i + 1) * g.in_img()];
-                        let dyi = &dy[i * g.out_img()..(i + 1) * g.out_img()];
-                        let c: &[f32] = if g.pointwise() {
-                            xi
-                        } else {
-                            im2col(&g, xi, cols);
-                            cols
-                        };
-                        let (om, ct) = (Mat::rows(g.ohw()), Mat::transposed(g.ohw()));
-                        matmul(dims, part, Mat::rows(g.k()), i > first, dyi, om, c, ct);
-                    }
-                },
-            );
+            partial
+                .par_chunks_mut(wlen)
+                .enumerate()
+                .for_each(|(gi, part)| {
+                    with_cols(&g, |cols| {
+                        let first = gi * GROUP;
+                        for i in first..(first + GROUP).min(g.n) {
+                            let xi = &x[i * g.in_img()..(i + 1) * g.in_img()];
+                            let dyi = &dy[i * g.out_img()..(i + 1) * g.out_img()];
+                            let c: &[f32] = if g.pointwise() {
+                                xi
+                            } else {
+                                im2col(&g, xi, cols);
+                                cols
+                            };
+                            let (om, ct) = (Mat::rows(g.ohw()), Mat::transposed(g.ohw()));
+                            matmul(dims, part, Mat::rows(g.k()), i > first, dyi, om, c, ct);
+                        }
+                    })
+                });
         }
         let mut dw = vec![0f32; wlen];
         if wlen > 0 {
