@@ -124,7 +124,13 @@ unsafe fn product<const MR: usize, const NV: usize>(
         // SAFETY: the buffers are sized here and by the pack functions; reads stay inside the
         // operands (the caller's contract).
         unsafe {
-            pack_lhs::<MR>(ap, o.lhs, o.lm, m, kc);
+            // The left operand's rows are the columns of its transpose: packed alike, into
+            // panels of `MR` rows (`ap[panel][term][row]`, rows past `m` zero).
+            let lt = Mat {
+                rs: o.lm.cs,
+                cs: o.lm.rs,
+            };
+            pack_rhs(ap, MR, o.lhs, lt, kc, (0, m));
             partial.resize(panels * MR * NC.next_multiple_of(nr), 0.0);
             for j0 in (0..n).step_by(NC) {
                 let nc = (n - j0).min(NC);
@@ -161,34 +167,6 @@ struct Steps {
     len: usize,
     first: bool,
     last: bool,
-}
-
-/// Packs rows `0..m`, terms `0..kc` of the left operand into panels of `MR` rows
-/// (`ap[panel][term][row]`, rows past `m` zero).
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_lhs<const MR: usize>(
-    ap: &mut Vec<f32>,
-    lhs: *const f32,
-    lm: Mat,
-    m: usize,
-    kc: usize,
-) {
-    let panels = m.div_ceil(MR);
-    ap.resize(panels * MR * kc, 0.0);
-    let (rs, cs) = (lm.rs as usize, lm.cs as usize);
-    for p in 0..panels {
-        let out = &mut ap[p * MR * kc..(p + 1) * MR * kc];
-        let rows = (m - p * MR).min(MR);
-        // SAFETY: rows < m and terms < k lie inside the operand (caller's contract).
-        unsafe {
-            let base = lhs.add(p * MR * rs);
-            if rs == 1 {
-                copy_lines(out, MR, base, cs, rows, kc);
-            } else {
-                transpose_into(out, MR, base, (rs, cs), rows, kc);
-            }
-        }
-    }
 }
 
 /// Packs terms `0..kc`, columns `j0..j0 + nc` of the right operand into panels of `nr`
