@@ -46,16 +46,22 @@ pub fn available() -> bool {
 /// family 19h (Zen 4) splits it into two 256-bit halves: there `gemm`'s AVX2 kernel measured
 /// faster (cnn-small batch-32 train step 73 against 78 ms, resnet 3.46 against 3.76 s on an
 /// AMD EPYC), and it gives the same bits, so the products stay on it.
+///
+/// Read once: `cpuid` traps to the hypervisor in a virtual machine (asked on every product, it
+/// took a tenth of the samples of a training run).
 fn full_width() -> bool {
-    let (vendor, signature) = (__cpuid(0), __cpuid(1).eax);
-    let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163];
-    let base = (signature >> 8) & 0xf;
-    let family = if base == 0xf {
-        base + ((signature >> 20) & 0xff)
-    } else {
-        base
-    };
-    !(amd && family == 0x19)
+    static FULL_WIDTH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FULL_WIDTH.get_or_init(|| {
+        let (vendor, signature) = (__cpuid(0), __cpuid(1).eax);
+        let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163];
+        let base = (signature >> 8) & 0xf;
+        let family = if base == 0xf {
+            base + ((signature >> 20) & 0xff)
+        } else {
+            base
+        };
+        !(amd && family == 0x19)
+    })
 }
 
 /// One chunk of [`super::gemm_chunked`]: `dst (m x n) = [dst +] lhs (m x k) · rhs (k x n)` with
