@@ -1,8 +1,8 @@
 //! Convolution forward and forward+backward at the cnn-small shapes (batch 32: 3x64x64 -> 32,
 //! 32x32x32 -> 64, 64x16x16 -> 128; 3x3, same padding): the fused engine kernel (`gzbench`: its
-//! products on the own AVX-512 kernel where the CPU runs it at full width; `gzbench-avx2`: the same op with
-//! `GZBENCH_SIMD=avx2`, i.e. on `gemm`'s AVX2+FMA kernels) against candle's own `conv2d`,
-//! measured in the same run, with the allocator set up as in the `gzbench` binary.
+//! products on the own AVX-512 kernel where the CPU runs it at full width; `gzbench-avx2`: the
+//! same op with `GZBENCH_SIMD=avx2`, i.e. on `gemm`'s AVX2+FMA kernels) against candle's own
+//! `conv2d`, measured in the same run, with the allocator set up as in the `gzbench` binary.
 
 use candle_core::{Device, Tensor, Var};
 use criterion::{Criterion, criterion_group, criterion_main};

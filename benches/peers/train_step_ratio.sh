@@ -46,7 +46,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? 
 # The ratio depends on the CPU (e.g. how it runs 512-bit vectors): say which one measured it.
 cpuinfo() { grep -m1 "^$1" /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//'; }
 avx512=$(grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes || echo no)
-echo "cpu: $(cpuinfo 'model name'), family $(cpuinfo 'cpu family') model $(cpuinfo 'model'), avx512f $avx512, $(nproc) cores, $THREADS threads"
+echo "cpu: $(cpuinfo 'model name'), family $(cpuinfo 'cpu family') model $(cpuinfo 'model')," \
+  "avx512f $avx512, $(nproc) cores, $THREADS threads"
 declare -A G T
 C_all=()
 for r in $(seq 1 "$ROUNDS"); do

@@ -8,8 +8,8 @@
 //! `Tensor::conv2d`, so nothing above `engine` knows which one ran.
 //!
 //! Determinism: every output element is computed by exactly one single-threaded
-//! [`super::matmul::gemm_chunked`] call (the same bits on every x86-64 machine with FMA) and the weight
-//! gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
+//! [`super::matmul::gemm_chunked`] call (the same bits on every x86-64 machine with FMA) and the
+//! weight gradient is summed over fixed groups of [`GROUP`] images in a fixed order, so the
 //! result is bit-identical whatever the number of rayon threads.
 //!
 //! ```

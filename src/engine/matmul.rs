@@ -15,8 +15,8 @@
 //! multiply-adds per output on 16-lane vectors, so the same bits (the test
 //! `every_kernel_is_the_sequential_fma_sum` pins both against a scalar reference, and
 //! `GZBENCH_SIMD=avx2` turns the own kernel off). CPUs that split 512-bit vectors into two
-//! halves (AMD Zen 4) keep `gemm`'s kernel, measured faster there. Machines without FMA, and aarch64 (NEON
-//! kernels), round differently.
+//! halves (AMD Zen 4) keep `gemm`'s kernel, measured faster there. Machines without FMA, and
+//! aarch64 (NEON kernels), round differently.
 //!
 //! [`matmul`] is a candle op (with its backward through the same op) for 2-D `f32` CPU tensors;
 //! rows are split into fixed blocks of [`ROW_BLOCK`] across rayon, so the result is also

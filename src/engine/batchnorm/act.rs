@@ -15,7 +15,7 @@
 //! elsewhere (the pool backward's output, which candle's `0 +` leaves unchanged: it is never
 //! `-0`, since `dy` reached it through such a sum).
 
-use candle_core::{Result, Shape, bail};
+use candle_core::{Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
@@ -49,6 +49,16 @@ impl Act {
             bail!("relu_max_pool2d: window {k} does not fit a {h}x{w} input")
         }
         Ok((n, c, h / k, w / k).into())
+    }
+
+    /// The activation of `y` as separate ops (where the fused ones do not run): candle's
+    /// `relu`, [`super::super::pool::relu_max_pool2d`].
+    pub fn composed(self, y: Tensor) -> Result<Tensor> {
+        match self {
+            Act::None => Ok(y),
+            Act::Relu => y.relu(),
+            Act::ReluMaxPool(k) => super::super::pool::relu_max_pool2d(&y, k),
+        }
     }
 }
 
