@@ -144,7 +144,9 @@ impl Diffusion {
             };
             let eps = self.guided_eps(&x, ts[i], cond, w)?;
             let x0 = ((&x - (&eps * (1.0 - ab).sqrt())?)? / ab.sqrt())?.clamp(-1f32, 1f32)?;
-            x = ((x0 * ab_prev.sqrt())? + (eps * (1.0 - ab_prev).sqrt())?)?;
+            // Detached: the weights are variables, so without it every step's output would keep
+            // the graph of all earlier steps' U-Net passes alive (3.4 GB for 300 samples).
+            x = ((x0 * ab_prev.sqrt())? + (eps * (1.0 - ab_prev).sqrt())?)?.detach();
         }
         Ok(x)
     }
@@ -256,10 +258,14 @@ impl Trainer {
             let ema = self.ema.get_or_insert_with(HashMap::new);
             for (name, var) in self.model.params.trainable_named() {
                 let p = var.as_tensor();
+                // Detached: computed from a variable, the average would otherwise record its
+                // op and keep every earlier step's average (three weight-sized tensors per step)
+                // alive through the graph.
                 let next = match ema.get(&name) {
                     Some(e) => ((e * d)? + (p * (1.0 - d))?)?,
                     None => p.copy()?,
-                };
+                }
+                .detach();
                 ema.insert(name, next);
             }
         }

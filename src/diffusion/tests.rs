@@ -265,3 +265,24 @@ fn a_resumed_training_continues_bit_for_bit() {
         );
     }
 }
+
+#[test]
+fn the_moving_average_and_the_samples_keep_no_graph() {
+    // A tensor computed from the weights (variables) records its op and holds its inputs; the
+    // moving average is updated every step, so it would keep every earlier average alive.
+    let x = blob().repeat((2, 1, 1, 1)).unwrap();
+    let c = Tensor::ones((2, 2), DType::F32, &Device::Cpu).unwrap();
+    let mut t = Trainer::new(tiny(3, 1e-3, 0.3)).with_ema(0.9);
+    for _ in 0..3 {
+        t.step(&x, &c).unwrap();
+    }
+    let ema = t.ema.as_ref().unwrap();
+    assert!(!ema.is_empty());
+    assert!(
+        ema.values().all(|e| !e.track_op()),
+        "an average records its op"
+    );
+    let m = t.into_sampler().unwrap();
+    let s = m.sample(&c, 0, 3, 2.0, [1, 8, 8]).unwrap();
+    assert!(!s.track_op(), "a sample records the sampling graph");
+}
