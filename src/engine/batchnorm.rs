@@ -23,9 +23,9 @@
 //! assert_eq!(out.mean.to_vec1::<f32>().unwrap(), vec![5.5, 9.5]);
 //! ```
 
-mod act;
+pub(crate) mod act;
 mod eval;
-mod sums;
+pub(crate) mod sums;
 
 pub use act::Act;
 pub use eval::{batch_norm_eval, batch_norm_eval_act};

@@ -1,13 +1,14 @@
 //! Every engine kernel on a device against its CPU twin, on the same seeded inputs: the
 //! convolution (forward and both backwards, four shapes, one of them depthwise), EfficientNet's
 //! depthwise convolution (forward and both backwards), batch norm
-//! (forward, statistics, backward, and the running statistics updated in the forward), ReLU +
+//! (forward, statistics, backward, and the running statistics updated in the forward), group
+//! norm + SiLU (forward and the three gradients), ReLU +
 //! max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three fused AdamW steps
 //! over several tensors. `gzbench bench parity --device cuda` prints these
 //! beside the PyTorch fixture's comparisons. On the CPU every error is exactly 0 (the test
 //! checks the plumbing).
 
-use super::{adamw, batchnorm, conv, depthwise, pool, special};
+use super::{adamw, batchnorm, conv, depthwise, groupnorm, pool, special};
 use crate::rng::stream;
 use candle_core::{DType, Device, Result, Tensor, Var, bail};
 use rand_distr::{Distribution, Normal};
@@ -208,6 +209,29 @@ pub fn run(dev: &Device) -> Result<Vec<Check>> {
             ])
         },
     )?;
+    let (x0, w0, b0) = (
+        randn("gn/x", &[6, 16, 10, 10])?,
+        randn("gn/w", &[16])?,
+        randn("gn/b", &[16])?,
+    );
+    let gw = randn("gn/weights", &[6, 16, 10, 10])?;
+    both(
+        &mut out,
+        "group-norm + SiLU",
+        &["y", "dx", "dweight", "dbias"],
+        dev,
+        |d| {
+            let (x, w, b) = (var(&x0, d)?, var(&w0, d)?, var(&b0, d)?);
+            let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+            let y = groupnorm::group_norm(xt, wt, bt, 4, 1e-5, batchnorm::Act::Silu)?;
+            let grads = (&y * gw.to_device(d)?)?.sum_all()?.backward()?;
+            let mut v = vec![y];
+            for t in [xt, wt, bt] {
+                v.extend(grads.get(t).cloned());
+            }
+            Ok(v)
+        },
+    )?;
     let p0 = randn("pool/x", &[4, 6, 16, 16])?;
     let pw = randn("pool/weights", &[4, 6, 8, 8])?;
     both(&mut out, "relu-max-pool", &["y", "dx"], dev, |d| {
@@ -288,8 +312,9 @@ mod tests {
     #[test]
     fn on_the_cpu_every_kernel_matches_itself_exactly() {
         let c = run(&Device::Cpu).unwrap();
-        // 4 convs x 3, depthwise 3, batch norm 6 + 3, pool 2, special 2 x 2, adamw 4
-        assert_eq!(c.len(), 12 + 3 + 9 + 2 + 4 + 4, "{c:?}");
+        // 4 convs x 3, depthwise 3, batch norm 6 + 3, group norm 4, pool 2, special 2 x 2,
+        // adamw 4
+        assert_eq!(c.len(), 12 + 3 + 9 + 4 + 2 + 4 + 4, "{c:?}");
         assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
     }
 

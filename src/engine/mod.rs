@@ -26,11 +26,13 @@
 
 pub mod adamw;
 pub mod batchnorm;
+pub mod bias;
 pub mod conv;
 pub mod crosscheck;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod depthwise;
+pub mod groupnorm;
 pub mod matmul;
 pub mod pool;
 pub mod prefetch;
@@ -38,6 +40,7 @@ pub mod residual;
 pub mod special;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod upsample;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Device, Layout, bail};

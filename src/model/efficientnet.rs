@@ -27,6 +27,7 @@
 
 use super::FeatureNet;
 use super::layers::{BatchNorm, Conv2d, ConvSpec, Params};
+use crate::engine::batchnorm::Act;
 use crate::spec::ModelConfig;
 use candle_core::{Device, Result, Tensor};
 
@@ -104,8 +105,9 @@ impl ConvBn {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.bn.forward(&self.conv.forward(x)?, train)?;
-        if self.act { y.silu() } else { Ok(y) }
+        // SiLU in the batch norm's op: the same bits as candle's `silu` after it.
+        let act = if self.act { Act::Silu } else { Act::None };
+        self.bn.forward_act(&self.conv.forward(x)?, train, act)
     }
 }
 

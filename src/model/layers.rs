@@ -191,7 +191,7 @@ impl Conv2d {
             crate::engine::conv::conv2d(x, &self.weight, s.stride, s.padding, s.groups)?
         };
         match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, s.out, 1, 1))?),
+            Some(b) => crate::engine::bias::add_bias(&y, b),
             None => Ok(y),
         }
     }
@@ -281,7 +281,7 @@ impl BatchNorm {
         self.forward_act(x, train, crate::engine::batchnorm::Act::None)
     }
 
-    /// [`BatchNorm::forward`] then `act` (ReLU, or ReLU + max-pool): one op in training on the
+    /// [`BatchNorm::forward`] then `act` (ReLU, SiLU, or ReLU + max-pool): one op in training on the
     /// CPU (the same bits as the separate ops, without their autograd passes).
     pub fn forward_act(
         &self,

@@ -1,6 +1,7 @@
-//! The activation a CPU training-mode batch norm applies to its own output in the same op:
-//! none, ReLU, or ReLU + `k x k` max-pool (stride `k`, the [`super::super::pool`] kernel's
-//! rule).
+//! The activation a CPU training-mode batch norm (or a group norm, [`super::super::groupnorm`])
+//! applies to its own output in the same op: none, ReLU, SiLU, or ReLU + `k x k` max-pool
+//! (stride `k`, the [`super::super::pool`] kernel's rule). The scale `a` and shift `b` come per
+//! channel, or per plane (image and channel) when there are as many as planes.
 //!
 //! Fusing them removes the activation's input from candle's autograd graph: candle's backward
 //! gives every graph node a gradient by allocating zeros and adding the incoming gradient
@@ -11,7 +12,8 @@
 //!
 //! Bit-identical to the composed ops: forward `z.max(0)` (candle's ReLU) and the pool's first
 //! window maximum; backward `0 + dy·[z >= 0]` (candle's ReLU gradient added to its zero-filled
-//! sum) and, for the pool, `dy` at the first maximum of windows with a positive maximum, `0`
+//! sum), SiLU's `z / (1 + exp(-z))` and its gradient in candle's order of operations
+//! (`0 + dy·(s·(1 - silu) + silu)`, `s = 1 / (exp(-z) + 1)`), and, for the pool, `dy` at the first maximum of windows with a positive maximum, `0`
 //! elsewhere (the pool backward's output, which candle's `0 +` leaves unchanged: it is never
 //! `-0`, since `dy` reached it through such a sum).
 
@@ -25,6 +27,8 @@ use std::mem::MaybeUninit;
 pub enum Act {
     None,
     Relu,
+    /// `z·sigmoid(z)`, candle's `silu`.
+    Silu,
     /// ReLU then a `k x k` max-pool with stride `k` (trailing rows and columns dropped).
     ReluMaxPool(usize),
 }
@@ -57,6 +61,7 @@ impl Act {
         match self {
             Act::None => Ok(y),
             Act::Relu => y.relu(),
+            Act::Silu => y.silu(),
             Act::ReluMaxPool(k) => super::super::pool::relu_max_pool2d(&y, k),
         }
     }
@@ -79,6 +84,12 @@ where
     // SAFETY: every plane was fully written by `fill` (the contract of this function).
     unsafe { out.set_len(len) };
     out
+}
+
+/// candle's `silu`: `z / (1 + exp(-z))`.
+#[inline(always)]
+fn silu(z: f32) -> f32 {
+    z / (1f32 + (-z).exp())
 }
 
 /// `z = x·a + b` of one plane into `z`.
@@ -119,6 +130,12 @@ pub fn forward(
                     o.write((v * a + b).max(0f32));
                 }
             })
+        }),
+        Act::Silu => par_planes(np, plane, |i, o| {
+            let (a, b, xi) = (a[i % c], b[i % c], &x[i * plane..(i + 1) * plane]);
+            for (o, v) in o.iter_mut().zip(xi) {
+                o.write(silu(v * a + b));
+            }
         }),
         Act::ReluMaxPool(k) => {
             let (oh, ow) = (h / k, w / k);
@@ -180,6 +197,20 @@ pub fn grad_in<'a>(
                     o.write(0f32 + g * ((z >= 0f32) as u8 as f32));
                 }
             })
+        })),
+        Act::Silu => Cow::Owned(par_planes(np, plane, |i, o| {
+            let (a, b) = (a[i % c], b[i % c]);
+            let (xi, gi) = (
+                &x[i * plane..(i + 1) * plane],
+                &dy[i * plane..(i + 1) * plane],
+            );
+            for ((o, v), g) in o.iter_mut().zip(xi).zip(gi) {
+                let z = v * a + b;
+                let e = (-z).exp();
+                let (s, node) = (1f32 / (e + 1f32), z / (1f32 + e));
+                // candle: sum (zeros) + grad · (sigmoid · (1 - silu) + silu).
+                o.write(0f32 + g * (s * (1f32 - node) + node));
+            }
         })),
         Act::ReluMaxPool(k) => {
             let (oh, ow) = (h / k, w / k);

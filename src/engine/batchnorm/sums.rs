@@ -15,7 +15,7 @@ const LANES: usize = 8;
 
 /// What to sum per channel.
 #[derive(Clone, Copy)]
-pub(super) enum Sums<'a> {
+pub(crate) enum Sums<'a> {
     /// `(sum x, sum x·x)` of `x`.
     Stats { x: &'a [f32] },
     /// `(sum dy, sum dy·(x - mean[c]))`.
@@ -28,7 +28,7 @@ pub(super) enum Sums<'a> {
 
 /// Per channel of an `n x c x inner` tensor, the two sums of `what` over all images and
 /// positions.
-pub(super) fn channel_sums(n: usize, c: usize, inner: usize, what: Sums) -> Vec<(f64, f64)> {
+pub(crate) fn channel_sums(n: usize, c: usize, inner: usize, what: Sums) -> Vec<(f64, f64)> {
     (0..c)
         .into_par_iter()
         .map(|ch| {

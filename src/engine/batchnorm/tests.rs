@@ -69,16 +69,13 @@ fn fused_eval_mode_is_bit_identical_to_the_composed_ops() {
     for act in [
         Act::None,
         Act::Relu,
+        Act::Silu,
         Act::ReluMaxPool(2),
         Act::ReluMaxPool(3),
     ] {
         let fused = batch_norm_eval_act(&x, (&mean, &var), &g, &b, 1e-5, act).unwrap();
         let y = batch_norm_eval(&x, &mean, &var, &g, &b, 1e-5).unwrap();
-        let composed = match act {
-            Act::None => y,
-            Act::Relu => y.relu().unwrap(),
-            Act::ReluMaxPool(k) => crate::engine::pool::relu_max_pool2d(&y, k).unwrap(),
-        };
+        let composed = act.composed(y).unwrap();
         assert_eq!(fused.dims(), composed.dims(), "{act:?}");
         assert_eq!(bits(&fused), bits(&composed), "{act:?}");
     }
@@ -160,6 +157,7 @@ fn fused_activation_is_bit_identical_to_separate_ops() {
     let bits = crate::engine::testutil::bits;
     for (act, shape) in [
         (Act::Relu, vec![4usize, 3, 5, 7]),
+        (Act::Silu, vec![3, 4, 6, 5]),
         (Act::ReluMaxPool(2), vec![3, 4, 8, 9]),
         (Act::ReluMaxPool(3), vec![2, 3, 7, 6]),
         (Act::None, vec![2, 3, 4, 4]),
@@ -175,11 +173,7 @@ fn fused_activation_is_bit_identical_to_separate_ops() {
                 batch_norm_train_act(&k.x, &k.g, &k.b, 1e-5, &running, act).unwrap()
             } else {
                 let z = batch_norm_train_update(&k.x, &k.g, &k.b, 1e-5, &running).unwrap();
-                match act {
-                    Act::None => z,
-                    Act::Relu => z.relu().unwrap(),
-                    Act::ReluMaxPool(w) => crate::engine::pool::relu_max_pool2d(&z, w).unwrap(),
-                }
+                act.composed(z).unwrap()
             };
             let probe = randn("test/bn/act-probe", y.dims(), 0.0, 1.0);
             let gs = probe_grads(&y, &probe);

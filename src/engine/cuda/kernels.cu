@@ -3,6 +3,7 @@
 //   relu_max_pool_fwd / _bwd   src/engine/pool.rs
 //   lgamma_* / digamma_*       src/engine/special.rs
 //   adamw_multi                src/engine/adamw.rs
+//   gn_*                       src/engine/groupnorm.rs
 // Checked here with `nvcc -ptx` (scripts/cuda-toolkit.sh) and on a GPU by scripts/gpu-check.sh.
 
 typedef unsigned long long u64;
@@ -123,5 +124,153 @@ extern "C" __global__ void adamw_multi(const u64* a, int tensors) {
     p[j] = (p[j] * decay + 0.0f) - (upd * lr + 0.0f);
     m[j] = mi;
     v[j] = vi;
+  }
+}
+
+// Group norm (groupnorm.rs). Per plane (image, channel) of `inner` values, the two f64 sums of
+// the CPU op: (sum a, sum a*a) when `mean` is null, else (sum a, sum a*(b - mean[group])) with
+// `per` planes (channels) to a group. One
+// block of GN_THREADS threads per plane, a tree reduction in shared memory (the CPU sums in 8
+// fixed lanes: the order differs, so the bits may too).
+#define GN_THREADS 256
+extern "C" __global__ void gn_plane_sums(const float* a, const float* b, const double* mean,
+                                         int per, double* out, u64 inner) {
+  __shared__ double s[GN_THREADS], t[GN_THREADS];
+  u64 p = blockIdx.x;
+  const float* ap = a + p * inner;
+  const float* bp = b + p * inner;
+  double m = mean ? mean[p / per] : 0.0;
+  double ls = 0.0, lt = 0.0;
+  for (u64 i = threadIdx.x; i < inner; i += GN_THREADS) {
+    double v = (double)ap[i];
+    ls = ls + v;
+    lt = lt + v * (mean ? (double)bp[i] - m : v);
+  }
+  s[threadIdx.x] = ls;
+  t[threadIdx.x] = lt;
+  __syncthreads();
+  for (int k = GN_THREADS / 2; k > 0; k >>= 1) {
+    if (threadIdx.x < k) {
+      s[threadIdx.x] = s[threadIdx.x] + s[threadIdx.x + k];
+      t[threadIdx.x] = t[threadIdx.x] + t[threadIdx.x + k];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    out[2 * p] = s[0];
+    out[2 * p + 1] = t[0];
+  }
+}
+
+// Per (image, group) k of `per` channels: mean and 1/sqrt(var + eps) from its planes' sums,
+// then per plane the scale and shift of `x*a + b`, as the CPU forward computes them.
+extern "C" __global__ void gn_stats(const double* sums, const float* weight, const float* bias,
+                                    double* mean, double* invstd, float* a, float* b, u64 groups,
+                                    int c, int per, double m, double eps) {
+  for (u64 k = blockIdx.x * (u64)blockDim.x + threadIdx.x; k < groups;
+       k += (u64)gridDim.x * blockDim.x) {
+    double s = 0.0, ss = 0.0;
+    for (int j = 0; j < per; j++) {
+      s = s + sums[2 * (k * per + j)];
+      ss = ss + sums[2 * (k * per + j) + 1];
+    }
+    double mu = s / m;
+    double var = ss / m - mu * mu;
+    if (!(var > 0.0)) var = 0.0;
+    double inv = 1.0 / sqrt(var + eps);
+    mean[k] = mu;
+    invstd[k] = inv;
+    for (int j = 0; j < per; j++) {
+      u64 p = k * per + j;
+      double w = (double)weight[p % c];
+      a[p] = (float)(w * inv);
+      b[p] = (float)((double)bias[p % c] - mu * w * inv);
+    }
+  }
+}
+
+// The activation after group norm (0 none, 1 ReLU, 2 SiLU) of z = x*a + b, per plane a and b.
+__device__ float gn_act(float z, int act) {
+  if (act == 1) return fmaxf(z, 0.0f);
+  if (act == 2) return z / (1.0f + expf(-z));
+  return z;
+}
+
+extern "C" __global__ void gn_act_fwd(const float* x, const float* a, const float* b, float* y,
+                                      u64 n, u64 inner, int act) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n;
+       i += (u64)gridDim.x * blockDim.x) {
+    u64 p = i / inner;
+    y[i] = gn_act(x[i] * a[p] + b[p], act);
+  }
+}
+
+// The gradient reaching z = x*a + b from the activation's output gradient dy (the CPU's
+// `0 + ...` sums of candle's autograd kept, so the sign of a zero matches).
+extern "C" __global__ void gn_act_grad(const float* x, const float* a, const float* b,
+                                       const float* dy, float* dz, u64 n, u64 inner, int act) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n;
+       i += (u64)gridDim.x * blockDim.x) {
+    u64 p = i / inner;
+    float z = x[i] * a[p] + b[p];
+    float g = dy[i];
+    if (act == 1) {
+      g = 0.0f + g * (z >= 0.0f ? 1.0f : 0.0f);
+    } else if (act == 2) {
+      float e = expf(-z);
+      float s = 1.0f / (e + 1.0f);
+      float node = z / (1.0f + e);
+      g = 0.0f + g * (s * (1.0f - node) + node);
+    }
+    dz[i] = g;
+  }
+}
+
+// Backward, per (image, group) k: dx = dz*p + x*q + r per plane (coef: 3 floats per plane).
+extern "C" __global__ void gn_bwd_coefs(const double* sums, const float* weight,
+                                        const double* mean, const double* invstd, float* coef,
+                                        u64 groups, int c, int per, double m) {
+  for (u64 k = blockIdx.x * (u64)blockDim.x + threadIdx.x; k < groups;
+       k += (u64)gridDim.x * blockDim.x) {
+    double inv = invstd[k];
+    double sw = 0.0, swx = 0.0;
+    for (int j = 0; j < per; j++) {
+      u64 p = k * per + j;
+      double w = (double)weight[p % c];
+      sw = sw + w * sums[2 * p];
+      swx = swx + w * sums[2 * p + 1];
+    }
+    double q = -inv * inv * inv * swx / m;
+    double r = -inv * sw / m - q * mean[k];
+    for (int j = 0; j < per; j++) {
+      u64 p = k * per + j;
+      coef[3 * p] = (float)((double)weight[p % c] * inv);
+      coef[3 * p + 1] = (float)q;
+      coef[3 * p + 2] = (float)r;
+    }
+  }
+}
+
+// dweight and dbias, one thread per channel, summed over the images in order.
+extern "C" __global__ void gn_param_grads(const double* sums, const double* invstd, float* dw,
+                                          float* db, int n, int c, int per) {
+  for (int ch = blockIdx.x * blockDim.x + threadIdx.x; ch < c; ch += gridDim.x * blockDim.x) {
+    double w = 0.0, bsum = 0.0;
+    for (int i = 0; i < n; i++) {
+      u64 p = (u64)i * c + ch;
+      bsum = bsum + sums[2 * p];
+      w = w + sums[2 * p + 1] * invstd[p / per];
+    }
+    dw[ch] = (float)w;
+    db[ch] = (float)bsum;
+  }
+}
+
+extern "C" __global__ void gn_dx(const float* dz, const float* x, const float* coef, float* dx,
+                                 u64 n, u64 inner) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n;
+       i += (u64)gridDim.x * blockDim.x) {
+    u64 p = i / inner;
+    dx[i] = dz[i] * coef[3 * p] + x[i] * coef[3 * p + 1] + coef[3 * p + 2];
   }
 }

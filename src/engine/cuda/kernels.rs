@@ -38,14 +38,14 @@ fn ptx() -> Result<&'static str> {
     }
 }
 
-fn func(dev: &CudaDevice, name: &str) -> Result<CudaFunction> {
+pub(super) fn func(dev: &CudaDevice, name: &str) -> Result<CudaFunction> {
     Ok(dev
         .get_or_load_custom_func(name, MODULE, ptx()?)?
         .into_cuda_function())
 }
 
 /// A grid-stride launch over `n` items.
-fn config(n: u64) -> LaunchConfig {
+pub(super) fn config(n: u64) -> LaunchConfig {
     const THREADS: u32 = 256;
     let blocks = n.div_ceil(THREADS as u64).clamp(1, 65_535 * 16) as u32;
     LaunchConfig {
@@ -201,6 +201,13 @@ mod tests {
             "digamma_f32",
             "digamma_f64",
             "adamw_multi",
+            "gn_plane_sums",
+            "gn_stats",
+            "gn_act_fwd",
+            "gn_act_grad",
+            "gn_bwd_coefs",
+            "gn_param_grads",
+            "gn_dx",
         ] {
             assert!(
                 ptx.contains(&format!(".entry {k}(")),

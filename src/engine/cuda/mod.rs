@@ -1,12 +1,14 @@
 //! The CUDA side of the engine's kernels (built only with the `cuda` feature): what the custom
-//! ops of [`super::conv`], [`super::batchnorm`], [`super::pool`], [`super::special`] and
-//! [`super::adamw`] run when their tensors live on a GPU.
+//! ops of [`super::conv`], [`super::batchnorm`], [`super::groupnorm`], [`super::pool`],
+//! [`super::special`] and [`super::adamw`] run when their tensors live on a GPU.
 //!
 //! * [`conv`]: cuDNN convolution forward, backward-data and backward-filter, the algorithm
 //!   chosen by cuDNN's heuristics once per shape and cached;
 //! * [`bn`]: cuDNN training-mode batch norm, forward and backward;
+//! * [`gn`]: group norm with its activation, forward and backward (own kernels);
 //! * [`kernels`]: the project's own CUDA C (`kernels.cu`: fused ReLU + max-pool, `lgamma`,
-//!   `digamma`, the multi-tensor AdamW update), compiled once per process with NVRTC.
+//!   `digamma`, the multi-tensor AdamW update, group norm), compiled once per process with
+//!   NVRTC.
 //!
 //! Matrix products need nothing here: candle's CUDA `matmul` already calls cuBLAS.
 //!
@@ -15,6 +17,7 @@
 
 pub mod bn;
 pub mod conv;
+pub mod gn;
 pub mod kernels;
 
 use candle_core::cuda_backend::{CudaDevice, DeviceId};
