@@ -477,22 +477,36 @@ impl CustomOp3 for BnBwd {
             tail[ch] = (sdyxc * inv) as f32; // dgamma = sum dy·xhat
             tail[c + ch] = sdy as f32; // dbeta = sum dy
         }
-        if inner > 0 {
-            dx.par_chunks_mut(inner)
-                .zip(dy.par_chunks(inner).zip(x.par_chunks(inner)))
-                .enumerate()
-                .for_each(|(i, (o, (g, v)))| {
-                    let (p, q, r) = coef[i % c];
-                    super::vectorised(|| {
-                        for ((o, g), v) in o.iter_mut().zip(g).zip(v) {
-                            *o = g * p + v * q + r;
-                        }
-                    })
-                });
-        }
+        write_dx(dx, dy, x, inner, &coef);
         let len = out.len();
         Ok((CpuStorage::F32(out), len.into()))
     }
+}
+
+/// `dx = dy·p + x·q + r` with `(p, q, r) = coef[i % coef.len()]` on plane `i` of `inner` values
+/// (coefficients per channel, or per plane): the last pass of the batch-norm and group-norm
+/// backwards.
+pub(crate) fn write_dx(
+    dx: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    inner: usize,
+    coef: &[(f32, f32, f32)],
+) {
+    if inner == 0 || coef.is_empty() {
+        return;
+    }
+    dx.par_chunks_mut(inner)
+        .zip(dy.par_chunks(inner).zip(x.par_chunks(inner)))
+        .enumerate()
+        .for_each(|(i, (o, (g, v)))| {
+            let (p, q, r) = coef[i % coef.len()];
+            super::vectorised(|| {
+                for ((o, g), v) in o.iter_mut().zip(g).zip(v) {
+                    *o = g * p + v * q + r;
+                }
+            })
+        });
 }
 
 /// Training-mode backward on a GPU: `(x, dy, gamma) -> [dx, dgamma, dbeta]` from the

@@ -36,7 +36,6 @@ use super::f32_slice;
 #[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, D, DType, Layout, Result, Shape, Tensor, bail};
-use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};
 
 /// `act(GroupNorm(x))`: `x` is `N x C x ...`, `weight` and `bias` have `C` values, `groups`
@@ -337,19 +336,7 @@ impl CustomOp3 for GnBwd<'_> {
             tail[ch] = dw[ch] as f32;
             tail[c + ch] = db[ch] as f32;
         }
-        if inner > 0 {
-            dx.par_chunks_mut(inner)
-                .zip(dz.par_chunks(inner).zip(x.par_chunks(inner)))
-                .enumerate()
-                .for_each(|(i, (o, (g, v)))| {
-                    let (p, q, r) = coef[i];
-                    super::vectorised(|| {
-                        for ((o, g), v) in o.iter_mut().zip(g).zip(v) {
-                            *o = g * p + v * q + r;
-                        }
-                    })
-                });
-        }
+        super::batchnorm::write_dx(dx, dz, x, inner, &coef);
         let len = out.len();
         Ok((CpuStorage::F32(out), len.into()))
     }
