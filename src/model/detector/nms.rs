@@ -14,13 +14,34 @@ pub fn order_by_score(scores: &[f32]) -> Vec<usize> {
 
 /// Indices of the boxes kept, by descending score.
 pub fn nms(boxes: &[Rect], scores: &[f32], iou: f32) -> Vec<usize> {
+    nms_first(boxes, scores, iou, usize::MAX)
+}
+
+/// The first `n` indices [`nms`] keeps: it stops there (the RPN keeps only its first
+/// `post_nms_top_n` proposals, so the rest need no comparisons).
+pub fn nms_first(boxes: &[Rect], scores: &[f32], iou: f32, n: usize) -> Vec<usize> {
     let mut keep: Vec<usize> = Vec::new();
     for i in order_by_score(scores) {
-        if keep.iter().all(|&k| boxes[k].iou(&boxes[i]) <= iou) {
+        if keep.len() >= n {
+            break;
+        }
+        if !keep.iter().any(|&k| suppresses(&boxes[k], &boxes[i], iou)) {
             keep.push(i);
         }
     }
     keep
+}
+
+/// `a.iou(b) > iou`, without the division for boxes that do not overlap (their IoU is 0).
+#[inline]
+fn suppresses(a: &Rect, b: &Rect, iou: f32) -> bool {
+    let w = a.x1.min(b.x1) - a.x0.max(b.x0);
+    let h = a.y1.min(b.y1) - a.y0.max(b.y0);
+    if w <= 0.0 || h <= 0.0 {
+        0.0 > iou
+    } else {
+        a.iou(b) > iou
+    }
 }
 
 /// NMS within each class; indices of the boxes kept, by descending score (ties by index).
@@ -29,7 +50,7 @@ pub fn batched_nms(boxes: &[Rect], scores: &[f32], classes: &[usize], iou: f32) 
     let mut kept_of_class: std::collections::HashMap<usize, Vec<usize>> = Default::default();
     for i in order_by_score(scores) {
         let kept = kept_of_class.entry(classes[i]).or_default();
-        if kept.iter().all(|&k| boxes[k].iou(&boxes[i]) <= iou) {
+        if !kept.iter().any(|&k| suppresses(&boxes[k], &boxes[i], iou)) {
             kept.push(i);
             keep.push(i);
         }
@@ -59,6 +80,37 @@ mod tests {
         // ties: lower index first
         assert_eq!(nms(&boxes[..2], &[0.5, 0.5], 0.5), vec![0]);
         assert_eq!(nms(&[], &[], 0.5), Vec::<usize>::new());
+    }
+
+    /// The shortcuts (no division for disjoint boxes, stopping at `n`) keep what the plain
+    /// rule keeps, on random boxes, many of them overlapping or touching.
+    #[test]
+    fn the_shortcuts_keep_what_the_plain_rule_keeps() {
+        use rand::Rng;
+        let mut r = crate::rng::stream(1, "test/nms/boxes");
+        let boxes: Vec<Rect> = (0..400)
+            .map(|_| {
+                let (x, y) = (r.random_range(0..40) as f32, r.random_range(0..40) as f32);
+                let (w, h) = (r.random_range(0..12) as f32, r.random_range(0..12) as f32);
+                Rect::new(x, y, x + w, y + h)
+            })
+            .collect();
+        let scores: Vec<f32> = (0..400).map(|_| r.random_range(0..50) as f32).collect();
+        for iou in [0.0, 0.3, 0.7, -1.0] {
+            let mut plain: Vec<usize> = Vec::new();
+            for i in order_by_score(&scores) {
+                if plain.iter().all(|&k| boxes[k].iou(&boxes[i]) <= iou) {
+                    plain.push(i);
+                }
+            }
+            assert!(
+                plain.len() > 1 || iou < 0.0,
+                "a test that keeps one box tests little"
+            );
+            assert_eq!(nms(&boxes, &scores, iou), plain, "iou {iou}");
+            let n = plain.len() / 2;
+            assert_eq!(nms_first(&boxes, &scores, iou, n), plain[..n], "iou {iou}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use super::boxes::BoxCoder;
 use super::matcher::{Match, Matcher, Sampler};
-use super::nms::{nms, order_by_score};
+use super::nms::{nms_first, order_by_score};
 use crate::geom::Rect;
 use crate::model::layers::{Conv2d, ConvSpec, Params};
 use candle_core::{Device, Result, Tensor};
@@ -122,9 +122,8 @@ pub fn proposals(
             scores.push(1.0 / (1.0 + (-logits[i]).exp()));
         }
     }
-    nms(&boxes, &scores, s.nms_iou)
+    nms_first(&boxes, &scores, s.nms_iou, s.post_nms_top_n)
         .into_iter()
-        .take(s.post_nms_top_n)
         .map(|i| boxes[i])
         .collect()
 }
