@@ -280,11 +280,11 @@ enum Saved {
     Cuda(super::cuda::bn::Stats),
 }
 
-/// `(n, c, inner)` of an `N x C x ...` shape.
-fn nci(s: &Shape) -> Result<(usize, usize, usize)> {
+/// `(n, c, inner)` of an `N x C x ...` shape, or an error naming `op`.
+pub(crate) fn nci(s: &Shape, op: &str) -> Result<(usize, usize, usize)> {
     let d = s.dims();
     if d.len() < 2 {
-        bail!("batch_norm: expected N x C x ..., got {d:?}")
+        bail!("{op}: expected N x C x ..., got {d:?}")
     }
     Ok((d[0], d[1], d[2..].iter().product()))
 }
@@ -317,7 +317,7 @@ impl CustomOp3 for BnTrain {
         let x = f32_slice(s1, l1, self.name())?;
         let gamma = f32_slice(s2, l2, self.name())?;
         let beta = f32_slice(s3, l3, self.name())?;
-        let (n, c, inner) = nci(l1.shape())?;
+        let (n, c, inner) = nci(l1.shape(), "batch_norm")?;
         let m = (n * inner) as f64;
         let sums = channel_sums(n, c, inner, Sums::Stats { x });
         let mean: Vec<f64> = sums.iter().map(|s| s.0 / m).collect();
@@ -360,7 +360,7 @@ impl CustomOp3 for BnTrain {
         let x = cuda::f32_view(s1, l1, self.name())?;
         let gamma = cuda::f32_view(s2, l2, self.name())?;
         let beta = cuda::f32_view(s3, l3, self.name())?;
-        let nci = nci(l1.shape())?;
+        let nci = nci(l1.shape(), "batch_norm")?;
         let forward =
             |running| cuda::bn::forward_train(dev, nci, &x, (&gamma, &beta), self.eps, running);
         let (y, stats) = match &self.running {
@@ -447,7 +447,7 @@ impl CustomOp3 for BnBwd {
         let x = f32_slice(s1, l1, self.name())?;
         let dy = f32_slice(s2, l2, self.name())?;
         let gamma = f32_slice(s3, l3, self.name())?;
-        let (n, c, inner) = nci(l1.shape())?;
+        let (n, c, inner) = nci(l1.shape(), "batch_norm")?;
         if gamma.len() != c || self.mean.len() != c || self.a.len() != c {
             bail!("gzbench-batchnorm-bwd: unexpected shapes")
         }
@@ -552,7 +552,7 @@ impl CustomOp3 for BnBwdCuda {
         let x = cuda::f32_view(s1, l1, self.name())?;
         let dy = cuda::f32_view(s2, l2, self.name())?;
         let gamma = cuda::f32_view(s3, l3, self.name())?;
-        let (n, c, inner) = nci(l1.shape())?;
+        let (n, c, inner) = nci(l1.shape(), "batch_norm")?;
         let out = cuda::bn::backward(dev, (n, c, inner), &x, &dy, &gamma, stats, self.eps)?;
         let len = n * c * inner + 2 * c;
         Ok((cuda::storage(out, dev), len.into()))

@@ -58,21 +58,15 @@ impl CustomOp2 for AddBias {
     ) -> Result<(CpuStorage, Shape)> {
         let y = f32_slice(s1, l1, self.name())?;
         let b = f32_slice(s2, l2, self.name())?;
-        let (_, c, inner) = planes(l1.shape());
-        let mut out = vec![0f32; y.len()];
-        if inner > 0 {
-            out.par_chunks_mut(inner)
-                .zip(y.par_chunks(inner))
-                .enumerate()
-                .for_each(|(p, (o, v))| {
-                    let bias = b[p % c];
-                    super::vectorised(|| {
-                        for (o, v) in o.iter_mut().zip(v) {
-                            *o = v + bias;
-                        }
-                    })
-                });
-        }
+        let (np, c, inner) = planes(l1.shape());
+        let out = super::par_planes(np, inner, |p, o| {
+            let (bias, v) = (b[p % c], &y[p * inner..(p + 1) * inner]);
+            super::vectorised(|| {
+                for (o, v) in o.iter_mut().zip(v) {
+                    o.write(v + bias);
+                }
+            })
+        });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 

@@ -30,8 +30,8 @@
 //! ```
 
 use super::batchnorm::Act;
-use super::batchnorm::act;
 use super::batchnorm::sums::{Sums, channel_sums};
+use super::batchnorm::{act, nci};
 use super::f32_slice;
 #[cfg(feature = "cuda")]
 use candle_core::backend::BackendStorage;
@@ -162,7 +162,7 @@ impl CustomOp3 for GnFwd {
         let x = f32_slice(s1, l1, self.name())?;
         let weight = f32_slice(s2, l2, self.name())?;
         let bias = f32_slice(s3, l3, self.name())?;
-        let (n, c, inner) = planes(l1.shape())?;
+        let (n, c, inner) = nci(l1.shape(), self.name())?;
         let (g, per) = (self.groups, c / self.groups);
         let m = (per * inner) as f64;
         let sums = channel_sums(1, n * c, inner, Sums::Stats { x });
@@ -234,7 +234,7 @@ impl CustomOp3 for GnFwd {
 impl GnFwd {
     /// The kernels' description of this op on an input of shape `s`.
     fn shape(&self, s: &Shape) -> Result<super::cuda::gn::Gn> {
-        let (n, c, inner) = planes(s)?;
+        let (n, c, inner) = nci(s, "gzbench-groupnorm")?;
         let Some(act) = cuda_act(self.act) else {
             bail!("gzbench-groupnorm: no CUDA kernel for {:?}", self.act)
         };
@@ -246,14 +246,6 @@ impl GnFwd {
             eps: self.eps,
             act,
         })
-    }
-}
-
-/// `(n, c, inner)` of an `N x C x ...` shape.
-fn planes(s: &Shape) -> Result<(usize, usize, usize)> {
-    match s.dims() {
-        [n, c, rest @ ..] => Ok((*n, *c, rest.iter().product())),
-        d => bail!("gzbench-groupnorm: expected N x C x ..., got {d:?}"),
     }
 }
 
@@ -280,7 +272,7 @@ impl CustomOp3 for GnBwd<'_> {
         let x = f32_slice(s1, l1, self.name())?;
         let dy = f32_slice(s2, l2, self.name())?;
         let weight = f32_slice(s3, l3, self.name())?;
-        let (n, c, inner) = planes(l1.shape())?;
+        let (n, c, inner) = nci(l1.shape(), self.name())?;
         #[allow(irrefutable_let_patterns)] // refutable with the `cuda` feature
         let Saved::Cpu { mean, invstd, a, b } = self.saved else {
             bail!(

@@ -100,6 +100,26 @@ fn vectorised<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// A vector of `planes · plane` values whose planes `fill(i, plane)` writes completely, in
+/// parallel (no zero-filling pass first).
+fn par_planes<F>(planes: usize, plane: usize, fill: F) -> Vec<f32>
+where
+    F: Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync,
+{
+    use rayon::prelude::*;
+    let len = planes * plane;
+    let mut out = Vec::with_capacity(len);
+    if plane > 0 {
+        out.spare_capacity_mut()[..len]
+            .par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(i, p)| fill(i, p));
+    }
+    // SAFETY: every plane was fully written by `fill` (the contract of this function).
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// Whether the project's own kernels run on `device` (the CPU always; a GPU when built with
 /// `cuda`); elsewhere the ops fall back to candle's.
 pub fn own_kernels_on(device: &Device) -> bool {

@@ -12,7 +12,6 @@
 
 use super::f32_slice;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, bail};
-use rayon::prelude::*;
 
 /// `x` (`N x C x H x W`) upsampled to `N x C x sH x sW` by repeating each value `s x s` times.
 pub fn upsample_nearest(x: &Tensor, s: usize) -> Result<Tensor> {
@@ -39,19 +38,15 @@ impl CustomOp1 for Upsample {
         let x = f32_slice(st, l, self.name())?;
         let (n, c, h, w) = l.shape().dims4()?;
         let (s, ow) = (self.s, self.s * w);
-        let plane = s * h * ow;
-        let mut out = vec![0f32; n * c * plane];
-        if plane > 0 {
-            out.par_chunks_mut(plane).enumerate().for_each(|(p, o)| {
-                let xp = &x[p * h * w..(p + 1) * h * w];
-                for (i, row) in o.chunks_mut(ow).enumerate() {
-                    let xr = &xp[(i / s) * w..(i / s + 1) * w];
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = xr[j / s];
-                    }
+        let out = super::par_planes(n * c, s * h * ow, |p, o| {
+            let xp = &x[p * h * w..(p + 1) * h * w];
+            for (i, row) in o.chunks_mut(ow).enumerate() {
+                let xr = &xp[(i / s) * w..(i / s + 1) * w];
+                for (j, v) in row.iter_mut().enumerate() {
+                    v.write(xr[j / s]);
                 }
-            });
-        }
+            }
+        });
         Ok((CpuStorage::F32(out), (n, c, s * h, ow).into()))
     }
 
@@ -78,22 +73,19 @@ impl CustomOp1 for BlockSums {
         let (n, c, oh, ow) = l.shape().dims4()?;
         let s = self.s;
         let (h, w) = (oh / s, ow / s);
-        let mut out = vec![0f32; n * c * h * w];
-        if h * w > 0 {
-            out.par_chunks_mut(h * w).enumerate().for_each(|(p, o)| {
-                let gp = &g[p * oh * ow..(p + 1) * oh * ow];
-                for (k, v) in o.iter_mut().enumerate() {
-                    let (i, j) = (k / w, k % w);
-                    let mut sum = 0f32;
-                    for di in 0..s {
-                        for dj in 0..s {
-                            sum += gp[(i * s + di) * ow + j * s + dj];
-                        }
+        let out = super::par_planes(n * c, h * w, |p, o| {
+            let gp = &g[p * oh * ow..(p + 1) * oh * ow];
+            for (k, v) in o.iter_mut().enumerate() {
+                let (i, j) = (k / w, k % w);
+                let mut sum = 0f32;
+                for di in 0..s {
+                    for dj in 0..s {
+                        sum += gp[(i * s + di) * ow + j * s + dj];
                     }
-                    *v = sum;
                 }
-            });
-        }
+                v.write(sum);
+            }
+        });
         Ok((CpuStorage::F32(out), (n, c, h, w).into()))
     }
 }

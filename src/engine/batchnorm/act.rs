@@ -13,14 +13,14 @@
 //! Bit-identical to the composed ops: forward `z.max(0)` (candle's ReLU) and the pool's first
 //! window maximum; backward `0 + dy·[z >= 0]` (candle's ReLU gradient added to its zero-filled
 //! sum), SiLU's `z / (1 + exp(-z))` and its gradient in candle's order of operations
-//! (`0 + dy·(s·(1 - silu) + silu)`, `s = 1 / (exp(-z) + 1)`), and, for the pool, `dy` at the first maximum of windows with a positive maximum, `0`
-//! elsewhere (the pool backward's output, which candle's `0 +` leaves unchanged: it is never
-//! `-0`, since `dy` reached it through such a sum).
+//! (`0 + dy·(s·(1 - silu) + silu)`, `s = 1 / (exp(-z) + 1)`), and, for the pool, `dy` at the
+//! first maximum of windows with a positive maximum, `0` elsewhere (the pool backward's
+//! output, which candle's `0 +` leaves unchanged: it is never `-0`, since `dy` reached it
+//! through such a sum).
 
 use candle_core::{Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 use std::borrow::Cow;
-use std::mem::MaybeUninit;
 
 /// What follows the batch norm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,25 +67,6 @@ impl Act {
     }
 }
 
-/// A vector of `planes · plane` values whose planes `fill(i, plane)` writes completely, in
-/// parallel (no zero-filling pass first).
-fn par_planes<F>(planes: usize, plane: usize, fill: F) -> Vec<f32>
-where
-    F: Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
-{
-    let len = planes * plane;
-    let mut out = Vec::with_capacity(len);
-    if plane > 0 {
-        out.spare_capacity_mut()[..len]
-            .par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(i, p)| fill(i, p));
-    }
-    // SAFETY: every plane was fully written by `fill` (the contract of this function).
-    unsafe { out.set_len(len) };
-    out
-}
-
 /// candle's `silu`: `z / (1 + exp(-z))`.
 #[inline(always)]
 fn silu(z: f32) -> f32 {
@@ -115,7 +96,7 @@ pub fn forward(
     let plane = h * w;
     let out_shape = act.out_shape(shape)?;
     let y = match act {
-        Act::None => par_planes(np, plane, |i, o| {
+        Act::None => super::super::par_planes(np, plane, |i, o| {
             let (a, b, xi) = (a[i % c], b[i % c], &x[i * plane..(i + 1) * plane]);
             super::super::vectorised(|| {
                 for (o, v) in o.iter_mut().zip(xi) {
@@ -123,7 +104,7 @@ pub fn forward(
                 }
             })
         }),
-        Act::Relu => par_planes(np, plane, |i, o| {
+        Act::Relu => super::super::par_planes(np, plane, |i, o| {
             let (a, b, xi) = (a[i % c], b[i % c], &x[i * plane..(i + 1) * plane]);
             super::super::vectorised(|| {
                 for (o, v) in o.iter_mut().zip(xi) {
@@ -131,7 +112,7 @@ pub fn forward(
                 }
             })
         }),
-        Act::Silu => par_planes(np, plane, |i, o| {
+        Act::Silu => super::super::par_planes(np, plane, |i, o| {
             let (a, b, xi) = (a[i % c], b[i % c], &x[i * plane..(i + 1) * plane]);
             for (o, v) in o.iter_mut().zip(xi) {
                 o.write(silu(v * a + b));
@@ -184,7 +165,7 @@ pub fn grad_in<'a>(
     }
     Ok(match act {
         Act::None => Cow::Borrowed(dy),
-        Act::Relu => Cow::Owned(par_planes(np, plane, |i, o| {
+        Act::Relu => Cow::Owned(super::super::par_planes(np, plane, |i, o| {
             let (a, b) = (a[i % c], b[i % c]);
             let (xi, gi) = (
                 &x[i * plane..(i + 1) * plane],
@@ -198,7 +179,7 @@ pub fn grad_in<'a>(
                 }
             })
         })),
-        Act::Silu => Cow::Owned(par_planes(np, plane, |i, o| {
+        Act::Silu => Cow::Owned(super::super::par_planes(np, plane, |i, o| {
             let (a, b) = (a[i % c], b[i % c]);
             let (xi, gi) = (
                 &x[i * plane..(i + 1) * plane],

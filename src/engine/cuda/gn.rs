@@ -5,6 +5,7 @@
 //! reduction, so results agree with the CPU twin to rounding (`crosscheck`).
 
 use super::kernels::{config, func};
+use super::zeros;
 use candle_core::cuda_backend::CudaDevice;
 use candle_core::{Error, Result};
 use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
@@ -48,15 +49,6 @@ pub struct Stats {
     b: CudaSlice<f32>,
 }
 
-fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
-    dev: &CudaDevice,
-    n: usize,
-) -> Result<CudaSlice<T>> {
-    dev.cuda_stream()
-        .alloc_zeros::<T>(n.max(1))
-        .map_err(Error::wrap)
-}
-
 /// Per plane `(sum a, sum a·a)`, or `(sum a, sum a·(b - mean))` with the groups' `mean`.
 fn plane_sums(
     dev: &CudaDevice,
@@ -65,7 +57,7 @@ fn plane_sums(
     b: &CudaView<f32>,
     mean: Option<&CudaSlice<f64>>,
 ) -> Result<CudaSlice<f64>> {
-    let mut out = alloc::<f64>(dev, 2 * g.planes())?;
+    let mut out = zeros::<f64>(dev, 2 * g.planes())?;
     let stream = dev.cuda_stream();
     let f = func(dev, "gn_plane_sums")?;
     let inner = g.inner as u64;
@@ -100,10 +92,10 @@ pub fn forward(
     let sums = plane_sums(dev, g, x, x, None)?;
     let (k, per, m) = g.groups();
     let mut st = Stats {
-        mean: alloc(dev, k as usize)?,
-        invstd: alloc(dev, k as usize)?,
-        a: alloc(dev, g.planes())?,
-        b: alloc(dev, g.planes())?,
+        mean: zeros(dev, k as usize)?,
+        invstd: zeros(dev, k as usize)?,
+        a: zeros(dev, g.planes())?,
+        b: zeros(dev, g.planes())?,
     };
     let c = g.c as i32;
     let f = func(dev, "gn_stats")?;
@@ -116,7 +108,7 @@ pub fn forward(
     l.arg(&k).arg(&c).arg(&per).arg(&m).arg(&g.eps);
     // SAFETY: the buffers hold k groups and planes = k·per planes; weight and bias c values.
     unsafe { l.launch(config(k)) }.map_err(Error::wrap)?;
-    let mut y = alloc::<f32>(dev, g.numel())?;
+    let mut y = zeros::<f32>(dev, g.numel())?;
     let (n, inner) = (g.numel() as u64, g.inner as u64);
     let f = func(dev, "gn_act_fwd")?;
     let mut l = stream.launch_builder(&f);
@@ -143,7 +135,7 @@ pub fn backward(
 ) -> Result<CudaSlice<f32>> {
     let stream = dev.cuda_stream();
     let (n, inner) = (g.numel() as u64, g.inner as u64);
-    let mut dz = alloc::<f32>(dev, g.numel())?;
+    let mut dz = zeros::<f32>(dev, g.numel())?;
     let f = func(dev, "gn_act_grad")?;
     let mut l = stream.launch_builder(&f);
     l.arg(x).arg(&st.a).arg(&st.b).arg(dy).arg(&mut dz);
@@ -152,7 +144,7 @@ pub fn backward(
     unsafe { l.launch(config(n)) }.map_err(Error::wrap)?;
     let sums = plane_sums(dev, g, &dz.as_view(), x, Some(&st.mean))?;
     let (k, per, m) = g.groups();
-    let mut coef = alloc::<f32>(dev, 3 * g.planes())?;
+    let mut coef = zeros::<f32>(dev, 3 * g.planes())?;
     let c = g.c as i32;
     let f = func(dev, "gn_bwd_coefs")?;
     let mut l = stream.launch_builder(&f);
@@ -164,7 +156,7 @@ pub fn backward(
     l.arg(&k).arg(&c).arg(&per).arg(&m);
     // SAFETY: sums and coef hold 2 and 3 values per plane; k groups of `per` planes.
     unsafe { l.launch(config(k)) }.map_err(Error::wrap)?;
-    let mut out = alloc::<f32>(dev, g.numel() + 2 * g.c)?;
+    let mut out = zeros::<f32>(dev, g.numel() + 2 * g.c)?;
     {
         let (mut dx, mut tail) = out.split_at_mut(g.numel());
         let (mut dw, mut db) = tail.split_at_mut(g.c);

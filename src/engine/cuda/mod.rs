@@ -54,10 +54,13 @@ pub fn f32_view<'a>(s: &'a CudaStorage, l: &Layout, op: &str) -> Result<CudaView
     }
 }
 
-/// A zeroed `f32` buffer of `n` elements on `dev`'s stream.
-pub fn zeros(dev: &CudaDevice, n: usize) -> Result<CudaSlice<f32>> {
+/// A zeroed buffer of `n` elements (`f32` unless said) on `dev`'s stream.
+pub fn zeros<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+    dev: &CudaDevice,
+    n: usize,
+) -> Result<CudaSlice<T>> {
     dev.cuda_stream()
-        .alloc_zeros::<f32>(n)
+        .alloc_zeros::<T>(n)
         .map_err(candle_core::Error::wrap)
 }
 
