@@ -362,6 +362,9 @@ impl CustomOp2 for ConvFwd {
         if l1.shape() != &g.x_shape() || l2.shape() != &g.w_shape() {
             bail!("gzbench-conv2d: shapes changed since the op was built")
         }
+        if winograd::applies(&g) {
+            return Ok((CpuStorage::F32(winograd::forward(&g, x, w)), g.y_shape()));
+        }
         let mut y = vec![0f32; g.n * g.out_img()];
         if g.out_img() > 0 {
             let dims = (g.cout, g.ohw(), g.k());
@@ -447,6 +450,10 @@ impl CustomOp2 for ConvBwdData {
         if l1.shape() != &g.y_shape() || l2.shape() != &g.w_shape() {
             bail!("gzbench-conv2d-bwd-data: unexpected shapes")
         }
+        if winograd::applies(&g) {
+            let dx = winograd::backward_data(&g, dy, w);
+            return Ok((CpuStorage::F32(dx), g.x_shape()));
+        }
         let mut dx = vec![0f32; g.n * g.in_img()];
         if g.in_img() > 0 && g.out_img() > 0 {
             let dims = (g.k(), g.ohw(), g.cout);
@@ -512,6 +519,10 @@ impl CustomOp2 for ConvBwdFilter {
         if l1.shape() != &g.x_shape() || l2.shape() != &g.y_shape() {
             bail!("gzbench-conv2d-bwd-filter: unexpected shapes")
         }
+        if winograd::applies(&g) {
+            let dw = winograd::backward_filter(&g, x, dy, GROUP);
+            return Ok((CpuStorage::F32(dw), g.w_shape()));
+        }
         let wlen = g.cout * g.k();
         let groups = g.n.div_ceil(GROUP);
         let mut partial = vec![0f32; groups * wlen];
@@ -538,18 +549,7 @@ impl CustomOp2 for ConvBwdFilter {
                     })
                 });
         }
-        let mut dw = vec![0f32; wlen];
-        if wlen > 0 {
-            dw.par_chunks_mut(4096).enumerate().for_each(|(b, out)| {
-                let (at, len) = (b * 4096, out.len());
-                for part in partial.chunks(wlen) {
-                    for (o, p) in out.iter_mut().zip(&part[at..at + len]) {
-                        *o += p;
-                    }
-                }
-            });
-        }
-        Ok((CpuStorage::F32(dw), g.w_shape()))
+        Ok((CpuStorage::F32(sum_partials(&partial, wlen)), g.w_shape()))
     }
 
     #[cfg(feature = "cuda")]
@@ -573,5 +573,22 @@ impl CustomOp2 for ConvBwdFilter {
     }
 }
 
+/// The sum of the partials (`partial`: consecutive vectors of `len`), added in order from 0.
+fn sum_partials(partial: &[f32], len: usize) -> Vec<f32> {
+    let mut sum = vec![0f32; len];
+    if len > 0 {
+        sum.par_chunks_mut(4096).enumerate().for_each(|(b, out)| {
+            let (at, n) = (b * 4096, out.len());
+            for part in partial.chunks(len) {
+                for (o, p) in out.iter_mut().zip(&part[at..at + n]) {
+                    *o += p;
+                }
+            }
+        });
+    }
+    sum
+}
+
 #[cfg(test)]
 mod tests;
+mod winograd;

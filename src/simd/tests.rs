@@ -1,6 +1,6 @@
 //! Each vector level this CPU has, forced in turn, gives the same bits in every dispatched
-//! kernel (EM, GLAD, exact search, and the convolution and matrix products, whose AVX-512 level
-//! is the project's own kernel).
+//! kernel (EM, GLAD, exact search, and the convolutions (im2col and Winograd) and matrix
+//! products, whose AVX-512 level is the project's own kernel).
 
 use super::*;
 use crate::crowd::volunteers::{Crowd, simulate_fixed};
@@ -20,19 +20,28 @@ fn votes() -> QuestionVotes {
         .unwrap()
 }
 
-/// The bits of a convolution (output, input and weight gradients) and of a matrix product.
+/// The bits of two convolutions (output, input and weight gradients: one on im2col, one on
+/// Winograd's transforms) and of a matrix product.
 fn products() -> Vec<u32> {
     use crate::engine::testutil::{bits, normal, probe_grads};
-    let x = candle_core::Var::from_tensor(&normal(6, "test/simd-x", &[4, 8, 12, 12], 0.0, 1.0));
-    let w = candle_core::Var::from_tensor(&normal(6, "test/simd-w", &[16, 8, 3, 3], 0.0, 1.0));
-    let (x, w) = (x.unwrap(), w.unwrap());
-    let y = crate::engine::conv::conv2d(&x, &w, 1, 1, 1).unwrap();
-    let grads = probe_grads(&y, &normal(6, "test/simd-p", &[4, 16, 12, 12], 0.0, 1.0));
+    let conv = |cin: usize, cout: usize| {
+        let n = |what: &str, shape: &[usize]| {
+            normal(6, &format!("test/simd-{what}{cin}"), shape, 0.0, 1.0)
+        };
+        let x = candle_core::Var::from_tensor(&n("x", &[4, cin, 12, 12])).unwrap();
+        let w = candle_core::Var::from_tensor(&n("w", &[cout, cin, 3, 3])).unwrap();
+        let y = crate::engine::conv::conv2d(&x, &w, 1, 1, 1).unwrap();
+        let grads = probe_grads(&y, &n("p", &[4, cout, 12, 12]));
+        let (dx, dw) = (grads.get(&x).unwrap(), grads.get(&w).unwrap());
+        [&y, dx, dw].into_iter().flat_map(bits).collect::<Vec<_>>()
+    };
     let a = normal(6, "test/simd-a", &[70, 600], 0.0, 1.0);
     let b = normal(6, "test/simd-b", &[600, 40], 0.0, 1.0);
     let z = crate::engine::matmul::matmul(&a, &b).unwrap();
-    let (dx, dw) = (grads.get(&x).unwrap(), grads.get(&w).unwrap());
-    [&y, dx, dw, &z].into_iter().flat_map(bits).collect()
+    let mut out = conv(8, 16);
+    out.extend(conv(16, 24));
+    out.extend(bits(&z));
+    out
 }
 
 #[test]
