@@ -1,5 +1,5 @@
-//! A per-channel bias added to an `N x C x ...` tensor (a convolution's bias), as a CPU custom op
-//! whose backward sums the bias gradient per channel directly.
+//! A per-channel bias added to an `N x C x ...` tensor (a convolution's bias), as a custom op
+//! whose backward sums the bias gradient per channel directly (on a GPU: `cuda::unet`).
 //!
 //! Composed, `y.broadcast_add(b.reshape((1, C, 1, 1)))` differentiates through candle's
 //! reduction over dimensions 0, 2 and 3, which visits every element with an integer division per
@@ -24,7 +24,7 @@ pub fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
             b.dims()
         )
     }
-    let fused = y.device().is_cpu()
+    let fused = super::own_kernels_on(y.device())
         && !super::candle_kernels()
         && y.dtype() == DType::F32
         && b.dtype() == DType::F32;
@@ -70,6 +70,24 @@ impl CustomOp2 for AddBias {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        use candle_core::backend::BackendStorage;
+        let (y, b) = (
+            cuda::f32_view(s1, l1, self.name())?,
+            cuda::f32_view(s2, l2, self.name())?,
+        );
+        let out = cuda::unet::bias_add(s1.device(), &y, &b, planes(l1.shape()))?;
+        Ok((cuda::storage(out, s1.device()), l1.shape().clone()))
+    }
+
     fn bwd(
         &self,
         _y: &Tensor,
@@ -106,6 +124,20 @@ impl candle_core::CustomOp1 for ChannelSums {
             })
             .collect();
         Ok((CpuStorage::F32(sums), c.into()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        use candle_core::backend::BackendStorage;
+        let g = cuda::f32_view(s, l, self.name())?;
+        let (np, c, inner) = planes(l.shape());
+        let sums = cuda::unet::channel_sums(s.device(), &g, (np, c, inner))?;
+        Ok((cuda::storage(sums, s.device()), c.into()))
     }
 }
 

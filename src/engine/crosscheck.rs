@@ -2,13 +2,13 @@
 //! convolution (forward and both backwards, four shapes, one of them depthwise), EfficientNet's
 //! depthwise convolution (forward and both backwards), batch norm
 //! (forward, statistics, backward, and the running statistics updated in the forward), group
-//! norm + SiLU (forward and the three gradients), ReLU +
-//! max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three fused AdamW steps
+//! norm + SiLU (forward and the three gradients), the bias add and nearest upsampling (forward
+//! and both gradients), ReLU + max-pool with its backward, `lgamma` / `digamma` (f32 and f64) and three fused AdamW steps
 //! over several tensors. `gzbench bench parity --device cuda` prints these
 //! beside the PyTorch fixture's comparisons. On the CPU every error is exactly 0 (the test
 //! checks the plumbing).
 
-use super::{adamw, batchnorm, conv, depthwise, groupnorm, pool, special};
+use super::{adamw, batchnorm, bias, conv, depthwise, groupnorm, pool, special, upsample};
 use crate::rng::stream;
 use candle_core::{DType, Device, Result, Tensor, Var, bail};
 use rand_distr::{Distribution, Normal};
@@ -232,6 +232,25 @@ pub fn run(dev: &Device) -> Result<Vec<Check>> {
             Ok(v)
         },
     )?;
+    let (x0, b0) = (randn("bias/x", &[5, 12, 9, 7])?, randn("bias/b", &[12])?);
+    let uw = randn("bias/weights", &[5, 12, 18, 14])?;
+    both(
+        &mut out,
+        "bias add + upsample x2",
+        &["y", "dx", "dbias"],
+        dev,
+        |d| {
+            let (x, b) = (var(&x0, d)?, var(&b0, d)?);
+            let z = bias::add_bias(x.as_tensor(), b.as_tensor())?;
+            let y = upsample::upsample_nearest(&z, 2)?;
+            let grads = (&y * uw.to_device(d)?)?.sum_all()?.backward()?;
+            let mut v = vec![y];
+            for t in [&x, &b] {
+                v.extend(grads.get(t.as_tensor()).cloned());
+            }
+            Ok(v)
+        },
+    )?;
     let p0 = randn("pool/x", &[4, 6, 16, 16])?;
     let pw = randn("pool/weights", &[4, 6, 8, 8])?;
     both(&mut out, "relu-max-pool", &["y", "dx"], dev, |d| {
@@ -312,9 +331,9 @@ mod tests {
     #[test]
     fn on_the_cpu_every_kernel_matches_itself_exactly() {
         let c = run(&Device::Cpu).unwrap();
-        // 4 convs x 3, depthwise 3, batch norm 6 + 3, group norm 4, pool 2, special 2 x 2,
-        // adamw 4
-        assert_eq!(c.len(), 12 + 3 + 9 + 4 + 2 + 4 + 4, "{c:?}");
+        // 4 convs x 3, depthwise 3, batch norm 6 + 3, group norm 4, bias + upsample 3, pool 2,
+        // special 2 x 2, adamw 4
+        assert_eq!(c.len(), 12 + 3 + 9 + 4 + 3 + 2 + 4 + 4, "{c:?}");
         assert!(c.iter().all(|c| c.rel_err == 0.0), "{c:?}");
     }
 

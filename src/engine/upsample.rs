@@ -1,5 +1,5 @@
-//! Nearest-neighbour upsampling by an integer factor (the diffusion U-Net's decoder), as a CPU
-//! custom op with its own backward.
+//! Nearest-neighbour upsampling by an integer factor (the diffusion U-Net's decoder), as a custom
+//! op with its own backward (on a GPU: `cuda::unet`, the same bits).
 //!
 //! candle 0.11 differentiates `upsample_nearest2d` with a grouped convolution by a kernel of
 //! ones (`groups = C`), which its CPU backend runs as one convolution per channel. Here the
@@ -19,7 +19,7 @@ pub fn upsample_nearest(x: &Tensor, s: usize) -> Result<Tensor> {
     if s == 0 {
         bail!("upsample_nearest: a factor of 0")
     }
-    if !(x.device().is_cpu() && !super::candle_kernels() && x.dtype() == DType::F32) {
+    if !(super::own_kernels_on(x.device()) && !super::candle_kernels() && x.dtype() == DType::F32) {
         return x.upsample_nearest2d(s * h, s * w);
     }
     x.contiguous()?.apply_op1(Upsample { s })
@@ -48,6 +48,23 @@ impl CustomOp1 for Upsample {
             }
         });
         Ok((CpuStorage::F32(out), (n, c, s * h, ow).into()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        st: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        use candle_core::backend::BackendStorage;
+        let x = cuda::f32_view(st, l, self.name())?;
+        let (n, c, h, w) = l.shape().dims4()?;
+        let y = cuda::unet::upsample_fwd(st.device(), &x, n * c, (h, w, self.s))?;
+        Ok((
+            cuda::storage(y, st.device()),
+            (n, c, self.s * h, self.s * w).into(),
+        ))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -87,6 +104,21 @@ impl CustomOp1 for BlockSums {
             }
         });
         Ok((CpuStorage::F32(out), (n, c, h, w).into()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        st: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda;
+        use candle_core::backend::BackendStorage;
+        let g = cuda::f32_view(st, l, self.name())?;
+        let (n, c, oh, ow) = l.shape().dims4()?;
+        let (h, w) = (oh / self.s, ow / self.s);
+        let dx = cuda::unet::upsample_bwd(st.device(), &g, n * c, (h, w, self.s))?;
+        Ok((cuda::storage(dx, st.device()), (n, c, h, w).into()))
     }
 }
 

@@ -274,3 +274,63 @@ extern "C" __global__ void gn_dx(const float* dz, const float* x, const float* c
     dx[i] = dz[i] * coef[3 * p] + x[i] * coef[3 * p + 1] + coef[3 * p + 2];
   }
 }
+
+// Nearest upsampling by `s` of `N*C` planes of h x w: one thread per output value (a copy).
+extern "C" __global__ void upsample_fwd(const float* x, float* y, u64 n, int h, int w, int s) {
+  u64 ow = (u64)w * s, oplane = (u64)h * s * ow;
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n;
+       i += (u64)gridDim.x * blockDim.x) {
+    u64 p = i / oplane, r = i % oplane;
+    y[i] = x[(p * h + (r / ow) / s) * w + (r % ow) / s];
+  }
+}
+
+// Its gradient: each input value the sum of its s x s block of `dy`, from 0, row by row (the
+// CPU's order: the same bits).
+extern "C" __global__ void upsample_bwd(const float* dy, float* dx, u64 n, int h, int w, int s) {
+  u64 ow = (u64)w * s, plane = (u64)h * w;
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n;
+       i += (u64)gridDim.x * blockDim.x) {
+    u64 p = i / plane, r = i % plane;
+    const float* g = dy + p * plane * s * s + (r / w) * s * ow + (r % w) * s;
+    float sum = 0.0f;
+    for (int di = 0; di < s; di++) {
+      for (int dj = 0; dj < s; dj++) {
+        sum = sum + g[di * ow + dj];
+      }
+    }
+    dx[i] = sum;
+  }
+}
+
+// A per-channel bias added to N x C x inner values (the same bits as the CPU).
+extern "C" __global__ void bias_add(const float* y, const float* b, float* out, u64 n, u64 inner,
+                                   int c) {
+  for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n;
+       i += (u64)gridDim.x * blockDim.x) {
+    out[i] = y[i] + b[(i / inner) % c];
+  }
+}
+
+// Per channel of N x C x inner values, their sum: one block of GN_THREADS threads per channel,
+// each summing a stride of the channel's values, then a tree reduction in shared memory (the
+// CPU sums in memory order: the same values to rounding).
+extern "C" __global__ void channel_sums(const float* g, float* out, u64 images, int c, u64 inner) {
+  __shared__ float s[GN_THREADS];
+  u64 ch = blockIdx.x, total = images * inner;
+  float acc = 0.0f;
+  for (u64 i = threadIdx.x; i < total; i += GN_THREADS) {
+    acc = acc + g[((i / inner) * c + ch) * inner + i % inner];
+  }
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (int k = GN_THREADS / 2; k > 0; k >>= 1) {
+    if (threadIdx.x < k) {
+      s[threadIdx.x] = s[threadIdx.x] + s[threadIdx.x + k];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    out[ch] = s[0];
+  }
+}

@@ -208,6 +208,10 @@ mod tests {
             "gn_bwd_coefs",
             "gn_param_grads",
             "gn_dx",
+            "upsample_fwd",
+            "upsample_bwd",
+            "bias_add",
+            "channel_sums",
         ] {
             assert!(
                 ptx.contains(&format!(".entry {k}(")),

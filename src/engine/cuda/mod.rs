@@ -1,14 +1,16 @@
 //! The CUDA side of the engine's kernels (built only with the `cuda` feature): what the custom
 //! ops of [`super::conv`], [`super::batchnorm`], [`super::groupnorm`], [`super::pool`],
-//! [`super::special`] and [`super::adamw`] run when their tensors live on a GPU.
+//! [`super::special`], [`super::adamw`], [`super::upsample`] and [`super::bias`] run when their tensors live on a GPU.
 //!
 //! * [`conv`]: cuDNN convolution forward, backward-data and backward-filter, the algorithm
 //!   chosen by cuDNN's heuristics once per shape and cached;
 //! * [`bn`]: cuDNN training-mode batch norm, forward and backward;
 //! * [`gn`]: group norm with its activation, forward and backward (own kernels);
+//! * [`unet`]: nearest upsampling and the per-channel bias add, forward and backward (own
+//!   kernels);
 //! * [`kernels`]: the project's own CUDA C (`kernels.cu`: fused ReLU + max-pool, `lgamma`,
-//!   `digamma`, the multi-tensor AdamW update, group norm), compiled once per process with
-//!   NVRTC.
+//!   `digamma`, the multi-tensor AdamW update, group norm, upsampling, bias add), compiled once
+//!   per process with NVRTC.
 //!
 //! Matrix products need nothing here: candle's CUDA `matmul` already calls cuBLAS.
 //!
@@ -19,6 +21,7 @@ pub mod bn;
 pub mod conv;
 pub mod gn;
 pub mod kernels;
+pub mod unet;
 
 use candle_core::cuda_backend::{CudaDevice, DeviceId};
 use candle_core::{CudaStorage, Layout, Result, Storage, Tensor, bail};
