@@ -194,23 +194,28 @@ impl Geom {
 }
 
 thread_local! {
-    /// Each thread's column buffer, kept between ops: every use writes the part it reads.
-    static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Each thread's scratch buffer (im2col columns, Winograd's tiles), kept between ops: every
+    /// use writes the part it reads.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `f` on this thread's column buffer of `k x ohw` floats (empty for 1x1 stride-1 convolutions,
-/// which read the image itself). Its contents are left over from earlier uses; `im2col` and the
-/// products writing it overwrite every element. Nothing inside `f` may call `with_cols` again
-/// (the products run on the calling thread, `Parallelism::None`).
-fn with_cols<R>(g: &Geom, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let len = if g.pointwise() { 0 } else { g.k() * g.ohw() };
-    COLS.with(|cols| {
-        let mut cols = cols.borrow_mut();
-        if cols.len() < len {
-            cols.resize(len, 0.0);
+/// `f` on `len` floats of this thread's scratch buffer. Their contents are left over from
+/// earlier uses. Nothing inside `f` may call `with_scratch` again (the products run on the
+/// calling thread, `Parallelism::None`).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0.0);
         }
-        f(&mut cols[..len])
+        f(&mut buf[..len])
     })
+}
+
+/// `f` on the column buffer of `k x ohw` floats (empty for 1x1 stride-1 convolutions, which
+/// read the image itself); `im2col` and the products writing it overwrite every element.
+fn with_cols<R>(g: &Geom, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_scratch(if g.pointwise() { 0 } else { g.k() * g.ohw() }, f)
 }
 
 /// im2col of one image `cin x h x w` into `cols: k x ohw`.

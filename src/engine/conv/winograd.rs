@@ -18,7 +18,6 @@
 
 use super::{Geom, Mat, matmul};
 use rayon::prelude::*;
-use std::cell::RefCell;
 
 /// Fewest input and output channels for which the Winograd path is used.
 pub const MIN_CHANNELS: usize = 16;
@@ -86,108 +85,15 @@ impl Plan {
     }
 }
 
-thread_local! {
-    /// Each thread's buffers (padded planes, transformed tiles, products), kept between ops;
-    /// every use writes the part it reads.
-    static BUFS: RefCell<[Vec<f32>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
-}
-
-/// `f` on this thread's three buffers, of at least the given lengths.
+/// `f` on three scratch slices of the given lengths (padded planes, transformed tiles,
+/// products), carved from this thread's convolution buffer ([`super::with_scratch`]). Their
+/// contents are left over from earlier uses: every use writes the part it reads.
 fn with_bufs<R>(lens: [usize; 3], f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R) -> R {
-    BUFS.with(|b| {
-        let mut b = b.borrow_mut();
-        for (v, &len) in b.iter_mut().zip(&lens) {
-            if v.len() < len {
-                v.resize(len, 0.0);
-            }
-        }
-        let [p, v, m] = &mut *b;
-        f(&mut p[..lens[0]], &mut v[..lens[1]], &mut m[..lens[2]])
+    super::with_scratch(lens.iter().sum(), |buf| {
+        let (p, rest) = buf.split_at_mut(lens[0]);
+        let (v, m) = rest.split_at_mut(lens[1]);
+        f(p, v, m)
     })
-}
-
-/// `B^T d B` of a 4x4 tile (row-major).
-#[cfg(test)]
-fn input_tile(d: &[f32; 16]) -> [f32; 16] {
-    let mut t = [0f32; 16];
-    for c in 0..4 {
-        let (d0, d1, d2, d3) = (d[c], d[4 + c], d[8 + c], d[12 + c]);
-        t[c] = d0 - d2;
-        t[4 + c] = d1 + d2;
-        t[8 + c] = d2 - d1;
-        t[12 + c] = d1 - d3;
-    }
-    let mut v = [0f32; 16];
-    for r in 0..4 {
-        let (t0, t1, t2, t3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
-        v[4 * r] = t0 - t2;
-        v[4 * r + 1] = t1 + t2;
-        v[4 * r + 2] = t2 - t1;
-        v[4 * r + 3] = t1 - t3;
-    }
-    v
-}
-
-/// `B v B^T` of a 4x4 tile: the transpose of [`input_tile`].
-#[cfg(test)]
-fn input_tile_t(v: &[f32; 16]) -> [f32; 16] {
-    let mut t = [0f32; 16];
-    for c in 0..4 {
-        let (v0, v1, v2, v3) = (v[c], v[4 + c], v[8 + c], v[12 + c]);
-        t[c] = v0;
-        t[4 + c] = v1 - v2 + v3;
-        t[8 + c] = v1 + v2 - v0;
-        t[12 + c] = -v3;
-    }
-    let mut d = [0f32; 16];
-    for r in 0..4 {
-        let (t0, t1, t2, t3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
-        d[4 * r] = t0;
-        d[4 * r + 1] = t1 - t2 + t3;
-        d[4 * r + 2] = t1 + t2 - t0;
-        d[4 * r + 3] = -t3;
-    }
-    d
-}
-
-/// `A^T m A` of a 4x4 tile: the 2x2 output (row-major).
-#[cfg(test)]
-fn output_tile(m: &[f32; 16]) -> [f32; 4] {
-    let mut t = [0f32; 8];
-    for c in 0..4 {
-        let (m0, m1, m2, m3) = (m[c], m[4 + c], m[8 + c], m[12 + c]);
-        t[c] = m0 + m1 + m2;
-        t[4 + c] = m1 - m2 - m3;
-    }
-    let mut y = [0f32; 4];
-    for r in 0..2 {
-        let (t0, t1, t2, t3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
-        y[2 * r] = t0 + t1 + t2;
-        y[2 * r + 1] = t1 - t2 - t3;
-    }
-    y
-}
-
-/// `A y A^T` of a 2x2 gradient: the transpose of [`output_tile`].
-#[cfg(test)]
-fn output_tile_t(y: &[f32; 4]) -> [f32; 16] {
-    let mut t = [0f32; 8];
-    for r in 0..2 {
-        let (y0, y1) = (y[2 * r], y[2 * r + 1]);
-        t[4 * r] = y0;
-        t[4 * r + 1] = y0 + y1;
-        t[4 * r + 2] = y0 - y1;
-        t[4 * r + 3] = -y1;
-    }
-    let mut m = [0f32; 16];
-    for c in 0..4 {
-        let (t0, t1) = (t[c], t[4 + c]);
-        m[c] = t0;
-        m[4 + c] = t0 + t1;
-        m[8 + c] = t0 - t1;
-        m[12 + c] = -t1;
-    }
-    m
 }
 
 /// `G g G^T` of a 3x3 kernel: the 4x4 transformed weight.
@@ -358,13 +264,20 @@ fn transform_input(
     })
 }
 
-/// The 16 products `out_ξ (m x nb) = lhs_ξ (m x k) · rhs_ξ (k x nb)`, `lhs` read with `lm`.
-fn products((m, k, nb): (usize, usize, usize), lhs: &[f32], lm: Mat, rhs: &[f32], out: &mut [f32]) {
+/// The 16 products `out_ξ (m x n) [+]= lhs_ξ (m x k) · rhs_ξ (k x n)`, the operands read with
+/// `lm` and `rm`, `out` row-major.
+fn products(
+    (m, k, n): (usize, usize, usize),
+    (lhs, lm): (&[f32], Mat),
+    (rhs, rm): (&[f32], Mat),
+    out: &mut [f32],
+    accumulate: bool,
+) {
     for xi in 0..16 {
         let l = &lhs[xi * m * k..(xi + 1) * m * k];
-        let r = &rhs[xi * k * nb..(xi + 1) * k * nb];
-        let o = &mut out[xi * m * nb..(xi + 1) * m * nb];
-        matmul((m, nb, k), o, Mat::rows(nb), false, l, lm, r, Mat::rows(nb));
+        let r = &rhs[xi * k * n..(xi + 1) * k * n];
+        let o = &mut out[xi * m * n..(xi + 1) * m * n];
+        matmul((m, n, k), o, Mat::rows(n), accumulate, l, lm, r, rm);
     }
 }
 
@@ -388,7 +301,8 @@ pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
                 for (start, end) in pl.blocks(imgs) {
                     let nb = end - start;
                     transform_input(padded, g.cin, &pl, (start, end), v);
-                    products((g.cout, g.cin, nb), &u, Mat::rows(g.cin), v, m);
+                    let (lhs, rhs) = ((&u[..], Mat::rows(g.cin)), (&v[..], Mat::rows(nb)));
+                    products((g.cout, g.cin, nb), lhs, rhs, m, false);
                     transform_output(g, &pl, m, (start, end), yg);
                 }
             })
@@ -563,7 +477,8 @@ pub(super) fn backward_data(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
                 for (start, end) in pl.blocks(imgs) {
                     let nb = end - start;
                     transform_grad(dyp, g.cout, &pl, (start, end), dm);
-                    products((g.cin, g.cout, nb), &u, Mat::transposed(g.cin), dm, dv);
+                    let (lhs, rhs) = ((&u[..], Mat::transposed(g.cin)), (&dm[..], Mat::rows(nb)));
+                    products((g.cin, g.cout, nb), lhs, rhs, dv, false);
                     scatter_input(g.cin, &pl, dv, (start, end), dxp);
                 }
                 for (s, d) in dxp.chunks_exact(plane).zip(dxg.chunks_exact_mut(g.h * g.w)) {
@@ -582,12 +497,12 @@ pub(super) fn backward_data(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> Vec<f32> {
     let pl = Plan::new(g, Some(group));
     let (wlen, cc) = (g.cout * g.cin * 9, g.cout * g.cin);
-    let mut partial = vec![0f32; g.n.div_ceil(group) * wlen];
+    let mut partial = vec![0f32; g.n.div_ceil(pl.ipg) * wlen];
     let (plane, gplane) = (pl.hp * pl.wp, 4 * pl.tiles_per_image());
     partial
         .par_chunks_mut(wlen)
-        .zip(x.par_chunks(group * g.in_img()))
-        .zip(dy.par_chunks(group * g.out_img()))
+        .zip(x.par_chunks(pl.ipg * g.in_img()))
+        .zip(dy.par_chunks(pl.ipg * g.out_img()))
         .for_each(|((part, xg), dyg)| {
             let imgs = xg.len() / g.in_img();
             let pads = imgs * (g.cin * plane + g.cout * gplane) + 16 * cc;
@@ -601,22 +516,8 @@ pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> 
                     let nb = end - start;
                     transform_input(xp, g.cin, &pl, (start, end), v);
                     transform_grad(dyp, g.cout, &pl, (start, end), dm);
-                    for xi in 0..16 {
-                        let l = &dm[xi * g.cout * nb..(xi + 1) * g.cout * nb];
-                        let r = &v[xi * g.cin * nb..(xi + 1) * g.cin * nb];
-                        let o = &mut du[xi * cc..(xi + 1) * cc];
-                        let (lm, rm) = (Mat::rows(nb), Mat::transposed(nb));
-                        matmul(
-                            (g.cout, g.cin, nb),
-                            o,
-                            Mat::rows(g.cin),
-                            b > 0,
-                            l,
-                            lm,
-                            r,
-                            rm,
-                        );
-                    }
+                    let (lhs, rhs) = ((&dm[..], Mat::rows(nb)), (&v[..], Mat::transposed(nb)));
+                    products((g.cout, nb, g.cin), lhs, rhs, du, b > 0);
                 }
                 for (k, out) in part.chunks_exact_mut(9).enumerate() {
                     let mut t = [0f32; 16];

@@ -8,6 +8,88 @@ fn randn(name: &str, shape: &[usize]) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1().unwrap()
 }
 
+// The per-tile definitions (4x4 matrix products) the vectorised transforms are checked against.
+
+/// `B^T d B` of a 4x4 tile (row-major).
+fn input_tile(d: &[f32; 16]) -> [f32; 16] {
+    let mut t = [0f32; 16];
+    for c in 0..4 {
+        let (d0, d1, d2, d3) = (d[c], d[4 + c], d[8 + c], d[12 + c]);
+        t[c] = d0 - d2;
+        t[4 + c] = d1 + d2;
+        t[8 + c] = d2 - d1;
+        t[12 + c] = d1 - d3;
+    }
+    let mut v = [0f32; 16];
+    for r in 0..4 {
+        let (t0, t1, t2, t3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
+        v[4 * r] = t0 - t2;
+        v[4 * r + 1] = t1 + t2;
+        v[4 * r + 2] = t2 - t1;
+        v[4 * r + 3] = t1 - t3;
+    }
+    v
+}
+
+/// `B v B^T` of a 4x4 tile: the transpose of [`input_tile`].
+fn input_tile_t(v: &[f32; 16]) -> [f32; 16] {
+    let mut t = [0f32; 16];
+    for c in 0..4 {
+        let (v0, v1, v2, v3) = (v[c], v[4 + c], v[8 + c], v[12 + c]);
+        t[c] = v0;
+        t[4 + c] = v1 - v2 + v3;
+        t[8 + c] = v1 + v2 - v0;
+        t[12 + c] = -v3;
+    }
+    let mut d = [0f32; 16];
+    for r in 0..4 {
+        let (t0, t1, t2, t3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
+        d[4 * r] = t0;
+        d[4 * r + 1] = t1 - t2 + t3;
+        d[4 * r + 2] = t1 + t2 - t0;
+        d[4 * r + 3] = -t3;
+    }
+    d
+}
+
+/// `A^T m A` of a 4x4 tile: the 2x2 output (row-major).
+fn output_tile(m: &[f32; 16]) -> [f32; 4] {
+    let mut t = [0f32; 8];
+    for c in 0..4 {
+        let (m0, m1, m2, m3) = (m[c], m[4 + c], m[8 + c], m[12 + c]);
+        t[c] = m0 + m1 + m2;
+        t[4 + c] = m1 - m2 - m3;
+    }
+    let mut y = [0f32; 4];
+    for r in 0..2 {
+        let (t0, t1, t2, t3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
+        y[2 * r] = t0 + t1 + t2;
+        y[2 * r + 1] = t1 - t2 - t3;
+    }
+    y
+}
+
+/// `A y A^T` of a 2x2 gradient: the transpose of [`output_tile`].
+fn output_tile_t(y: &[f32; 4]) -> [f32; 16] {
+    let mut t = [0f32; 8];
+    for r in 0..2 {
+        let (y0, y1) = (y[2 * r], y[2 * r + 1]);
+        t[4 * r] = y0;
+        t[4 * r + 1] = y0 + y1;
+        t[4 * r + 2] = y0 - y1;
+        t[4 * r + 3] = -y1;
+    }
+    let mut m = [0f32; 16];
+    for c in 0..4 {
+        let (t0, t1) = (t[c], t[4 + c]);
+        m[c] = t0;
+        m[4 + c] = t0 + t1;
+        m[8 + c] = t0 - t1;
+        m[12 + c] = -t1;
+    }
+    m
+}
+
 /// The direct convolution in `f64`: `y`, and for the probe `p` (shaped like `y`), the
 /// gradients of `Σ p·y` with respect to `x` and `w`.
 fn reference(g: &Geom, x: &[f32], w: &[f32], p: &[f32]) -> [Vec<f64>; 3] {
