@@ -20,26 +20,27 @@ fn votes() -> QuestionVotes {
         .unwrap()
 }
 
-/// The bits of two convolutions (output, input and weight gradients: one on im2col, one on
-/// Winograd's transforms) and of a matrix product.
+/// The bits of three convolutions (output, input and weight gradients: one on im2col, two on
+/// Winograd's transforms, with runs of 6 and of 10 tiles) and of a matrix product.
 fn products() -> Vec<u32> {
     use crate::engine::testutil::{bits, normal, probe_grads};
-    let conv = |cin: usize, cout: usize| {
+    let conv = |cin: usize, cout: usize, size: usize| {
         let n = |what: &str, shape: &[usize]| {
             normal(6, &format!("test/simd-{what}{cin}"), shape, 0.0, 1.0)
         };
-        let x = candle_core::Var::from_tensor(&n("x", &[4, cin, 12, 12])).unwrap();
+        let x = candle_core::Var::from_tensor(&n("x", &[4, cin, size, size])).unwrap();
         let w = candle_core::Var::from_tensor(&n("w", &[cout, cin, 3, 3])).unwrap();
         let y = crate::engine::conv::conv2d(&x, &w, 1, 1, 1).unwrap();
-        let grads = probe_grads(&y, &n("p", &[4, cout, 12, 12]));
+        let grads = probe_grads(&y, &n("p", &[4, cout, size, size]));
         let (dx, dw) = (grads.get(&x).unwrap(), grads.get(&w).unwrap());
         [&y, dx, dw].into_iter().flat_map(bits).collect::<Vec<_>>()
     };
     let a = normal(6, "test/simd-a", &[70, 600], 0.0, 1.0);
     let b = normal(6, "test/simd-b", &[600, 40], 0.0, 1.0);
     let z = crate::engine::matmul::matmul(&a, &b).unwrap();
-    let mut out = conv(8, 16);
-    out.extend(conv(16, 24));
+    let mut out = conv(8, 16, 12);
+    out.extend(conv(16, 24, 12));
+    out.extend(conv(16, 16, 20));
     out.extend(bits(&z));
     out
 }

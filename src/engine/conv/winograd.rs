@@ -168,115 +168,30 @@ fn pad_planes(
     }
 }
 
-/// Most tiles one vectorised pass of the transforms handles.
-const SEG: usize = 32;
-
-/// The runs of consecutive tiles of one tile row in the tiles `[start, end)` of a group, at most
-/// [`SEG`] long: (image, tile row, first tile column, tiles, offset in the block).
-fn segments(pl: &Plan, (start, end): (usize, usize)) -> impl Iterator<Item = [usize; 5]> + '_ {
-    let tpi = pl.tiles_per_image();
-    let mut j = start;
-    std::iter::from_fn(move || {
-        (j < end).then(|| {
-            let (i, r) = (j / tpi, j % tpi);
-            let (ty, tx) = (r / pl.tw, r % pl.tw);
-            let len = (pl.tw - tx).min(end - j).min(SEG);
-            let seg = [i, ty, tx, len, j - start];
-            j += len;
-            seg
-        })
-    })
+/// Floats between consecutive matrices `ξ` of a block's transformed tiles or products (`rows x
+/// nb` each): one cache line more than they take, so the 16 rows of a tile run a transform reads
+/// or writes together fall in different L1 sets (at `rows x nb` a power of two they all fell in
+/// one and evicted each other).
+fn xi_stride(rows: usize, nb: usize) -> usize {
+    rows * nb + 16
 }
 
-/// Scratch rows of a run of tiles.
-type Run = [f32; SEG + 1];
+/// An operand of [`products`]: its 16 matrices, `stride` floats apart, each read with `mat`.
+type Operand<'a> = (&'a [f32], Mat, usize);
 
-/// Writes the even and odd columns `2(tx + k)` and `2(tx + k) + 1`, `k < n`, of a row.
-#[inline(always)]
-fn deinterleave(row: &[f32], tx: usize, n: usize, e: &mut Run, o: &mut Run) {
-    let row = &row[2 * tx..2 * (tx + n)];
-    for (k, pair) in row.chunks_exact(2).enumerate() {
-        e[k] = pair[0];
-        o[k] = pair[1];
-    }
-}
-
-/// The 16 rows `(ξ, ch)` of `src: 16 x c x nb` for a run of `len` tiles at `off`.
-#[inline(always)]
-fn rows16(src: &[f32], (c, ch, nb): (usize, usize, usize), off: usize, len: usize) -> [&[f32]; 16] {
-    std::array::from_fn(|xi| {
-        let at = (xi * c + ch) * nb + off;
-        &src[at..at + len]
-    })
-}
-
-/// The transformed input tiles `[start, end)` of a group, `V: 16 x c x nb` (`nb = end - start`),
-/// from its padded planes: `B^T d B` of each tile, the columns' combinations first, computed for
-/// a run of tiles of one tile row at a time.
-fn transform_input(
-    padded: &[f32],
-    c: usize,
-    pl: &Plan,
-    (start, end): (usize, usize),
-    v: &mut [f32],
-) {
-    let nb = end - start;
-    let plane = pl.hp * pl.wp;
-    super::super::vectorised(|| {
-        let mut d = [[[0f32; SEG + 1]; 2]; 4];
-        let mut t = [[[0f32; SEG + 1]; 2]; 4];
-        for [i, ty, tx, len, off] in segments(pl, (start, end)) {
-            for ch in 0..c {
-                let p = &padded[(i * c + ch) * plane..];
-                for (r, [e, o]) in d.iter_mut().enumerate() {
-                    deinterleave(&p[(2 * ty + r) * pl.wp..], tx, len + 1, e, o);
-                }
-                for eo in 0..2 {
-                    let (d0, d1, d2, d3) = (&d[0][eo], &d[1][eo], &d[2][eo], &d[3][eo]);
-                    for k in 0..=len {
-                        t[0][eo][k] = d0[k] - d2[k];
-                        t[1][eo][k] = d1[k] + d2[k];
-                        t[2][eo][k] = d2[k] - d1[k];
-                        t[3][eo][k] = d1[k] - d3[k];
-                    }
-                }
-                for (r, [e, o]) in t.iter().enumerate() {
-                    let at = |q: usize| ((4 * r + q) * c + ch) * nb + off;
-                    let out = &mut v[at(0)..at(0) + len];
-                    for k in 0..len {
-                        out[k] = e[k] - e[k + 1];
-                    }
-                    let out = &mut v[at(1)..at(1) + len];
-                    for k in 0..len {
-                        out[k] = o[k] + e[k + 1];
-                    }
-                    let out = &mut v[at(2)..at(2) + len];
-                    for k in 0..len {
-                        out[k] = e[k + 1] - o[k];
-                    }
-                    let out = &mut v[at(3)..at(3) + len];
-                    for k in 0..len {
-                        out[k] = o[k] - o[k + 1];
-                    }
-                }
-            }
-        }
-    })
-}
-
-/// The 16 products `out_ξ (m x n) [+]= lhs_ξ (m x k) · rhs_ξ (k x n)`, the operands read with
-/// `lm` and `rm`, `out` row-major.
+/// The 16 products `out_ξ (m x n) [+]= lhs_ξ (m x k) · rhs_ξ (k x n)`, `out_ξ` row-major and
+/// `os` floats apart.
 fn products(
     (m, k, n): (usize, usize, usize),
-    (lhs, lm): (&[f32], Mat),
-    (rhs, rm): (&[f32], Mat),
-    out: &mut [f32],
+    (lhs, lm, ls): Operand,
+    (rhs, rm, rs): Operand,
+    (out, os): (&mut [f32], usize),
     accumulate: bool,
 ) {
     for xi in 0..16 {
-        let l = &lhs[xi * m * k..(xi + 1) * m * k];
-        let r = &rhs[xi * k * n..(xi + 1) * k * n];
-        let o = &mut out[xi * m * n..(xi + 1) * m * n];
+        let l = &lhs[xi * ls..xi * ls + m * k];
+        let r = &rhs[xi * rs..xi * rs + k * n];
+        let o = &mut out[xi * os..xi * os + m * n];
         matmul((m, n, k), o, Mat::rows(n), accumulate, l, lm, r, rm);
     }
 }
@@ -284,7 +199,7 @@ fn products(
 /// Forward: `y` of every image (`n x cout x oh x ow`) from `x` and `w`.
 pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
     let pl = Plan::new(g, None);
-    let u = transform_weight(g, w);
+    let (u, cc) = (transform_weight(g, w), g.cout * g.cin);
     let mut y = vec![0f32; g.n * g.out_img()];
     let plane = pl.hp * pl.wp;
     y.par_chunks_mut(pl.ipg * g.out_img())
@@ -293,159 +208,22 @@ pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
             let imgs = yg.len() / g.out_img();
             let lens = [
                 imgs * g.cin * plane,
-                16 * g.cin * pl.block,
-                16 * g.cout * pl.block,
+                16 * xi_stride(g.cin, pl.block),
+                16 * xi_stride(g.cout, pl.block),
             ];
             with_bufs(lens, |padded, v, m| {
                 pad_planes(xg, (g.cin, g.h, g.w), g.pad, &pl, padded);
                 for (start, end) in pl.blocks(imgs) {
                     let nb = end - start;
-                    transform_input(padded, g.cin, &pl, (start, end), v);
-                    let (lhs, rhs) = ((&u[..], Mat::rows(g.cin)), (&v[..], Mat::rows(nb)));
-                    products((g.cout, g.cin, nb), lhs, rhs, m, false);
-                    transform_output(g, &pl, m, (start, end), yg);
+                    transforms::input(padded, g.cin, &pl, (start, end), v);
+                    let (vs, ms) = (xi_stride(g.cin, nb), xi_stride(g.cout, nb));
+                    let (lhs, rhs) = ((&u[..], Mat::rows(g.cin), cc), (&v[..], Mat::rows(nb), vs));
+                    products((g.cout, g.cin, nb), lhs, rhs, (m, ms), false);
+                    transforms::output(g, &pl, m, (start, end), yg);
                 }
             })
         });
     y
-}
-
-/// The transformed output gradients `dM: 16 x cout x nb` of the tiles `[start, end)` of a group
-/// whose `dy` planes were padded to `2 th x 2 tw` (zero outside the output): `A dy A^T` of each
-/// tile, the rows' combinations first.
-fn transform_grad(
-    dyp: &[f32],
-    cout: usize,
-    pl: &Plan,
-    (start, end): (usize, usize),
-    dm: &mut [f32],
-) {
-    let nb = end - start;
-    let (pw, plane) = (2 * pl.tw, 4 * pl.tiles_per_image());
-    super::super::vectorised(|| {
-        let (mut e, mut od) = ([0f32; SEG + 1], [0f32; SEG + 1]);
-        let mut h = [[[0f32; SEG + 1]; 4]; 2];
-        for [i, ty, tx, len, off] in segments(pl, (start, end)) {
-            for o in 0..cout {
-                let p = &dyp[(i * cout + o) * plane..];
-                for (r, hr) in h.iter_mut().enumerate() {
-                    deinterleave(&p[(2 * ty + r) * pw..], tx, len, &mut e, &mut od);
-                    for k in 0..len {
-                        hr[0][k] = e[k];
-                        hr[1][k] = e[k] + od[k];
-                        hr[2][k] = e[k] - od[k];
-                        hr[3][k] = -od[k];
-                    }
-                }
-                for (c, (h0, h1)) in h[0].iter().zip(&h[1]).enumerate() {
-                    let at = |r: usize| ((4 * r + c) * cout + o) * nb + off;
-                    dm[at(0)..at(0) + len].copy_from_slice(&h0[..len]);
-                    let out = &mut dm[at(1)..at(1) + len];
-                    for k in 0..len {
-                        out[k] = h0[k] + h1[k];
-                    }
-                    let out = &mut dm[at(2)..at(2) + len];
-                    for k in 0..len {
-                        out[k] = h0[k] - h1[k];
-                    }
-                    let out = &mut dm[at(3)..at(3) + len];
-                    for k in 0..len {
-                        out[k] = -h1[k];
-                    }
-                }
-            }
-        }
-    })
-}
-
-/// The outputs `A^T m A` of the products `m: 16 x cout x nb` of the tiles `[start, end)`,
-/// written into the group's `y`, the columns' combinations first.
-fn transform_output(g: &Geom, pl: &Plan, m: &[f32], (start, end): (usize, usize), yg: &mut [f32]) {
-    let nb = end - start;
-    super::super::vectorised(|| {
-        let mut t = [[[0f32; SEG + 1]; 4]; 2];
-        let (mut e, mut od) = ([0f32; SEG + 1], [0f32; SEG + 1]);
-        for [i, ty, tx, len, off] in segments(pl, (start, end)) {
-            for o in 0..g.cout {
-                let m = rows16(m, (g.cout, o, nb), off, len);
-                for c in 0..4 {
-                    let (m0, m1, m2, m3) = (m[c], m[4 + c], m[8 + c], m[12 + c]);
-                    for k in 0..len {
-                        t[0][c][k] = m0[k] + m1[k] + m2[k];
-                        t[1][c][k] = m1[k] - m2[k] - m3[k];
-                    }
-                }
-                let yo = &mut yg[(i * g.cout + o) * g.ohw()..(i * g.cout + o + 1) * g.ohw()];
-                for (r, [t0, t1, t2, t3]) in t.iter().enumerate() {
-                    let oy = 2 * ty + r;
-                    if oy >= g.oh {
-                        break;
-                    }
-                    for k in 0..len {
-                        e[k] = t0[k] + t1[k] + t2[k];
-                        od[k] = t1[k] - t2[k] - t3[k];
-                    }
-                    let row = &mut yo[oy * g.ow..(oy + 1) * g.ow];
-                    // The last tile column's right half lies outside an odd-width output.
-                    let full = len.min((g.ow - 2 * tx) / 2);
-                    for (k, pair) in row[2 * tx..2 * (tx + full)].chunks_exact_mut(2).enumerate() {
-                        pair[0] = e[k];
-                        pair[1] = od[k];
-                    }
-                    if full < len {
-                        row[2 * (tx + full)] = e[full];
-                    }
-                }
-            }
-        }
-    })
-}
-
-/// The input gradients `B dv B^T` of the tiles `[start, end)` (`dv: 16 x cin x nb`) added
-/// into the group's padded planes, the rows' combinations first, every pixel's terms in tile
-/// order (a tile's right half before the next tile's left half).
-fn scatter_input(cin: usize, pl: &Plan, dv: &[f32], (start, end): (usize, usize), dxp: &mut [f32]) {
-    let nb = end - start;
-    let plane = pl.hp * pl.wp;
-    super::super::vectorised(|| {
-        let mut t = [[[0f32; SEG + 1]; 4]; 4];
-        let (mut e, mut od) = ([0f32; SEG + 1], [0f32; SEG + 1]);
-        let mut d = [[0f32; SEG + 1]; 4];
-        for [i, ty, tx, len, off] in segments(pl, (start, end)) {
-            for ch in 0..cin {
-                let v = rows16(dv, (cin, ch, nb), off, len);
-                for c in 0..4 {
-                    let (v0, v1, v2, v3) = (v[c], v[4 + c], v[8 + c], v[12 + c]);
-                    for k in 0..len {
-                        t[0][c][k] = v0[k];
-                        t[1][c][k] = v1[k] - v2[k] + v3[k];
-                        t[2][c][k] = v1[k] + v2[k] - v0[k];
-                        t[3][c][k] = -v3[k];
-                    }
-                }
-                let p = &mut dxp[(i * cin + ch) * plane..(i * cin + ch + 1) * plane];
-                for (r, [t0, t1, t2, t3]) in t.iter().enumerate() {
-                    let row = &mut p[(2 * ty + r) * pl.wp..(2 * ty + r + 1) * pl.wp];
-                    deinterleave(row, tx, len + 1, &mut e, &mut od);
-                    // Tile k's right half (d2, d3) lands on tile k + 1's left half (d0, d1):
-                    // added first, as tile order has it (the zeros added are exact).
-                    let [d0, d1, d2, d3] = &mut d;
-                    (d0[len], d1[len], d2[0], d3[0]) = (0.0, 0.0, 0.0, 0.0);
-                    for k in 0..len {
-                        d0[k] = t0[k];
-                        d1[k] = t1[k] - t2[k] + t3[k];
-                        d2[k + 1] = t1[k] + t2[k] - t0[k];
-                        d3[k + 1] = -t3[k];
-                    }
-                    let row = &mut row[2 * tx..2 * (tx + len + 1)];
-                    for (k, pair) in row.chunks_exact_mut(2).enumerate() {
-                        pair[0] = e[k] + d2[k] + d0[k];
-                        pair[1] = od[k] + d3[k] + d1[k];
-                    }
-                }
-            }
-        }
-    })
 }
 
 /// A group's output gradients padded to `2 th x 2 tw` planes.
@@ -461,7 +239,7 @@ fn pad_grad(g: &Geom, pl: &Plan, dy: &[f32], dst: &mut [f32]) {
 /// Gradient of the input (`n x cin x h x w`) from `dy` and `w`.
 pub(super) fn backward_data(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     let pl = Plan::new(g, None);
-    let u = transform_weight(g, w);
+    let (u, cc) = (transform_weight(g, w), g.cout * g.cin);
     let mut dx = vec![0f32; g.n * g.in_img()];
     let (plane, gplane) = (pl.hp * pl.wp, 4 * pl.tiles_per_image());
     dx.par_chunks_mut(pl.ipg * g.in_img())
@@ -469,17 +247,28 @@ pub(super) fn backward_data(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
         .for_each(|(dxg, dyg)| {
             let imgs = dxg.len() / g.in_img();
             let pads = imgs * (g.cin * plane + g.cout * gplane);
-            let lens = [pads, 16 * g.cin * pl.block, 16 * g.cout * pl.block];
+            let lens = [
+                pads,
+                16 * xi_stride(g.cin, pl.block),
+                16 * xi_stride(g.cout, pl.block),
+            ];
             with_bufs(lens, |pads, dv, dm| {
                 let (dxp, dyp) = pads.split_at_mut(imgs * g.cin * plane);
                 pad_grad(g, &pl, dyg, dyp);
                 dxp.fill(0.0);
                 for (start, end) in pl.blocks(imgs) {
                     let nb = end - start;
-                    transform_grad(dyp, g.cout, &pl, (start, end), dm);
-                    let (lhs, rhs) = ((&u[..], Mat::transposed(g.cin)), (&dm[..], Mat::rows(nb)));
-                    products((g.cin, g.cout, nb), lhs, rhs, dv, false);
-                    scatter_input(g.cin, &pl, dv, (start, end), dxp);
+                    transforms::grad(dyp, g.cout, &pl, (start, end), dm);
+                    let (ms, vs) = (xi_stride(g.cout, nb), xi_stride(g.cin, nb));
+                    let lhs = (&u[..], Mat::transposed(g.cin), cc);
+                    products(
+                        (g.cin, g.cout, nb),
+                        lhs,
+                        (&dm[..], Mat::rows(nb), ms),
+                        (dv, vs),
+                        false,
+                    );
+                    transforms::scatter(g.cin, &pl, dv, (start, end), dxp);
                 }
                 for (s, d) in dxp.chunks_exact(plane).zip(dxg.chunks_exact_mut(g.h * g.w)) {
                     for (r, row) in d.chunks_exact_mut(g.w).enumerate() {
@@ -506,7 +295,11 @@ pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> 
         .for_each(|((part, xg), dyg)| {
             let imgs = xg.len() / g.in_img();
             let pads = imgs * (g.cin * plane + g.cout * gplane) + 16 * cc;
-            let lens = [pads, 16 * g.cin * pl.block, 16 * g.cout * pl.block];
+            let lens = [
+                pads,
+                16 * xi_stride(g.cin, pl.block),
+                16 * xi_stride(g.cout, pl.block),
+            ];
             with_bufs(lens, |pads, v, dm| {
                 let (xp, rest) = pads.split_at_mut(imgs * g.cin * plane);
                 let (dyp, du) = rest.split_at_mut(imgs * g.cout * gplane);
@@ -514,10 +307,14 @@ pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> 
                 pad_grad(g, &pl, dyg, dyp);
                 for (b, (start, end)) in pl.blocks(imgs).enumerate() {
                     let nb = end - start;
-                    transform_input(xp, g.cin, &pl, (start, end), v);
-                    transform_grad(dyp, g.cout, &pl, (start, end), dm);
-                    let (lhs, rhs) = ((&dm[..], Mat::rows(nb)), (&v[..], Mat::transposed(nb)));
-                    products((g.cout, nb, g.cin), lhs, rhs, du, b > 0);
+                    transforms::input(xp, g.cin, &pl, (start, end), v);
+                    transforms::grad(dyp, g.cout, &pl, (start, end), dm);
+                    let (ms, vs) = (xi_stride(g.cout, nb), xi_stride(g.cin, nb));
+                    let (lhs, rhs) = (
+                        (&dm[..], Mat::rows(nb), ms),
+                        (&v[..], Mat::transposed(nb), vs),
+                    );
+                    products((g.cout, nb, g.cin), lhs, rhs, (du, cc), b > 0);
                 }
                 for (k, out) in part.chunks_exact_mut(9).enumerate() {
                     let mut t = [0f32; 16];
@@ -531,5 +328,7 @@ pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> 
     super::sum_partials(&partial, wlen)
 }
 
+mod lanes;
 #[cfg(test)]
 mod tests;
+mod transforms;

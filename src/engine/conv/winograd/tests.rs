@@ -216,10 +216,30 @@ fn applies_to_3x3_stride_1_convolutions_with_enough_channels() {
 /// bit for bit, the input gradients added tile by tile in order.
 #[test]
 fn vectorised_transforms_are_the_per_tile_definitions() {
-    let (xs, cout) = ([3, 16, 7, 9], 16);
+    // short runs; runs of several chunks of lanes and a partial one; runs longer than `SEG`
+    for (xs, block) in [
+        ([3, 16, 7, 9], 7),
+        ([3, 16, 5, 41], 40),
+        ([3, 16, 3, 70], 100),
+    ] {
+        check_transforms::<lanes::Portable>(xs, block);
+        // CI's x86-64 machines have AVX2: there the AVX instance must be checked too.
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 to check"
+            );
+            check_transforms::<lanes::Avx>(xs, block);
+        }
+    }
+}
+
+fn check_transforms<W: lanes::Lanes>(xs: [usize; 4], block: usize) {
+    let cout = 16;
     let g = Geom::new(&xs, &[cout, 16, 3, 3], 1, 1, 1).unwrap();
     let pl = Plan {
-        block: 7,
+        block,
         ..Plan::new(&g, Some(3))
     };
     let (c, plane, gplane) = (g.cin, pl.hp * pl.wp, 4 * pl.tiles_per_image());
@@ -233,17 +253,20 @@ fn vectorised_transforms_are_the_per_tile_definitions() {
     let (mut dxp, mut dxp_ref) = (vec![0f32; 3 * c * plane], vec![0f32; 3 * c * plane]);
     let mut y_ref = y.clone();
     let blocks: Vec<_> = pl.blocks(3).collect();
-    assert!(blocks.len() > 5, "{blocks:?}");
+    assert!(blocks.len() > 1, "{blocks:?}");
     for (start, end) in blocks {
         let nb = end - start;
-        let (mut v, mut dm) = (vec![0f32; 16 * c * nb], vec![0f32; 16 * cout * nb]);
-        transform_input(&xp, c, &pl, (start, end), &mut v);
-        transform_grad(&dyp, cout, &pl, (start, end), &mut dm);
-        transform_output(&g, &pl, &v, (start, end), &mut y);
-        scatter_input(c, &pl, &v, (start, end), &mut dxp);
+        let (mut v, mut dm) = (
+            vec![0f32; 16 * xi_stride(c, nb)],
+            vec![0f32; 16 * xi_stride(cout, nb)],
+        );
+        transforms::input_on::<W>(&xp, c, &pl, (start, end), &mut v);
+        transforms::grad_on::<W>(&dyp, cout, &pl, (start, end), &mut dm);
+        transforms::output_on::<W>(&g, &pl, &v, (start, end), &mut y);
+        transforms::scatter_on::<W>(c, &pl, &v, (start, end), &mut dxp);
         for j in start..end {
             let (i, r0, c0) = pl.tile(j);
-            let at = |xi: usize, ch: usize, n: usize| (xi * n + ch) * nb + j - start;
+            let at = |xi: usize, ch: usize, n: usize| xi * xi_stride(n, nb) + ch * nb + j - start;
             for ch in 0..c {
                 let p = &xp[(i * c + ch) * plane..];
                 let d: [f32; 16] = std::array::from_fn(|q| p[(r0 + q / 4) * pl.wp + c0 + q % 4]);
