@@ -7,8 +7,11 @@
 //! `B [U ⊙ (A dY A^T)] B^T` per tile, its 16 products `U_ξ^T · dM_ξ`, tiles added into the
 //! (overlapping) input windows in tile order; the weight's is `G^T [Σ_tiles dM_ξ · V_ξ^T] G`.
 //!
+//! The transforms ([`transforms`]) run 8 tiles of a tile row at a time ([`lanes`]: one AVX
+//! register, or an array where the CPU has no AVX2).
+//!
 //! Determinism: transforms are plain `f32` adds and halvings in a fixed order (no fused
-//! multiply-adds, none contracted by the compiler), the products go through
+//! multiply-adds, none contracted by the compiler; the same on every lane width), the products go through
 //! [`gemm_chunked`](super::matmul) like every other product, and the tiles are cut into
 //! image groups and blocks that depend only on the shape ([`Plan`]), never on the thread count.
 //! Rounding differs from im2col's (a different sum), within `1e-5` relative (the tests).

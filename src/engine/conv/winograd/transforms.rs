@@ -1,8 +1,9 @@
 //! The Winograd transforms of a block of tiles, computed for a run of tiles of one tile row at
 //! a time, 8 tiles per [`Lanes`] chunk: the input's `B^T d B`, the output gradient's `A dy A^T`,
 //! the output's `A^T m A` and the input gradient's `B dv B^T` added into the padded planes.
-//! Each is generic over the lanes and dispatched by [`lanes::run`]; both instances give each
-//! tile's definition bit for bit (the tests).
+//! Each is generic over the lanes and dispatched by `on_lanes!`; both instances give each
+//! tile's definition bit for bit (the tests). The 16 matrices `ξ` of transformed tiles and
+//! products lie [`xi_stride`] floats apart.
 
 use super::lanes::{self, Avx, L, Lanes, Portable, chunks};
 use super::{Plan, xi_stride};
@@ -50,7 +51,7 @@ fn segments(pl: &Plan, (start, end): (usize, usize)) -> impl Iterator<Item = [us
     })
 }
 
-/// The 16 rows `(ξ, ch)` of `src: 16 x c x nb` for a run of `len` tiles at `off`.
+/// The 16 rows `(ξ, ch)` of `src: 16 x c x nb` (the `ξ` [`xi_stride`] apart) for a run of `len` tiles at `off`.
 #[inline(always)]
 fn rows16(src: &[f32], (c, ch, nb): (usize, usize, usize), off: usize, len: usize) -> [&[f32]; 16] {
     let xs = xi_stride(c, nb);
