@@ -11,9 +11,10 @@
 //! register, or an array where the CPU has no AVX2).
 //!
 //! Determinism: transforms are plain `f32` adds and halvings in a fixed order (no fused
-//! multiply-adds, none contracted by the compiler; the same on every lane width), the products go through
-//! [`gemm_chunked`](super::matmul) like every other product, and the tiles are cut into
-//! image groups and blocks that depend only on the shape ([`Plan`]), never on the thread count.
+//! multiply-adds, none contracted by the compiler; the same on every lane width), the products
+//! go through [`gemm_chunked`](super::matmul) like every other product, and the tiles are cut
+//! into image groups and blocks that depend only on the shape ([`Plan`]), never on the thread
+//! count.
 //! Rounding differs from im2col's (a different sum), within `1e-5` relative (the tests).
 //!
 //! Used where [`applies`]: 3x3 kernels, stride 1, at least [`MIN_CHANNELS`] input and output

@@ -1,8 +1,8 @@
 //! Fixed-width lanes for the Winograd transforms: 8 `f32`s at a time, as one AVX register
 //! ([`Avx`], where [`avx2`] says the CPU has it and `GZBENCH_SIMD` allows it) or as an array
-//! ([`Portable`]). The transforms are generic over [`Lanes`] and pick the instance. Their arithmetic is
-//! element-wise IEEE adds, subtractions and negations, and the loads and stores only move or
-//! shuffle values, so both instances give the same bits as one tile at a time.
+//! ([`Portable`]). The transforms are generic over [`Lanes`] and pick the instance. Their
+//! arithmetic is element-wise IEEE adds, subtractions and negations, and the loads and stores
+//! only move or shuffle values, so both instances give the same bits as one tile at a time.
 //!
 //! Why not plain loops: LLVM vectorised the transforms' loops over a runtime run length (4-32
 //! tiles) into a main loop as wide as its unroll factor and a scalar remainder that runs of 8

@@ -51,7 +51,8 @@ fn segments(pl: &Plan, (start, end): (usize, usize)) -> impl Iterator<Item = [us
     })
 }
 
-/// The 16 rows `(ξ, ch)` of `src: 16 x c x nb` (the `ξ` [`xi_stride`] apart) for a run of `len` tiles at `off`.
+/// The 16 rows `(ξ, ch)` of `src: 16 x c x nb` (the `ξ` [`xi_stride`] apart) for a run of `len`
+/// tiles at `off`.
 #[inline(always)]
 fn rows16(src: &[f32], (c, ch, nb): (usize, usize, usize), off: usize, len: usize) -> [&[f32]; 16] {
     let xs = xi_stride(c, nb);
