@@ -304,7 +304,8 @@ enum Command {
         /// computed by an older run format.
         #[arg(long, conflicts_with = "fresh")]
         frozen: bool,
-        /// Recompute every run into the store itself (replacing the committed runs).
+        /// Recompute every run into the store itself (replacing the committed runs), and the
+        /// pretrained backbones the runs use (`results/pretrained/`, not committed).
         #[arg(long)]
         fresh: bool,
         /// Folder of the paper source.

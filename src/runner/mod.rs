@@ -143,7 +143,8 @@ pub fn plan(path: &Path, profile: Profile) -> Result<(spec::Experiment, Vec<RunS
 pub struct RunOptions {
     /// Runs computed at the same time.
     pub jobs: usize,
-    /// Recompute complete runs too (their directories are rewritten).
+    /// Recompute complete runs too (their directories are rewritten), and the pretrained
+    /// backbones they use.
     pub fresh: bool,
     /// Which runs of the grid this process computes (a shard, named ids, or all).
     pub select: Select,
@@ -188,6 +189,9 @@ pub fn run_experiment(
         runs.len() - unavailable,
         runs.len() - unavailable - todo.len(),
     );
+    if opts.fresh {
+        crate::train::pretrain::refresh(store.root());
+    }
     let provenance = Provenance::of_this_build(device);
     let next = AtomicUsize::new(0);
     let errors = Mutex::new(Vec::new());

@@ -8,7 +8,8 @@
 //! last), so an interrupted pretraining is redone. Each pretraining holds out a tenth of its
 //! images (at least 16) and writes `record.json`: training and held-out loss per epoch and a
 //! held-out score (astro: RMSE of the expected vote fractions; terrestrial: accuracy), which the
-//! run copies into its metrics (`pretrain_*`). Source `file` pretrains nothing:
+//! run copies into its metrics (`pretrain_*`). `--fresh` recomputes the cached pretrainings its
+//! runs use ([`refresh`]), as it does the runs. Source `file` pretrains nothing:
 //! [`load_backbone`] imports the user's encoder file (`Params::import_encoder`).
 
 use super::{FitOptions, Outputs, fit};
@@ -20,11 +21,35 @@ use crate::universe::terrestrial::CLASSES;
 use candle_core::{Device, Result, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Runs computed at the same time (`--jobs`) wait here rather than pretrain the same backbone twice.
 static PRETRAINING: Mutex<()> = Mutex::new(());
+
+/// The caches whose pretrainings this process recomputes ([`refresh`]), each with the keys it
+/// has recomputed so far.
+static REFRESH: Mutex<Vec<(PathBuf, HashSet<String>)>> = Mutex::new(Vec::new());
+
+/// Recompute every pretraining of `cache` that this process uses, once each, rather than trust
+/// what is stored: `--fresh` recomputes the runs, and a run's pretrained backbone is part of it
+/// (cached weights from older code would otherwise carry its rounding into the fresh runs).
+pub fn refresh(cache: &Path) {
+    let mut r = REFRESH.lock().unwrap_or_else(|e| e.into_inner());
+    if !r.iter().any(|(c, _)| c == cache) {
+        r.push((cache.to_path_buf(), HashSet::new()));
+    }
+}
+
+/// Whether the entry `key` of `cache` is to be recomputed now (the first time it is asked for
+/// after [`refresh`]).
+fn must_refresh(cache: &Path, key: &str) -> bool {
+    let mut r = REFRESH.lock().unwrap_or_else(|e| e.into_inner());
+    r.iter_mut()
+        .find(|(c, _)| c == cache)
+        .is_some_and(|(_, done)| done.insert(key.to_string()))
+}
 
 const WEIGHTS: &str = "weights.safetensors";
 const MARKER: &str = "COMPLETE";
@@ -195,10 +220,17 @@ pub fn pretrained(
             loss::cross_entropy,
         ),
     };
-    let dir = cache.join("pretrained").join(key(p, m, d, device));
+    let key = key(p, m, d, device);
+    let dir = cache.join("pretrained").join(&key);
     let weights = dir.join(WEIGHTS);
     let _guard = PRETRAINING.lock().unwrap_or_else(|e| e.into_inner());
-    if dir.join(MARKER).is_file() && dir.join(RECORD).is_file() {
+    if must_refresh(cache, &key) {
+        // incomplete until recomputed, should this process stop half-way
+        match std::fs::remove_file(dir.join(MARKER)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(&dir, &e)),
+            _ => {}
+        }
+    } else if dir.join(MARKER).is_file() && dir.join(RECORD).is_file() {
         return Ok(Some(weights));
     }
     let held_out = (p.n / 10).max(16);
@@ -366,6 +398,53 @@ mod tests {
             )
             .unwrap()
             .is_none()
+        );
+    }
+
+    /// After `refresh`, a cached pretraining is recomputed once (stale weights are replaced by
+    /// the same bits as the first pretraining's), then trusted again.
+    #[test]
+    fn refresh_recomputes_each_cached_pretraining_once() {
+        let cache = tempfile::tempdir().unwrap();
+        let m = ModelConfig {
+            backbone: Backbone::CnnSmall,
+            widths: vec![4],
+            ..Default::default()
+        };
+        let d = DataConfig {
+            image_size: 16,
+            ..Default::default()
+        };
+        let p = PretrainConfig {
+            source: PretrainSource::Terrestrial,
+            n: 16,
+            epochs: 1,
+            batch_size: 8,
+            ..Default::default()
+        };
+        let get = || {
+            pretrained(&p, &m, &d, cache.path(), &Device::Cpu)
+                .unwrap()
+                .unwrap()
+        };
+        let w = get();
+        let good = std::fs::read(&w).unwrap();
+        std::fs::write(&w, b"stale").unwrap();
+        get();
+        assert_eq!(
+            std::fs::read(&w).unwrap(),
+            b"stale",
+            "trusted before refresh"
+        );
+        refresh(cache.path());
+        get();
+        assert_eq!(std::fs::read(&w).unwrap(), good, "recomputed after refresh");
+        std::fs::write(&w, b"stale").unwrap();
+        get();
+        assert_eq!(
+            std::fs::read(&w).unwrap(),
+            b"stale",
+            "recomputed once per process"
         );
     }
 
