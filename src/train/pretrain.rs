@@ -345,18 +345,24 @@ mod tests {
     use super::*;
     use crate::spec::Backbone;
 
-    #[test]
-    fn pretrains_once_and_the_weights_load_into_a_task_model() {
-        let cache = tempfile::tempdir().unwrap();
+    /// A cnn-small of `widths` on 16 px images: pretrained in a fraction of a second.
+    fn tiny(widths: Vec<usize>) -> (ModelConfig, DataConfig) {
         let m = ModelConfig {
             backbone: Backbone::CnnSmall,
-            widths: vec![4, 8],
+            widths,
             ..Default::default()
         };
         let d = DataConfig {
             image_size: 16,
             ..Default::default()
         };
+        (m, d)
+    }
+
+    #[test]
+    fn pretrains_once_and_the_weights_load_into_a_task_model() {
+        let cache = tempfile::tempdir().unwrap();
+        let (m, d) = tiny(vec![4, 8]);
         for source in [PretrainSource::Astro, PretrainSource::Terrestrial] {
             let p = PretrainConfig {
                 source,
@@ -406,15 +412,7 @@ mod tests {
     #[test]
     fn refresh_recomputes_each_cached_pretraining_once() {
         let cache = tempfile::tempdir().unwrap();
-        let m = ModelConfig {
-            backbone: Backbone::CnnSmall,
-            widths: vec![4],
-            ..Default::default()
-        };
-        let d = DataConfig {
-            image_size: 16,
-            ..Default::default()
-        };
+        let (m, d) = tiny(vec![4]);
         let p = PretrainConfig {
             source: PretrainSource::Terrestrial,
             n: 16,
@@ -452,14 +450,7 @@ mod tests {
     #[test]
     fn pretraining_is_seeded_by_the_run_and_recorded() {
         let cache = tempfile::tempdir().unwrap();
-        let m = ModelConfig {
-            widths: vec![4, 8],
-            ..Default::default()
-        };
-        let d = DataConfig {
-            image_size: 16,
-            ..Default::default()
-        };
+        let (m, d) = tiny(vec![4, 8]);
         let p = PretrainConfig {
             source: PretrainSource::Terrestrial,
             n: 24,
