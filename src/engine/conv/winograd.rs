@@ -89,13 +89,21 @@ impl Plan {
     }
 }
 
-/// `f` on three scratch slices of the given lengths (padded planes, transformed tiles,
-/// products), carved from this thread's convolution buffer ([`super::with_scratch`]). Their
-/// contents are left over from earlier uses: every use writes the part it reads.
-fn with_bufs<R>(lens: [usize; 3], f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R) -> R {
-    super::with_scratch(lens.iter().sum(), |buf| {
-        let (p, rest) = buf.split_at_mut(lens[0]);
-        let (v, m) = rest.split_at_mut(lens[1]);
+/// `f` on three scratch slices carved from this thread's convolution buffer
+/// ([`super::with_scratch`]): `pads` floats of padded planes, then a block's transformed tiles
+/// of the `cin` channels and of the `cout` channels (`16 x channels x block`, the matrices `ξ`
+/// [`xi_stride`] apart). Their contents are left over from earlier uses: every use writes the
+/// part it reads.
+fn with_bufs<R>(
+    g: &Geom,
+    pl: &Plan,
+    pads: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R,
+) -> R {
+    let (vs, ms) = strides(g, pl.block);
+    super::with_scratch(pads + 16 * (vs + ms), |buf| {
+        let (p, rest) = buf.split_at_mut(pads);
+        let (v, m) = rest.split_at_mut(16 * vs);
         f(p, v, m)
     })
 }
@@ -180,6 +188,12 @@ fn xi_stride(rows: usize, nb: usize) -> usize {
     rows * nb + 16
 }
 
+/// The [`xi_stride`]s of a block of `nb` tiles: of its `cin`-channel matrices (transformed
+/// input tiles, input gradients) and of its `cout`-channel ones (products, output gradients).
+fn strides(g: &Geom, nb: usize) -> (usize, usize) {
+    (xi_stride(g.cin, nb), xi_stride(g.cout, nb))
+}
+
 /// An operand of [`products`]: its 16 matrices, `stride` floats apart, each read with `mat`.
 type Operand<'a> = (&'a [f32], Mat, usize);
 
@@ -210,17 +224,12 @@ pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
         .zip(x.par_chunks(pl.ipg * g.in_img()))
         .for_each(|(yg, xg)| {
             let imgs = yg.len() / g.out_img();
-            let lens = [
-                imgs * g.cin * plane,
-                16 * xi_stride(g.cin, pl.block),
-                16 * xi_stride(g.cout, pl.block),
-            ];
-            with_bufs(lens, |padded, v, m| {
+            with_bufs(g, &pl, imgs * g.cin * plane, |padded, v, m| {
                 pad_planes(xg, (g.cin, g.h, g.w), g.pad, &pl, padded);
                 for (start, end) in pl.blocks(imgs) {
                     let nb = end - start;
                     transforms::input(padded, g.cin, &pl, (start, end), v);
-                    let (vs, ms) = (xi_stride(g.cin, nb), xi_stride(g.cout, nb));
+                    let (vs, ms) = strides(g, nb);
                     let (lhs, rhs) = ((&u[..], Mat::rows(g.cin), cc), (&v[..], Mat::rows(nb), vs));
                     products((g.cout, g.cin, nb), lhs, rhs, (m, ms), false);
                     transforms::output(g, &pl, m, (start, end), yg);
@@ -251,19 +260,14 @@ pub(super) fn backward_data(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
         .for_each(|(dxg, dyg)| {
             let imgs = dxg.len() / g.in_img();
             let pads = imgs * (g.cin * plane + g.cout * gplane);
-            let lens = [
-                pads,
-                16 * xi_stride(g.cin, pl.block),
-                16 * xi_stride(g.cout, pl.block),
-            ];
-            with_bufs(lens, |pads, dv, dm| {
+            with_bufs(g, &pl, pads, |pads, dv, dm| {
                 let (dxp, dyp) = pads.split_at_mut(imgs * g.cin * plane);
                 pad_grad(g, &pl, dyg, dyp);
                 dxp.fill(0.0);
                 for (start, end) in pl.blocks(imgs) {
                     let nb = end - start;
                     transforms::grad(dyp, g.cout, &pl, (start, end), dm);
-                    let (ms, vs) = (xi_stride(g.cout, nb), xi_stride(g.cin, nb));
+                    let (vs, ms) = strides(g, nb);
                     let lhs = (&u[..], Mat::transposed(g.cin), cc);
                     products(
                         (g.cin, g.cout, nb),
@@ -299,12 +303,7 @@ pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> 
         .for_each(|((part, xg), dyg)| {
             let imgs = xg.len() / g.in_img();
             let pads = imgs * (g.cin * plane + g.cout * gplane) + 16 * cc;
-            let lens = [
-                pads,
-                16 * xi_stride(g.cin, pl.block),
-                16 * xi_stride(g.cout, pl.block),
-            ];
-            with_bufs(lens, |pads, v, dm| {
+            with_bufs(g, &pl, pads, |pads, v, dm| {
                 let (xp, rest) = pads.split_at_mut(imgs * g.cin * plane);
                 let (dyp, du) = rest.split_at_mut(imgs * g.cout * gplane);
                 pad_planes(xg, (g.cin, g.h, g.w), g.pad, &pl, xp);
@@ -313,7 +312,7 @@ pub(super) fn backward_filter(g: &Geom, x: &[f32], dy: &[f32], group: usize) -> 
                     let nb = end - start;
                     transforms::input(xp, g.cin, &pl, (start, end), v);
                     transforms::grad(dyp, g.cout, &pl, (start, end), dm);
-                    let (ms, vs) = (xi_stride(g.cout, nb), xi_stride(g.cin, nb));
+                    let (vs, ms) = strides(g, nb);
                     let (lhs, rhs) = (
                         (&dm[..], Mat::rows(nb), ms),
                         (&v[..], Mat::transposed(nb), vs),
